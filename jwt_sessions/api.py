@@ -1,0 +1,27 @@
+"""Python API for custom flows (MFA step-up, social login, tests): SPEC §7."""
+from __future__ import annotations
+
+from typing import Any
+
+from . import services
+from .models import RevokeReason
+
+
+def issue_tokens(user: Any, request: Any = None) -> dict[str, str]:
+    """Open a session for `user` and return the login response body (JSON-ready).
+
+    Same side effects as a login: a Session row, Redis, `session_created`; and
+    `user_logged_in` when a request is given.
+    """
+    return services.issue_tokens(user, request).as_dict()
+
+
+def revoke_session(session_id: Any, reason: str = RevokeReason.API) -> bool:
+    """Revoke one session; False if it is unknown or already ended."""
+    return services.revoke_session(session_id, reason)
+
+
+def revoke_user_sessions(user: Any, reason: str = RevokeReason.API,
+                         keep_session_id: Any = None) -> int:
+    """Revoke every active session of `user` (but `keep_session_id`); returns the count."""
+    return services.revoke_user_sessions(user, reason, keep_session_id=keep_session_id)

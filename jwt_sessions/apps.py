@@ -1,0 +1,11 @@
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class JWTSessionsConfig(AppConfig):
+    name = "jwt_sessions"
+    verbose_name = _("JWT sessions")
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from . import checks, receivers  # noqa: F401  (registers checks and receivers)

@@ -1,0 +1,111 @@
+"""The `JWT_SESSIONS` settings object: defaults, lazy reads, reload on `setting_changed`.
+
+Values are read when first used and cached on the object; `override_settings` works
+because the cache is dropped whenever Django reports that `JWT_SESSIONS` (or a setting a
+default depends on) changed.
+"""
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings as django_settings
+from django.core.signals import setting_changed
+
+DEFAULTS: dict[str, Any] = {
+    "ACCESS_TOKEN_LIFETIME": timedelta(minutes=15),
+    "REFRESH_TOKEN_LIFETIME": timedelta(days=30),
+    "SESSION_MAX_LIFETIME": None,
+    "ROTATE_REFRESH_TOKENS": True,
+    "REFRESH_REUSE_GRACE": timedelta(seconds=10),
+    "ALGORITHM": "HS256",
+    "SIGNING_KEY": None,  # None: settings.SECRET_KEY
+    "VERIFYING_KEY": None,
+    "KEY_ID": None,
+    "ADDITIONAL_VERIFYING_KEYS": {},
+    "ISSUER": None,
+    "AUDIENCE": None,
+    "LEEWAY": timedelta(0),
+    "CACHE_ALIAS": "default",
+    "REDIS_KEY_PREFIX": "jwts:",
+    "REDIS_FAILURE_POLICY": "database",
+    "REDIS_RETRY_INTERVAL": timedelta(seconds=5),
+    "BCRYPT_ROUNDS": 12,
+    "MAX_SESSIONS_PER_USER": None,
+    "LAST_ACTIVITY_RESOLUTION": timedelta(minutes=1),
+    "REVOKE_ON_PASSWORD_CHANGE": True,
+    "REFRESH_COOKIE": None,
+    "AUDIT_RETENTION": timedelta(days=30),
+    "MAX_CONCURRENT_DB_FALLBACKS": 32,
+    "GEOIP_PATH": None,
+}
+
+DURATION_KEYS = (
+    "ACCESS_TOKEN_LIFETIME",
+    "REFRESH_TOKEN_LIFETIME",
+    "SESSION_MAX_LIFETIME",
+    "REFRESH_REUSE_GRACE",
+    "LEEWAY",
+    "AUDIT_RETENTION",
+    "LAST_ACTIVITY_RESOLUTION",
+    "REDIS_RETRY_INTERVAL",
+)
+
+FAILURE_POLICIES = ("database", "deny")
+
+
+def as_timedelta(value: Any) -> Any:
+    """Accept an int/float of seconds wherever a duration is expected (SPEC §6)."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return timedelta(seconds=value)
+    return value
+
+
+class JWTSessionsSettings:
+    """Attribute access to `settings.JWT_SESSIONS` merged over `DEFAULTS`."""
+
+    def __init__(self) -> None:
+        self._cached: set[str] = set()
+
+    @property
+    def user_settings(self) -> dict[str, Any]:
+        value = getattr(django_settings, "JWT_SESSIONS", None)
+        return value if isinstance(value, dict) else {}
+
+    def __getattr__(self, name: str) -> Any:
+        if name not in DEFAULTS:
+            raise AttributeError(f"Invalid JWT_SESSIONS setting: {name!r}")
+        value = self.user_settings.get(name, DEFAULTS[name])
+        if name in DURATION_KEYS:
+            value = as_timedelta(value)
+        if name == "SIGNING_KEY" and value is None:
+            value = django_settings.SECRET_KEY
+        self._cached.add(name)
+        setattr(self, name, value)
+        return value
+
+    def reload(self) -> None:
+        for name in self._cached:
+            self.__dict__.pop(name, None)
+        self._cached.clear()
+        self.__dict__.pop("_derived", None)
+
+    def derived(self, name: str, build: Any) -> Any:
+        """Memoise a value computed from settings (parsed keys...) until the next reload."""
+        cache = self.__dict__.setdefault("_derived", {})
+        if name not in cache:
+            cache[name] = build()
+        return cache[name]
+
+
+jwt_settings = JWTSessionsSettings()
+
+_WATCHED = {"JWT_SESSIONS", "SECRET_KEY", "DEBUG", "REST_FRAMEWORK", "CACHES"}
+
+
+def _reload(*, setting: str, **kwargs: Any) -> None:
+    if setting in _WATCHED:
+        jwt_settings.reload()
+
+
+setting_changed.connect(_reload, dispatch_uid="jwt_sessions_settings_reload")

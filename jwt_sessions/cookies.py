@@ -1,0 +1,76 @@
+"""Refresh cookie mode (`REFRESH_COOKIE`): the refresh token in an HttpOnly cookie.
+
+The cookie is scoped to the prefix under which `jwt_sessions.urls` is included, so only
+login, refresh and logout ever see it; using it is CSRF-checked as Django checks forms.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.middleware.csrf import CsrfViewMiddleware
+from django.urls import reverse
+from django.utils import timezone
+
+from .conf import jwt_settings
+from .exceptions import CsrfFailed
+
+DEFAULT_NAME = "jwt_sessions_refresh"
+
+
+def cookie_mode() -> bool:
+    return jwt_settings.REFRESH_COOKIE is not None
+
+
+def cookie_options() -> dict[str, Any]:
+    """Name, path, domain, secure and samesite of the refresh cookie (SPEC §6 defaults)."""
+    configured = dict(jwt_settings.REFRESH_COOKIE or {})
+    login_path = reverse("jwt_sessions:login")
+    return {
+        "name": configured.get("name", DEFAULT_NAME),
+        "path": configured.get("path", login_path[: -len("login/")]),
+        "domain": configured.get("domain"),
+        "secure": configured.get("secure", not settings.DEBUG),
+        "samesite": configured.get("samesite", "Lax"),
+    }
+
+
+def set_refresh_cookie(request: Any, response: Any, pair: Any) -> bool:
+    """Put the refresh token in the cookie; False (nothing done) outside cookie mode."""
+    if not cookie_mode():
+        return False
+    options = cookie_options()
+    max_age = int((pair.refresh_expires_at - timezone.now()).total_seconds())
+    response.set_cookie(options["name"], pair.refresh, max_age=max(max_age, 0),
+                        path=options["path"], domain=options["domain"],
+                        secure=options["secure"], httponly=True,
+                        samesite=options["samesite"])
+    return True
+
+
+def clear_refresh_cookie(request: Any, response: Any) -> None:
+    if cookie_mode():
+        options = cookie_options()
+        response.delete_cookie(options["name"], path=options["path"],
+                               domain=options["domain"], samesite=options["samesite"])
+
+
+class _CsrfCheck(CsrfViewMiddleware):
+    def _reject(self, request: Any, reason: str) -> str:
+        return reason
+
+
+def refresh_from_cookie(request: Any) -> str | None:
+    """The refresh token from the cookie, after a CSRF check (403 `csrf_failed`)."""
+    if not cookie_mode():
+        return None
+    value = request.COOKIES.get(cookie_options()["name"])
+    if not value:
+        return None
+    django_request = getattr(request, "_request", request)
+    check = _CsrfCheck(lambda req: None)
+    check.process_request(django_request)
+    reason = check.process_view(django_request, None, (), {})
+    if reason:
+        raise CsrfFailed()
+    return value

@@ -1,0 +1,81 @@
+"""API errors: every failure body is `{"detail": ..., "code": ...}` (SPEC §5).
+
+The detail is given to DRF as a dict so that DRF's stock exception handler renders the
+code too: no custom EXCEPTION_HANDLER is needed on the user's site.
+"""
+from __future__ import annotations
+
+from django.utils.translation import gettext_lazy as _
+from rest_framework import exceptions, status
+
+
+class _CodedMixin:
+    def __init__(self, detail=None, code=None, **kwargs):
+        code = code or self.default_code
+        super().__init__({"detail": detail or self.default_detail, "code": code}, code,
+                         **kwargs)
+
+
+class AuthenticationError(_CodedMixin, exceptions.AuthenticationFailed):
+    """Base of every 401 we raise; DRF adds `WWW-Authenticate` to these."""
+
+
+class InvalidCredentials(AuthenticationError):
+    default_detail = _("No active account found with the given credentials.")
+    default_code = "invalid_credentials"
+
+
+class NotAuthenticated(_CodedMixin, exceptions.NotAuthenticated):
+    pass
+
+
+class TokenInvalid(AuthenticationError):
+    default_detail = _("The access token is invalid.")
+    default_code = "token_invalid"
+
+
+class TokenExpired(AuthenticationError):
+    default_detail = _("The access token has expired.")
+    default_code = "token_expired"
+
+
+class SessionRevoked(AuthenticationError):
+    default_detail = _("This session has been revoked or has ended.")
+    default_code = "session_revoked"
+
+
+class RefreshTokenInvalid(AuthenticationError):
+    default_detail = _("The refresh token is invalid or has expired.")
+    default_code = "refresh_token_invalid"
+
+
+class RefreshTokenReused(AuthenticationError):
+    default_detail = _("This refresh token was already used; the session has been revoked.")
+    default_code = "refresh_token_reused"
+
+
+class CsrfFailed(_CodedMixin, exceptions.PermissionDenied):
+    default_detail = _("CSRF check failed.")
+    default_code = "csrf_failed"
+
+
+class NotFound(_CodedMixin, exceptions.NotFound):
+    default_detail = _("Not found.")
+    default_code = "not_found"
+
+
+class Throttled(exceptions.Throttled):
+    """429 with `Retry-After` (DRF sets it from `wait`) and code `throttled`."""
+
+    default_code = "throttled"
+
+    def __init__(self, wait: float | None = None) -> None:
+        super().__init__(wait)
+        self.detail = {"detail": self.detail,
+                       "code": exceptions.ErrorDetail(self.default_code, self.default_code)}
+
+
+class ServiceUnavailable(_CodedMixin, exceptions.APIException):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = _("The session store is unavailable; try again shortly.")
+    default_code = "service_unavailable"

@@ -1,0 +1,126 @@
+"""The durable record of every login: one `Session` row per device."""
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+
+class DeviceType(models.TextChoices):
+    MOBILE = "mobile", _("Mobile")
+    TABLET = "tablet", _("Tablet")
+    PC = "pc", _("Computer")
+    BOT = "bot", _("Bot")
+    OTHER = "other", _("Other")
+
+
+class RevokeReason(models.TextChoices):
+    """Why a session ended; written once here, used everywhere."""
+
+    LOGOUT = "logout", _("Logged out")
+    LOGOUT_ALL = "logout_all", _("Logged out everywhere")
+    USER = "user", _("Revoked by its user")
+    ADMIN = "admin", _("Revoked in the admin")
+    API = "api", _("Revoked through the Python API")
+    PASSWORD_CHANGED = "password_changed", _("Password changed")
+    USER_DEACTIVATED = "user_deactivated", _("User deactivated")
+    REUSE_DETECTED = "reuse_detected", _("Refresh token reuse detected")
+    MAX_SESSIONS = "max_sessions", _("Too many sessions")
+
+
+class SessionQuerySet(models.QuerySet):
+    def active(self) -> SessionQuerySet:
+        return self.filter(revoked_at__isnull=True, expires_at__gt=timezone.now())
+
+    def expired(self) -> SessionQuerySet:
+        return self.filter(revoked_at__isnull=True, expires_at__lte=timezone.now())
+
+    def revoked(self) -> SessionQuerySet:
+        return self.filter(revoked_at__isnull=False)
+
+    def for_user(self, user) -> SessionQuerySet:
+        return self.filter(user=user)
+
+
+class Session(models.Model):
+    """A login on one device.
+
+    The refresh token itself is never stored: only its SHA-256 (the lookup key, current
+    and previous for rotation and reuse detection) and a bcrypt hash of the per-session
+    secret it carries (checked whenever Redis cannot vouch for the token).
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="jwt_sessions",
+        verbose_name=_("user"),
+    )
+    refresh_token_bcrypt = models.CharField(_("refresh secret (bcrypt)"), max_length=80)
+    refresh_token_sha256 = models.CharField(
+        _("refresh token (SHA-256)"), max_length=64, unique=True)
+    previous_refresh_token_sha256 = models.CharField(
+        _("previous refresh token (SHA-256)"), max_length=64, blank=True, default="")
+    rotated_at = models.DateTimeField(_("rotated at"), null=True, blank=True)
+    access_jti = models.CharField(_("latest access token id"), max_length=64)
+    user_agent = models.TextField(_("user agent"), blank=True, default="")
+    browser = models.CharField(_("browser"), max_length=100, blank=True, default="")
+    os = models.CharField(_("operating system"), max_length=100, blank=True, default="")
+    device = models.CharField(_("device"), max_length=100, blank=True, default="")
+    device_type = models.CharField(
+        _("device type"), max_length=10, choices=DeviceType.choices, default=DeviceType.OTHER)
+    ip_address = models.GenericIPAddressField(_("IP address"), null=True, blank=True)
+    location = models.CharField(_("location"), max_length=200, null=True, blank=True)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+    last_activity_at = models.DateTimeField(_("last activity"), default=timezone.now)
+    expires_at = models.DateTimeField(_("expires"))
+    absolute_expires_at = models.DateTimeField(_("ends at the latest"), null=True, blank=True)
+    revoked_at = models.DateTimeField(_("revoked"), null=True, blank=True)
+    revoked_reason = models.CharField(
+        _("revocation reason"), max_length=32, blank=True, default="",
+        choices=RevokeReason.choices)
+
+    objects = SessionQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("session")
+        verbose_name_plural = _("sessions")
+        ordering = ["-last_activity_at"]
+        indexes = [
+            models.Index(fields=["user", "revoked_at", "expires_at"], name="jwts_user_active"),
+            models.Index(fields=["expires_at"], name="jwts_expires"),
+            models.Index(fields=["revoked_at"], name="jwts_revoked"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.device_label} ({self.user_id})"
+
+    @property
+    def device_label(self) -> str:
+        """"Chrome 131 on macOS", "Mobile Safari on iOS (iPhone)": what a person recognises."""
+        label = self.browser or str(_("Unknown browser"))
+        if self.os:
+            label = f"{label} on {self.os}"
+        if self.device and self.device not in ("Other", "Generic Desktop"):
+            label = f"{label} ({self.device})"
+        return label
+
+    @property
+    def is_revoked(self) -> bool:
+        return self.revoked_at is not None
+
+    @property
+    def is_expired(self) -> bool:
+        return self.expires_at <= timezone.now()
+
+    @property
+    def is_active(self) -> bool:
+        return not self.is_revoked and not self.is_expired
+
+    @property
+    def status(self) -> str:
+        if self.is_revoked:
+            return "revoked"
+        return "expired" if self.is_expired else "active"

@@ -1,0 +1,62 @@
+"""Input and output shapes of the HTTP API (SPEC §5)."""
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.utils.translation import gettext_lazy as _
+from rest_framework import serializers
+
+from .models import Session
+
+
+class StrictCharField(serializers.CharField):
+    """A CharField that refuses numbers and other non-strings instead of coercing them."""
+
+    default_error_messages = {"invalid": _("Not a valid string.")}
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class LoginSerializer(serializers.Serializer):
+    """`{<USERNAME_FIELD>, password}`; the username key follows the user model."""
+
+    password = StrictCharField(max_length=4096, trim_whitespace=False,
+                               style={"input_type": "password"})
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields[get_user_model().USERNAME_FIELD] = StrictCharField(max_length=256)
+
+
+class RefreshSerializer(serializers.Serializer):
+    """`{refresh}`; any string is accepted here: a malformed one is a 401, not a 400."""
+
+    refresh = StrictCharField(trim_whitespace=False)
+
+    def __init__(self, *args: Any, required: bool = True, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["refresh"].required = required
+
+
+class LogoutAllSerializer(serializers.Serializer):
+    keep_current = serializers.BooleanField(required=False, default=False)
+
+
+class SessionSerializer(serializers.ModelSerializer):
+    """One of the user's sessions; `current` marks the one making the request."""
+
+    current = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Session
+        fields = ["id", "created_at", "last_activity_at", "expires_at", "ip_address",
+                  "location", "user_agent", "browser", "os", "device", "device_type",
+                  "current"]
+        read_only_fields = fields
+
+    def get_current(self, session: Session) -> bool:
+        return session.pk == self.context.get("current_session_id")

@@ -1,0 +1,459 @@
+"""The flows: issue, authenticate, refresh, revoke. The one place that keeps the database
+and Redis in step.
+
+The database is the truth; Redis is a cache that may vouch for a token (so an ordinary
+request needs no SQL and an ordinary refresh no bcrypt) but never overrides the database:
+every rotation is a compare-and-swap on the session row, so a revoked session can never
+be refreshed, and at most one refresh token of a session is live at any moment.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone as dt_timezone
+from typing import Any, TypeVar
+
+from django.contrib.auth.signals import user_logged_in
+from django.db import transaction
+from django.utils import timezone
+
+from . import signals, stats
+from .clients import client_info
+from .conf import jwt_settings
+from .exceptions import (
+    RefreshTokenInvalid,
+    RefreshTokenReused,
+    ServiceUnavailable,
+    SessionRevoked,
+    TokenExpired,
+    TokenInvalid,
+)
+from .models import RevokeReason, Session
+from .store import ASK_DATABASE, HIT, MISS, SessionKeys, StoreUnavailable, circuit, store
+from .tokens import (
+    AccessClaims,
+    ExpiredToken,
+    InvalidToken,
+    RefreshToken,
+    check_session_secret,
+    decode_access_token,
+    encode_access_token,
+    hash_session_secret,
+    make_refresh_token,
+    new_jti,
+    new_session_secret,
+    parse_refresh_token,
+)
+
+logger = logging.getLogger("jwt_sessions")
+T = TypeVar("T")
+
+# A compare-and-swap loses only when another refresh of the same session won; give each
+# concurrent caller enough turns to see the winner's state.
+_MAX_ROTATION_ATTEMPTS = 32
+_KEY_FIELDS = ("id", "user_id", "refresh_token_sha256", "access_jti")
+
+
+@dataclass(frozen=True)
+class TokenPair:
+    """What login and refresh answer (SPEC §5)."""
+
+    access: str
+    refresh: str
+    access_expires_at: datetime
+    refresh_expires_at: datetime
+    session_id: uuid.UUID
+    user_id: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {
+            "access": self.access,
+            "refresh": self.refresh,
+            "access_expires_at": self.access_expires_at.isoformat(),
+            "refresh_expires_at": self.refresh_expires_at.isoformat(),
+            "session_id": str(self.session_id),
+        }
+
+
+# ------------------------------------------------------------------ Redis, guarded
+def redis_call(call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Run a store call unless Redis is known down; replay missed revocations first.
+
+    Raises StoreUnavailable: the caller decides, by `REDIS_FAILURE_POLICY`, what then.
+    """
+    if circuit.is_open():
+        raise StoreUnavailable("circuit open")
+    try:
+        if circuit.needs_replay:
+            replay_recent_revocations()
+            circuit.reset()
+            logger.info("Redis reachable again; recent revocations replayed")
+        return call(*args, **kwargs)
+    except StoreUnavailable as exc:
+        if not circuit.is_open():
+            logger.warning("Redis unavailable (%s); using the database for %s s", exc,
+                           jwt_settings.REDIS_RETRY_INTERVAL.total_seconds())
+        circuit.trip()
+        stats.record("redis_errors")
+        raise
+
+
+def _redis_down() -> None:
+    """Apply `REDIS_FAILURE_POLICY` to a request path that needed Redis."""
+    if jwt_settings.REDIS_FAILURE_POLICY == "deny":
+        raise ServiceUnavailable()
+
+
+def _keys_of(session: Session) -> SessionKeys:
+    return SessionKeys(session.id, session.refresh_token_sha256, session.access_jti,
+                       session.user_id)
+
+
+def _epoch(value: datetime | None) -> int | None:
+    return None if value is None else int(value.timestamp())
+
+
+def _cache(session: Session, replaces: SessionKeys | None = None) -> None:
+    """Write a session's current pair to Redis (best effort under policy "database")."""
+    now = timezone.now()
+    try:
+        redis_call(store.put_session, _keys_of(session), _epoch(session.absolute_expires_at),
+                   refresh_ttl=session.expires_at - now,
+                   access_ttl=jwt_settings.ACCESS_TOKEN_LIFETIME + jwt_settings.LEEWAY,
+                   replaces=replaces)
+    except StoreUnavailable:
+        _redis_down()
+
+
+def _forget(sessions: list[SessionKeys]) -> None:
+    """Tombstone revoked sessions in Redis; if unreachable, the circuit replays it later."""
+    if not sessions:
+        return
+    try:
+        redis_call(store.forget, sessions)
+    except StoreUnavailable:
+        logger.warning("Redis unreachable: %d revocation(s) will be replayed", len(sessions))
+
+
+def replay_recent_revocations() -> int:
+    """Tombstone every session revoked recently enough that its access token may live.
+
+    Run before this process trusts Redis again after an outage, and by
+    `clearjwtsessions`; a revocation older than an access lifetime needs no replay, as
+    its access tokens have expired and refresh always asks the database.
+    """
+    window = jwt_settings.ACCESS_TOKEN_LIFETIME + jwt_settings.LEEWAY + timedelta(seconds=5)
+    since = timezone.now() - window
+    rows = [SessionKeys(*values) for values in Session.objects.filter(
+        revoked_at__gte=since).values_list(*_KEY_FIELDS).iterator(chunk_size=1000)]
+    if rows:
+        store.forget(rows)
+    return len(rows)
+
+
+# ------------------------------------------------------------------ issue
+def _session_ends(now: datetime) -> tuple[datetime, datetime | None]:
+    """(idle expiry, absolute end) of a session that starts or refreshes at `now`."""
+    max_lifetime = jwt_settings.SESSION_MAX_LIFETIME
+    absolute = now + max_lifetime if max_lifetime else None
+    return now + jwt_settings.REFRESH_TOKEN_LIFETIME, absolute
+
+
+def _capped(idle_end: datetime, absolute_end: datetime | None) -> datetime:
+    return idle_end if absolute_end is None else min(idle_end, absolute_end)
+
+
+def issue_tokens(user: Any, request: Any = None) -> TokenPair:
+    """Open a session for an authenticated user and return its first token pair."""
+    now = timezone.now()
+    info = client_info(request)
+    secret = new_session_secret()
+    session_id = uuid.uuid4()
+    refresh = make_refresh_token(session_id, secret)
+    idle_end, absolute_end = _session_ends(now)
+    with transaction.atomic():
+        _enforce_session_limit(user)
+        session = Session.objects.create(
+            id=session_id, user=user, refresh_token_bcrypt=hash_session_secret(secret),
+            refresh_token_sha256=refresh.sha256, access_jti=new_jti(),
+            user_agent=info.user_agent, browser=info.browser, os=info.os, device=info.device,
+            device_type=info.device_type, ip_address=info.ip_address,
+            location=_locate(info.ip_address), created_at=now, last_activity_at=now,
+            expires_at=_capped(idle_end, absolute_end), absolute_expires_at=absolute_end)
+        _cache(session)
+    access, access_expires = encode_access_token(user.pk, session_id, session.access_jti, now)
+    logger.info("Session %s opened for user %s", session_id, user.pk)
+    django_request = getattr(request, "_request", request)
+    transaction.on_commit(lambda: signals.session_created.send(
+        sender=Session, session=session, request=django_request))
+    if request is not None:
+        user_logged_in.send(sender=user.__class__, request=django_request, user=user)
+    return TokenPair(access, refresh.value, access_expires, session.expires_at, session_id,
+                     str(user.pk))
+
+
+def _locate(ip: str | None) -> str | None:
+    from .geoip import locate
+
+    return locate(ip)
+
+
+def _enforce_session_limit(user: Any) -> None:
+    """With MAX_SESSIONS_PER_USER reached, the new login wins over the least recently
+    active sessions."""
+    limit = jwt_settings.MAX_SESSIONS_PER_USER
+    if not limit:
+        return
+    active = Session.objects.active().for_user(user).order_by("last_activity_at", "created_at")
+    surplus = active.count() - limit + 1
+    if surplus > 0:
+        oldest = list(active.values_list("pk", flat=True)[:surplus])
+        revoke_sessions(Session.objects.filter(pk__in=oldest), RevokeReason.MAX_SESSIONS)
+
+
+# ------------------------------------------------------------------ authenticate
+class _FallbackGate:
+    """Bounds concurrent database fallbacks per process so that a Redis outage cannot
+    pile every request onto the database: beyond the bound, 503."""
+
+    def __init__(self) -> None:
+        self._semaphore: threading.BoundedSemaphore | None = None
+        self._size = 0
+
+    def __enter__(self) -> None:
+        size = jwt_settings.MAX_CONCURRENT_DB_FALLBACKS
+        if self._semaphore is None or size != self._size:
+            self._semaphore, self._size = threading.BoundedSemaphore(size), size
+        self._held = self._semaphore
+        if not self._held.acquire(blocking=False):
+            logger.warning("Database fallback limit (%d) reached; refusing", size)
+            raise ServiceUnavailable()
+
+    def __exit__(self, *exc: Any) -> None:
+        self._held.release()
+
+
+_fallback_gate = _FallbackGate()
+
+
+def authenticate_access(token: str) -> AccessClaims:
+    """Verify an access token: the JWT, then one Redis lookup; the database on a miss."""
+    try:
+        claims = decode_access_token(token)
+    except ExpiredToken as exc:
+        raise TokenExpired() from exc
+    except InvalidToken as exc:
+        raise TokenInvalid() from exc
+    counts = stats.take_due()
+    try:
+        state = redis_call(store.check_access, claims.session_id, claims.jti, counts)
+    except StoreUnavailable:
+        stats.give_back(counts)
+        _redis_down()
+        state = None
+    if state == HIT:
+        stats.record("redis_hits")
+        return claims
+    if state == MISS:
+        stats.record("redis_misses")
+    stats.record("db_fallbacks")
+    _authenticate_from_database(claims, rehydrate=state == MISS)
+    return claims
+
+
+def _authenticate_from_database(claims: AccessClaims, rehydrate: bool) -> None:
+    with _fallback_gate:
+        session = Session.objects.filter(pk=claims.session_id).first()
+    now = timezone.now()
+    if session is None or session.revoked_at is not None or session.expires_at <= now:
+        raise SessionRevoked()
+    if str(session.user_id) != claims.user_id or session.access_jti != claims.jti:
+        raise TokenInvalid()
+    if rehydrate:
+        _cache(session)
+    if now - session.last_activity_at >= jwt_settings.LAST_ACTIVITY_RESOLUTION:
+        Session.objects.filter(pk=session.pk).update(last_activity_at=now)
+
+
+# ------------------------------------------------------------------ refresh
+def refresh_tokens(raw_token: Any, request: Any = None) -> TokenPair:
+    """Exchange a refresh token for a new pair (rotating it unless configured not to)."""
+    token = parse_refresh_token(raw_token)
+    if token is None:
+        raise RefreshTokenInvalid()
+    now = timezone.now()
+    rotate = jwt_settings.ROTATE_REFRESH_TOKENS
+    new_refresh = make_refresh_token(token.session_id, token.secret) if rotate else token
+    jti = new_jti()
+    pair = _refresh_via_redis(token, new_refresh, jti, now)
+    if pair is None:
+        pair = _refresh_from_database(token, new_refresh, jti, now)
+    stats.record("refreshes")
+    django_request = getattr(request, "_request", request)
+    transaction.on_commit(lambda: signals.session_refreshed.send(
+        sender=Session, session_id=pair.session_id, user_id=pair.user_id,
+        request=django_request))
+    logger.info("Session %s refreshed", token.session_id)
+    return pair
+
+
+def _rotation_update(now: datetime, new_refresh: RefreshToken, jti: str,
+                     expires_at: datetime, presented: str | None) -> dict[str, Any]:
+    """Field values of a rotation; `presented` is None for a grace retry, which keeps the
+    previous token and its rotation time (so retries cannot stretch the grace)."""
+    values: dict[str, Any] = {"refresh_token_sha256": new_refresh.sha256, "access_jti": jti,
+                              "last_activity_at": now, "expires_at": expires_at}
+    if presented is not None and presented != new_refresh.sha256:
+        values.update(previous_refresh_token_sha256=presented, rotated_at=now)
+    return values
+
+
+def _swap(session_id: uuid.UUID, current_sha: str, now: datetime,
+          values: dict[str, Any]) -> bool:
+    """Compare-and-swap on the row: wins only if the token is still current and the
+    session alive. This, not Redis, is what makes a rotation happen once."""
+    return bool(Session.objects.filter(
+        pk=session_id, refresh_token_sha256=current_sha, revoked_at__isnull=True,
+        expires_at__gt=now).update(**values))
+
+
+def _refresh_via_redis(token: RefreshToken, new_refresh: RefreshToken, jti: str,
+                       now: datetime) -> TokenPair | None:
+    """The fast path: Redis vouches for the token, so no bcrypt. None: ask the database."""
+    idle_end = now + jwt_settings.REFRESH_TOKEN_LIFETIME
+    access_ttl = jwt_settings.ACCESS_TOKEN_LIFETIME + jwt_settings.LEEWAY
+    try:
+        cached = redis_call(store.rotate, token.session_id, token.sha256, new_refresh.sha256,
+                            jti, idle_end - now, access_ttl)
+    except StoreUnavailable:
+        _redis_down()
+        return None
+    if cached is None:
+        return None
+    absolute = (None if cached.absolute_end is None
+                else datetime.fromtimestamp(cached.absolute_end, tz=dt_timezone.utc))
+    expires_at = _capped(idle_end, absolute)
+    values = _rotation_update(now, new_refresh, jti, expires_at, token.sha256)
+    if not _swap(token.session_id, token.sha256, now, values):
+        # The database disagrees (revoked, ended, or rotated through a fallback): undo
+        # what the script installed and let the database decide.
+        _forget_quietly(SessionKeys(token.session_id, new_refresh.sha256, jti,
+                                    cached.user_id))
+        return None
+    access, access_expires = encode_access_token(cached.user_id, token.session_id, jti, now)
+    return TokenPair(access, new_refresh.value, access_expires, expires_at, token.session_id,
+                     cached.user_id)
+
+
+def _forget_quietly(keys: SessionKeys) -> None:
+    try:
+        redis_call(store.forget, [keys], tombstone=False)
+    except StoreUnavailable:
+        pass
+
+
+def _refresh_from_database(token: RefreshToken, new_refresh: RefreshToken, jti: str,
+                           now: datetime) -> TokenPair:
+    """The slow path: the row decides, after bcrypt has checked the session secret."""
+    session = Session.objects.filter(pk=token.session_id).first()
+    if session is None or not check_session_secret(token.secret, session.refresh_token_bcrypt):
+        raise RefreshTokenInvalid()
+    grace = jwt_settings.REFRESH_REUSE_GRACE
+    for _attempt in range(_MAX_ROTATION_ATTEMPTS):
+        if session.revoked_at is not None:
+            raise SessionRevoked()
+        if session.expires_at <= now:
+            raise RefreshTokenInvalid()
+        if token.sha256 == session.refresh_token_sha256:
+            presented: str | None = token.sha256
+        elif (token.sha256 == session.previous_refresh_token_sha256 and grace
+              and session.rotated_at is not None and now - session.rotated_at <= grace):
+            presented = None  # a client retry within the grace: supersede the newer pair
+        else:
+            _reuse_detected(session)
+        idle_end = now + jwt_settings.REFRESH_TOKEN_LIFETIME
+        expires_at = _capped(idle_end, session.absolute_expires_at)
+        values = _rotation_update(now, new_refresh, jti, expires_at, presented)
+        if _swap(session.pk, session.refresh_token_sha256, now, values):
+            replaced = _keys_of(session)
+            for name, value in values.items():
+                setattr(session, name, value)
+            _cache(session, replaces=replaced)
+            stats.record("db_fallbacks")
+            access, access_expires = encode_access_token(session.user_id, session.pk, jti, now)
+            return TokenPair(access, new_refresh.value, access_expires, expires_at, session.pk,
+                             str(session.user_id))
+        session = Session.objects.filter(pk=token.session_id).first()
+        if session is None:
+            raise RefreshTokenInvalid()
+    raise RefreshTokenInvalid()
+
+
+def _reuse_detected(session: Session) -> None:
+    """A superseded refresh token came back: one of its holders is a thief. End the
+    session for both."""
+    logger.warning("Refresh token reuse detected; session %s of user %s revoked",
+                   session.pk, session.user_id)
+    stats.record("reuse_detected")
+    revoke_sessions(Session.objects.filter(pk=session.pk), RevokeReason.REUSE_DETECTED)
+    transaction.on_commit(lambda: signals.refresh_token_reused.send(
+        sender=Session, session_id=session.pk, user_id=session.user_id))
+    raise RefreshTokenReused()
+
+
+# ------------------------------------------------------------------ revoke
+def revoke_sessions(queryset: Any, reason: str, batch_size: int = 500) -> int:
+    """Revoke the live sessions of a queryset: database first, then Redis, in batches.
+
+    Each batch is one UPDATE and one pipelined Redis round trip, whatever its size.
+    """
+    revoked: list[Session] = []
+    ids = list(queryset.filter(revoked_at__isnull=True).values_list("pk", flat=True))
+    now = timezone.now()
+    for start in range(0, len(ids), batch_size):
+        batch = ids[start:start + batch_size]
+        with transaction.atomic():
+            rows = list(Session.objects.select_for_update().filter(
+                pk__in=batch, revoked_at__isnull=True).only(*_KEY_FIELDS))
+            Session.objects.filter(pk__in=[row.pk for row in rows]).update(
+                revoked_at=now, revoked_reason=reason)
+        _forget([_keys_of(row) for row in rows])
+        revoked.extend(rows)
+    for row in revoked:
+        row.revoked_at, row.revoked_reason = now, reason
+    if revoked:
+        logger.info("%d session(s) revoked (reason: %s)", len(revoked), reason)
+        transaction.on_commit(lambda: _send_revoked(revoked, reason))
+    return len(revoked)
+
+
+def _send_revoked(sessions: Iterable[Session], reason: str) -> None:
+    for session in sessions:
+        signals.session_revoked.send(sender=Session, session=session, reason=reason)
+
+
+def revoke_session(session_id: Any, reason: str = RevokeReason.API) -> bool:
+    """Revoke one session by id; False if it is unknown or no longer active."""
+    try:
+        session_id = uuid.UUID(str(session_id))
+    except ValueError:
+        return False
+    return revoke_sessions(Session.objects.filter(pk=session_id), reason) == 1
+
+
+def revoke_user_sessions(user: Any, reason: str = RevokeReason.API,
+                         keep_session_id: Any = None) -> int:
+    """Revoke every active session of a user, optionally keeping one."""
+    sessions = Session.objects.active().for_user(user)
+    if keep_session_id is not None:
+        sessions = sessions.exclude(pk=keep_session_id)
+    return revoke_sessions(sessions, reason)
+
+
+def forget_user_sessions(user_id: Any) -> None:
+    """Drop a deleted user's sessions from Redis before their rows cascade away."""
+    _forget([SessionKeys(*values) for values in Session.objects.active().filter(
+        user_id=user_id).values_list(*_KEY_FIELDS)])

@@ -1,0 +1,284 @@
+"""Redis: the only module that speaks to it. Key names, TTLs and atomic scripts.
+
+Layout (P = REDIS_KEY_PREFIX, s = session id in hex, u = user pk):
+
+    P{s}:session:<sha256(refresh)>  "<access jti>|<user pk>|<absolute end, epoch or ->"
+                                    TTL = refresh expiry
+    P{s}:access:<jti>               "<sha256(refresh)>"   TTL = access expiry
+    P{s}:revoked                    tombstone: "ask the database"  TTL = access lifetime
+    P{u:u}:sessions                 set of the user's session ids  TTL = refresh lifetime
+    P{stats}                        hash of counters (jwt_sessions.stats)
+
+Every key of one session shares the hash tag `{s}`, so each script and MGET touches one
+Redis Cluster slot. A tombstone outlives every access token of its session: while it
+exists the session's keys are never trusted nor rewritten, which closes the races where
+a revocation and a refresh or rehydration cross each other.
+"""
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django_redis import get_redis_connection
+from redis.exceptions import RedisError
+
+from .conf import jwt_settings
+
+HIT, MISS, ASK_DATABASE = "hit", "miss", "ask_database"
+
+
+class StoreUnavailable(Exception):
+    """Redis could not be reached (or answered with an error)."""
+
+
+@dataclass(frozen=True)
+class CachedSession:
+    """What Redis knows of a session's current refresh token."""
+
+    access_jti: str
+    user_id: str
+    absolute_end: int | None
+
+
+@dataclass(frozen=True)
+class SessionKeys:
+    """The identifiers needed to find (and drop) one session's keys."""
+
+    session_id: uuid.UUID
+    refresh_sha256: str
+    access_jti: str
+    user_id: Any
+
+
+# Sets a session's current pair unless the session is tombstoned; drops the keys of the
+# pair it replaces, if any. KEYS: tombstone, new session, new access, [old session,
+# old access]. ARGV: session value, access value, session ttl, access ttl.
+_PUT = """
+for i = 4, #KEYS do redis.call('DEL', KEYS[i]) end
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[3])
+redis.call('SET', KEYS[3], ARGV[2], 'PX', ARGV[4])
+return 1
+"""
+
+# Rotation on a Redis hit: atomically consume the old refresh key and install the new
+# pair, so of many concurrent callers exactly one sees the old value. The new session
+# value keeps the old one's user and absolute end, and its TTL never passes that end.
+# KEYS: tombstone, old session, new session, new access.
+# ARGV: access key prefix, new jti, new sha, session ttl (ms), access ttl (ms).
+_ROTATE = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return false end
+local old = redis.call('GET', KEYS[2])
+if not old then return false end
+local sep = string.find(old, '|', 1, true)
+local rest = string.sub(old, sep)
+local ttl = tonumber(ARGV[4])
+local last = string.match(rest, '|([^|]*)$')
+if last ~= '-' then
+  local now = redis.call('TIME')
+  local left = (tonumber(last) - tonumber(now[1])) * 1000
+  if left <= 0 then return false end
+  if left < ttl then ttl = left end
+end
+redis.call('DEL', KEYS[2])
+redis.call('DEL', ARGV[1] .. string.sub(old, 1, sep - 1))
+redis.call('SET', KEYS[3], ARGV[2] .. rest, 'PX', ttl)
+redis.call('SET', KEYS[4], ARGV[3], 'PX', ARGV[5])
+return old
+"""
+
+
+def _ms(delta: timedelta) -> int:
+    return max(1, int(delta.total_seconds() * 1000))
+
+
+class RedisStore:
+    """Plain functions over one django-redis connection; raises StoreUnavailable."""
+
+    def connection(self):
+        try:
+            return get_redis_connection(jwt_settings.CACHE_ALIAS)
+        except (RedisError, NotImplementedError) as exc:
+            raise StoreUnavailable(str(exc)) from exc
+
+    # --------------------------------------------------------------- key names
+    def _tag(self, session_id: uuid.UUID) -> str:
+        return f"{jwt_settings.REDIS_KEY_PREFIX}{{{session_id.hex}}}"
+
+    def session_key(self, session_id: uuid.UUID, refresh_sha256: str) -> str:
+        return f"{self._tag(session_id)}:session:{refresh_sha256}"
+
+    def access_key(self, session_id: uuid.UUID, jti: str) -> str:
+        return f"{self._tag(session_id)}:access:{jti}"
+
+    def tombstone_key(self, session_id: uuid.UUID) -> str:
+        return f"{self._tag(session_id)}:revoked"
+
+    def user_index_key(self, user_id: Any) -> str:
+        return f"{jwt_settings.REDIS_KEY_PREFIX}{{u:{user_id}}}:sessions"
+
+    def stats_key(self) -> str:
+        return f"{jwt_settings.REDIS_KEY_PREFIX}{{stats}}"
+
+    # --------------------------------------------------------------- helpers
+    def _run(self, call):
+        try:
+            return call(self.connection())
+        except RedisError as exc:
+            raise StoreUnavailable(type(exc).__name__) from exc
+
+    def _script(self, conn, source: str):
+        scripts = jwt_settings.derived("redis_scripts", dict)
+        key = (id(conn.connection_pool), source)
+        if key not in scripts:
+            scripts[key] = conn.register_script(source)
+        return scripts[key]
+
+    @staticmethod
+    def session_value(access_jti: str, user_id: Any, absolute_end: int | None) -> str:
+        return f"{access_jti}|{user_id}|{absolute_end if absolute_end is not None else '-'}"
+
+    @staticmethod
+    def _parse_session_value(raw: bytes | str) -> CachedSession:
+        text = raw.decode() if isinstance(raw, bytes) else raw
+        jti, user_id, end = text.split("|", 2)
+        return CachedSession(jti, user_id, None if end == "-" else int(end))
+
+    # --------------------------------------------------------------- reads
+    def check_access(self, session_id: uuid.UUID, jti: str,
+                     counters: dict[str, int] | None = None) -> str:
+        """HIT, MISS or ASK_DATABASE for an access token, in one round trip.
+
+        `counters`, when given, are flushed into the shared stats hash in the same
+        round trip (a pipeline), so statistics never cost an extra one.
+        """
+        keys = [self.access_key(session_id, jti), self.tombstone_key(session_id)]
+
+        def call(conn):
+            if not counters:
+                return conn.mget(keys)
+            pipe = conn.pipeline(transaction=False)
+            pipe.mget(keys)
+            self._add_counters(pipe, counters)
+            return pipe.execute()[0]
+
+        access, tombstone = self._run(call)
+        if tombstone is not None:
+            return ASK_DATABASE
+        return HIT if access is not None else MISS
+
+    def _add_counters(self, pipe, counters: dict[str, int]) -> None:
+        key = self.stats_key()
+        for name, value in counters.items():
+            pipe.hincrby(key, name, value)
+        pipe.pexpire(key, _ms(timedelta(days=30)))
+
+    def flush_counters(self, counters: dict[str, int]) -> None:
+        def call(conn):
+            pipe = conn.pipeline(transaction=False)
+            self._add_counters(pipe, counters)
+            pipe.execute()
+
+        self._run(call)
+
+    def read_counters(self) -> dict[str, int]:
+        raw = self._run(lambda conn: conn.hgetall(self.stats_key()))
+        return {(k.decode() if isinstance(k, bytes) else k): int(v) for k, v in raw.items()}
+
+    # --------------------------------------------------------------- writes
+    def put_session(self, keys: SessionKeys, absolute_end: int | None,
+                    refresh_ttl: timedelta, access_ttl: timedelta,
+                    replaces: SessionKeys | None = None) -> bool:
+        """Cache a session's current pair (unless tombstoned); False when refused."""
+        sid = keys.session_id
+        redis_keys = [self.tombstone_key(sid), self.session_key(sid, keys.refresh_sha256),
+                      self.access_key(sid, keys.access_jti)]
+        if replaces is not None:
+            redis_keys += [self.session_key(sid, replaces.refresh_sha256),
+                           self.access_key(sid, replaces.access_jti)]
+        args = [self.session_value(keys.access_jti, keys.user_id, absolute_end),
+                keys.refresh_sha256, _ms(refresh_ttl), _ms(access_ttl)]
+        index = self.user_index_key(keys.user_id)
+
+        def call(conn):
+            pipe = conn.pipeline(transaction=False)
+            self._script(conn, _PUT)(keys=redis_keys, args=args, client=pipe)
+            pipe.sadd(index, sid.hex)
+            pipe.pexpire(index, _ms(jwt_settings.REFRESH_TOKEN_LIFETIME))
+            return pipe.execute()[0]
+
+        return bool(self._run(call))
+
+    def rotate(self, session_id: uuid.UUID, old_sha256: str, new_sha256: str, new_jti: str,
+               refresh_ttl: timedelta, access_ttl: timedelta) -> CachedSession | None:
+        """Consume the old refresh key and install the new pair, atomically.
+
+        None when Redis cannot vouch for the old token (unknown, already used, or the
+        session is tombstoned): the caller must then ask the database.
+        """
+        keys = [self.tombstone_key(session_id), self.session_key(session_id, old_sha256),
+                self.session_key(session_id, new_sha256), self.access_key(session_id, new_jti)]
+        args = [self.access_key(session_id, ""), new_jti, new_sha256, _ms(refresh_ttl),
+                _ms(access_ttl)]
+        raw = self._run(lambda conn: self._script(conn, _ROTATE)(keys=keys, args=args,
+                                                                  client=conn))
+        return None if raw is None else self._parse_session_value(raw)
+
+    def forget(self, sessions: Iterable[SessionKeys], tombstone: bool = True) -> None:
+        """Drop sessions' keys in one pipelined round trip; tombstone them if asked."""
+        tombstone_ms = _ms(jwt_settings.ACCESS_TOKEN_LIFETIME + jwt_settings.LEEWAY
+                           + timedelta(seconds=5))
+
+        def call(conn):
+            pipe = conn.pipeline(transaction=False)
+            for item in sessions:
+                sid = item.session_id
+                if tombstone:
+                    pipe.set(self.tombstone_key(sid), 1, px=tombstone_ms)
+                pipe.delete(self.session_key(sid, item.refresh_sha256),
+                            self.access_key(sid, item.access_jti))
+                pipe.srem(self.user_index_key(item.user_id), sid.hex)
+            if pipe:
+                pipe.execute()
+
+        self._run(call)
+
+    def indexed_session_ids(self, user_id: Any) -> set[str]:
+        members = self._run(lambda conn: conn.smembers(self.user_index_key(user_id)))
+        return {m.decode() if isinstance(m, bytes) else m for m in members}
+
+    def unindex(self, user_id: Any, session_hexes: Iterable[str]) -> None:
+        members = list(session_hexes)
+        if members:
+            self._run(lambda conn: conn.srem(self.user_index_key(user_id), *members))
+
+
+class Circuit:
+    """Fail fast while Redis is known to be down; probe it again every retry interval.
+
+    `needs_replay` stays set from the first failure until the revocations made meanwhile
+    have been replayed, so this process never trusts Redis before that.
+    """
+
+    def __init__(self) -> None:
+        self.down_until = 0.0
+        self.needs_replay = False
+
+    def is_open(self) -> bool:
+        return time.monotonic() < self.down_until
+
+    def trip(self) -> None:
+        self.down_until = time.monotonic() + jwt_settings.REDIS_RETRY_INTERVAL.total_seconds()
+        self.needs_replay = True
+
+    def reset(self) -> None:
+        self.down_until = 0.0
+        self.needs_replay = False
+
+
+store = RedisStore()
+circuit = Circuit()

@@ -1,0 +1,237 @@
+"""Tokens: the only module that speaks JWT, and the maker of refresh secrets.
+
+Access token: a JWT (`typ: at+jwt`) naming the user (`sub`), the session (`sid`) and
+itself (`jti`). Refresh token: 80 random-looking bytes, base64url, laid out as
+`session id (16) | session secret (32) | rotating part (32)`. The session secret is fixed
+for the life of a session and bcrypt-hashed once at login; the rotating part changes on
+every refresh. SHA-256 of the whole token is the lookup key, so an ordinary refresh
+(Redis vouches for the SHA-256) never runs bcrypt, while a stolen database still holds
+nothing that can be turned back into a token.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+import bcrypt
+import jwt
+from jwt.algorithms import get_default_algorithms
+
+from .conf import jwt_settings
+
+TOKEN_TYPE = "access"
+JWT_TYP = "at+jwt"
+REQUIRED_CLAIMS = ["sub", "sid", "jti", "iat", "exp", "token_type"]
+# Header members that point at keys: never followed, as RFC 8725 §3.10 advises.
+_KEY_POINTERS = frozenset({"jku", "jwk", "x5u", "x5c"})
+_SECRET_BYTES = 32
+_REFRESH_BYTES = 16 + 2 * _SECRET_BYTES
+
+
+class InvalidToken(Exception):
+    """The access token is forged, malformed or of the wrong kind."""
+
+
+class ExpiredToken(InvalidToken):
+    """The access token's `exp` has passed."""
+
+
+@dataclass(frozen=True)
+class AccessClaims:
+    user_id: str
+    session_id: uuid.UUID
+    jti: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class RefreshToken:
+    """A parsed refresh token; `sha256` is the lookup key of the whole token."""
+
+    value: str
+    session_id: uuid.UUID
+    secret: bytes
+    sha256: str
+
+
+# ------------------------------------------------------------------ refresh tokens
+def sha256_hex(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+def new_session_secret() -> bytes:
+    return secrets.token_bytes(_SECRET_BYTES)
+
+
+def make_refresh_token(session_id: uuid.UUID, secret: bytes) -> RefreshToken:
+    """A fresh token for the session: same secret, new rotating part."""
+    raw = session_id.bytes + secret + secrets.token_bytes(_SECRET_BYTES)
+    value = base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+    return RefreshToken(value, session_id, secret, sha256_hex(value))
+
+
+def parse_refresh_token(value: Any) -> RefreshToken | None:
+    """None for anything that is not a refresh token of ours (no exception to leak)."""
+    if not isinstance(value, str) or len(value) != 107:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(value + "=")
+    except (binascii.Error, ValueError):
+        return None
+    if len(raw) != _REFRESH_BYTES or base64.urlsafe_b64encode(raw).rstrip(b"=").decode() != value:
+        return None
+    return RefreshToken(value, uuid.UUID(bytes=raw[:16]), raw[16:48], sha256_hex(value))
+
+
+def _bcrypt_input(secret: bytes) -> bytes:
+    # bcrypt reads 72 bytes at most (bcrypt 5 raises above): hash a fixed-size digest of
+    # the whole secret, domain-separated so it never equals the lookup SHA-256.
+    digest = hmac.new(b"jwt_sessions.refresh-secret", secret, hashlib.sha256).digest()
+    return base64.b64encode(digest)
+
+
+def hash_session_secret(secret: bytes) -> str:
+    salt = bcrypt.gensalt(rounds=jwt_settings.BCRYPT_ROUNDS)
+    return bcrypt.hashpw(_bcrypt_input(secret), salt).decode()
+
+
+def check_session_secret(secret: bytes, hashed: str) -> bool:
+    try:
+        return bcrypt.checkpw(_bcrypt_input(secret), hashed.encode())
+    except ValueError:
+        return False
+
+
+# ------------------------------------------------------------------ keys
+def _algorithm(name: str):
+    return get_default_algorithms()[name]
+
+
+def _load_keys() -> tuple[Any, dict[str | None, Any]]:
+    """Prepared (signing key, {kid: verifying key}) for the configured algorithm."""
+    algorithm = _algorithm(jwt_settings.ALGORITHM)
+    is_hmac = jwt_settings.ALGORITHM.startswith("HS")
+    signing = algorithm.prepare_key(jwt_settings.SIGNING_KEY)
+    primary = signing if is_hmac else algorithm.prepare_key(jwt_settings.VERIFYING_KEY)
+    verifying = {jwt_settings.KEY_ID: primary}
+    for kid, key in (jwt_settings.ADDITIONAL_VERIFYING_KEYS or {}).items():
+        verifying[kid] = algorithm.prepare_key(key)
+    return signing, verifying
+
+
+def _keys() -> tuple[Any, dict[str | None, Any]]:
+    return jwt_settings.derived("keys", _load_keys)
+
+
+def jwks() -> dict:
+    """Public verifying keys as a JWKS (empty for HMAC: those keys are secrets)."""
+    if jwt_settings.ALGORITHM.startswith("HS"):
+        return {"keys": []}
+    algorithm = _algorithm(jwt_settings.ALGORITHM)
+    keys = []
+    for kid, key in _keys()[1].items():
+        jwk = json.loads(algorithm.to_jwk(key))
+        public = {name: jwk[name] for name in ("kty", "crv", "n", "e", "x", "y") if name in jwk}
+        public.update({"alg": jwt_settings.ALGORITHM, "use": "sig"})
+        if kid:
+            public["kid"] = kid
+        keys.append(public)
+    return {"keys": keys}
+
+
+# ------------------------------------------------------------------ access tokens
+def encode_access_token(user_id: Any, session_id: uuid.UUID, jti: str,
+                        now: datetime) -> tuple[str, datetime]:
+    """Sign an access token; returns (token, expiry)."""
+    expires_at = now + jwt_settings.ACCESS_TOKEN_LIFETIME
+    claims: dict[str, Any] = {
+        "sub": str(user_id),
+        "sid": str(session_id),
+        "jti": jti,
+        "iat": int(now.timestamp()),
+        "exp": int(expires_at.timestamp()),
+        "token_type": TOKEN_TYPE,
+    }
+    if jwt_settings.ISSUER:
+        claims["iss"] = jwt_settings.ISSUER
+    if jwt_settings.AUDIENCE:
+        claims["aud"] = jwt_settings.AUDIENCE
+    headers = {"typ": JWT_TYP}
+    if jwt_settings.KEY_ID:
+        headers["kid"] = jwt_settings.KEY_ID
+    token = jwt.encode(claims, _keys()[0], algorithm=jwt_settings.ALGORITHM, headers=headers)
+    return token, datetime.fromtimestamp(claims["exp"], tz=timezone.utc)
+
+
+def new_jti() -> str:
+    return secrets.token_urlsafe(16)
+
+
+def _check_header(header: dict) -> None:
+    if header.get("typ") != JWT_TYP:
+        raise InvalidToken("wrong typ")
+    if "crit" in header:
+        raise InvalidToken("crit header")
+
+
+def decode_access_token(token: str) -> AccessClaims:
+    """Verify signature, algorithm, type and claims; raise InvalidToken otherwise.
+
+    Only the configured algorithm is accepted (so `none` and HS/RS confusion are
+    impossible); `kid` only picks among configured keys; key-pointing headers are
+    ignored because the key never comes from the token.
+    """
+    verifying = _keys()[1]
+    try:
+        if len(verifying) == 1:
+            key = next(iter(verifying.values()))
+        else:
+            kid = jwt.get_unverified_header(token).get("kid")
+            if kid not in verifying:
+                raise InvalidToken("unknown kid")
+            key = verifying[kid]
+        decoded = jwt.api_jwt.decode_complete(
+            token,
+            key,
+            algorithms=[jwt_settings.ALGORITHM],
+            audience=jwt_settings.AUDIENCE,
+            issuer=jwt_settings.ISSUER,
+            leeway=jwt_settings.LEEWAY,
+            options={"require": _required_claims(), "verify_sub": False,
+                     "verify_jti": False},
+        )
+    except jwt.ExpiredSignatureError as exc:
+        raise ExpiredToken("expired") from exc
+    except (jwt.InvalidTokenError, ValueError, TypeError, KeyError) as exc:
+        raise InvalidToken("invalid") from exc
+    _check_header(decoded["header"])
+    return _claims(decoded["payload"])
+
+
+def _required_claims() -> list[str]:
+    extra = [name for name, value in (("iss", jwt_settings.ISSUER),
+                                       ("aud", jwt_settings.AUDIENCE)) if value]
+    return REQUIRED_CLAIMS + extra
+
+
+def _claims(payload: dict) -> AccessClaims:
+    if payload.get("token_type") != TOKEN_TYPE:
+        raise InvalidToken("wrong token_type")
+    sub, jti, sid = payload.get("sub"), payload.get("jti"), payload.get("sid")
+    if not (isinstance(sub, str) and sub and isinstance(jti, str) and jti
+            and isinstance(sid, str)):
+        raise InvalidToken("bad claims")
+    try:
+        session_id = uuid.UUID(sid)
+    except ValueError as exc:
+        raise InvalidToken("bad sid") from exc
+    expires_at = datetime.fromtimestamp(payload["exp"], tz=timezone.utc)
+    return AccessClaims(sub, session_id, jti, expires_at)

@@ -1,0 +1,17 @@
+"""`path("auth/", include("jwt_sessions.urls"))` (app namespace "jwt_sessions")."""
+from django.urls import path
+
+from . import views
+
+app_name = "jwt_sessions"
+
+urlpatterns = [
+    path("login/", views.LoginView.as_view(), name="login"),
+    path("refresh/", views.RefreshView.as_view(), name="refresh"),
+    path("logout/", views.LogoutView.as_view(), name="logout"),
+    path("logout-all/", views.LogoutAllView.as_view(), name="logout-all"),
+    path("sessions/", views.SessionListView.as_view(), name="session-list"),
+    path("sessions/<str:session_id>/", views.SessionDetailView.as_view(),
+         name="session-detail"),
+    path(".well-known/jwks.json", views.JWKSView.as_view(), name="jwks"),
+]

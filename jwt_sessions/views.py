@@ -1,0 +1,183 @@
+"""The HTTP API: thin DRF views over `services` (SPEC §5).
+
+Each view exposes small hooks (`get_serializer_class`, `get_response_data`, ...) so a
+project customises by overriding one method, not by copying a view.
+"""
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.contrib.auth import authenticate
+from django.utils.translation import gettext_lazy as _
+from rest_framework.exceptions import ValidationError
+from rest_framework import generics, status
+from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from . import services
+from .authentication import JWTSessionAuthentication
+from .cookies import (
+    clear_refresh_cookie,
+    cookie_mode,
+    refresh_from_cookie,
+    set_refresh_cookie,
+)
+from .exceptions import (
+    InvalidCredentials,
+    NotAuthenticated,
+    NotFound,
+    RefreshTokenReused,
+    SessionRevoked,
+    Throttled,
+)
+from .models import RevokeReason, Session
+from .serializers import (
+    LoginSerializer,
+    LogoutAllSerializer,
+    RefreshSerializer,
+    SessionSerializer,
+)
+from .throttling import LoginRateThrottle, LoginUserRateThrottle, RefreshRateThrottle
+
+
+class JWTSessionsView(APIView):
+    """Base of our views: Bearer auth, our error codes, `WWW-Authenticate` on 401."""
+
+    authentication_classes = [JWTSessionAuthentication]
+    permission_classes = [IsAuthenticated]
+
+    def get_authenticate_header(self, request: Request) -> str:
+        return JWTSessionAuthentication().authenticate_header(request)
+
+    def throttled(self, request: Request, wait: float | None) -> None:
+        raise Throttled(wait)
+
+    def permission_denied(self, request: Request, message: Any = None, code: Any = None):
+        if request.authenticators and not request.successful_authenticator:
+            raise NotAuthenticated()
+        super().permission_denied(request, message, code)
+
+
+class TokenView(JWTSessionsView):
+    """Shared answer of login and refresh: the pair, with the refresh in a cookie if set."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    def token_response(self, pair: services.TokenPair) -> Response:
+        data = pair.as_dict()
+        response = Response(data, status=status.HTTP_200_OK)
+        if set_refresh_cookie(self.request, response, pair):
+            del data["refresh"]
+        return response
+
+
+class LoginView(TokenView):
+    """POST {username, password} -> a new session's token pair."""
+
+    serializer_class = LoginSerializer
+    throttle_classes = [LoginRateThrottle, LoginUserRateThrottle]
+
+    def post(self, request: Request) -> Response:
+        serializer = self.serializer_class(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        user = authenticate(request._request, **serializer.validated_data)
+        if user is None:
+            for throttle in self.get_throttles():
+                if isinstance(throttle, LoginUserRateThrottle):
+                    throttle.record_failure(request, self)
+            services.logger.info("Login failed")
+            raise InvalidCredentials()
+        return self.token_response(services.issue_tokens(user, request))
+
+
+class RefreshView(TokenView):
+    """POST {refresh} (or the refresh cookie) -> a new pair; the old refresh dies."""
+
+    throttle_classes = [RefreshRateThrottle]
+
+    def post(self, request: Request) -> Response:
+        serializer = RefreshSerializer(data=request.data, required=not cookie_mode())
+        serializer.is_valid(raise_exception=True)
+        token = serializer.validated_data.get("refresh") or refresh_from_cookie(request)
+        if token is None:
+            raise ValidationError({"refresh": [_("This field is required.")]})
+        return self.token_response(services.refresh_tokens(token, request))
+
+    def handle_exception(self, exc: Exception) -> Response:
+        response = super().handle_exception(exc)
+        if isinstance(exc, (SessionRevoked, RefreshTokenReused)):
+            clear_refresh_cookie(self.request, response)
+        return response
+
+
+class LogoutView(JWTSessionsView):
+    """POST -> 204; the calling session is revoked."""
+
+    def post(self, request: Request) -> Response:
+        services.revoke_session(request.auth.session_id, RevokeReason.LOGOUT)
+        response = Response(status=status.HTTP_204_NO_CONTENT)
+        clear_refresh_cookie(request, response)
+        return response
+
+
+class LogoutAllView(JWTSessionsView):
+    """POST {keep_current?} -> 204; every session of the user is revoked."""
+
+    def post(self, request: Request) -> Response:
+        serializer = LogoutAllSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        keep = request.auth.session_id if serializer.validated_data["keep_current"] else None
+        services.revoke_user_sessions(request.user, RevokeReason.LOGOUT_ALL,
+                                      keep_session_id=keep)
+        response = Response(status=status.HTTP_204_NO_CONTENT)
+        if keep is None:
+            clear_refresh_cookie(request, response)
+        return response
+
+
+class SessionListView(JWTSessionsView, generics.ListAPIView):
+    """GET -> the user's active sessions, most recently active first."""
+
+    serializer_class = SessionSerializer
+    pagination_class = None
+
+    def get_queryset(self):
+        return Session.objects.active().filter(user_id=self.request.user.pk).order_by(
+            "-last_activity_at", "-created_at")
+
+    def get_serializer_context(self) -> dict[str, Any]:
+        return {**super().get_serializer_context(),
+                "current_session_id": self.request.auth.session_id}
+
+
+class SessionDetailView(JWTSessionsView):
+    """DELETE -> 204; one of the user's own sessions is revoked (404 for anything else)."""
+
+    def delete(self, request: Request, session_id: str) -> Response:
+        try:
+            pk = uuid.UUID(session_id)
+        except ValueError:
+            raise NotFound() from None
+        sessions = Session.objects.active().filter(pk=pk, user_id=request.user.pk)
+        if not services.revoke_sessions(sessions, RevokeReason.USER):
+            raise NotFound()
+        response = Response(status=status.HTTP_204_NO_CONTENT)
+        if pk == request.auth.session_id:
+            clear_refresh_cookie(request, response)
+        return response
+
+
+class JWKSView(JWTSessionsView):
+    """GET -> the public verifying keys (`{"keys": []}` for HMAC algorithms)."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    def get(self, request: Request) -> Response:
+        from .tokens import jwks
+
+        return Response(jwks())

@@ -1,0 +1,154 @@
+"""Shared fixtures: users, an API client speaking JSON, Redis access, query counting."""
+from __future__ import annotations
+
+import itertools
+import json
+
+import pytest
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+PASSWORD = "Pa55word-for-tests"
+UA_IPHONE = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 "
+             "(KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1")
+UA_MAC_CHROME = ("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 "
+                 "(KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36")
+
+_ips = itertools.count(1)
+_users = itertools.count(1)
+
+
+def next_ip() -> str:
+    """A fresh client address per call, so per-IP throttles never interfere."""
+    n = next(_ips)
+    return f"10.{(n // 65536) % 256}.{(n // 256) % 256}.{n % 256}"
+
+
+def url(name: str, *args) -> str:
+    return reverse(f"jwt_sessions:{name}", args=args or None)
+
+
+def bearer(access: str) -> dict:
+    return {"HTTP_AUTHORIZATION": f"Bearer {access}"}
+
+
+class Api:
+    """django.test.Client speaking the JSON API of SPEC §5."""
+
+    def __init__(self) -> None:
+        self.client = Client()
+
+    def post(self, path: str, body=None, **extra):
+        data = body if isinstance(body, (str, bytes)) else json.dumps(body or {})
+        return self.client.post(path, data=data, content_type="application/json", **extra)
+
+    def login(self, username: str, password: str = PASSWORD, ua: str = UA_MAC_CHROME,
+              ip: str | None = None, **extra):
+        return self.post(url("login"), {"username": username, "password": password},
+                         HTTP_USER_AGENT=ua, REMOTE_ADDR=ip or next_ip(), **extra)
+
+    def login_ok(self, username: str, **kw) -> dict:
+        resp = self.login(username, **kw)
+        assert resp.status_code == 200, resp.content
+        return resp.json()
+
+    def refresh(self, token, **extra):
+        extra.setdefault("REMOTE_ADDR", next_ip())
+        return self.post(url("refresh"), {"refresh": token}, **extra)
+
+    def refresh_ok(self, token: str) -> dict:
+        resp = self.refresh(token)
+        assert resp.status_code == 200, resp.content
+        return resp.json()
+
+    def whoami(self, access: str, **extra):
+        return self.client.get("/api/whoami/", **bearer(access), **extra)
+
+    def me(self, access: str):
+        return self.client.get("/api/me/", **bearer(access))
+
+    def logout(self, access: str):
+        return self.post(url("logout"), **bearer(access))
+
+    def logout_all(self, access: str, body=None):
+        return self.post(url("logout-all"), body, **bearer(access))
+
+    def sessions(self, access: str):
+        return self.client.get(url("session-list"), **bearer(access))
+
+    def delete_session(self, access: str, session_id) -> object:
+        return self.client.delete(f"{url('session-list')}{session_id}/", **bearer(access))
+
+
+def assert_error(resp, status: int, code: str) -> dict:
+    """SPEC §5 error body: {"detail", "code"}; 401 carries WWW-Authenticate: Bearer."""
+    assert resp.status_code == status, (resp.status_code, resp.content)
+    body = resp.json()
+    assert body["code"] == code, body
+    assert isinstance(body["detail"], str) and body["detail"], body
+    if status == 401:
+        assert resp["WWW-Authenticate"].startswith("Bearer"), resp.headers
+    return body
+
+
+@pytest.fixture(autouse=True)
+def _clean_state(settings):
+    """Each test starts with an empty Redis and a closed circuit breaker."""
+    from django_redis import get_redis_connection
+
+    from jwt_sessions.store import circuit
+
+    circuit.reset()
+    get_redis_connection("default").flushdb()
+    yield
+    circuit.reset()
+
+
+@pytest.fixture
+def redis_conn():
+    from django_redis import get_redis_connection
+
+    return get_redis_connection("default")
+
+
+@pytest.fixture
+def api() -> Api:
+    return Api()
+
+
+@pytest.fixture
+def make_user(django_user_model):
+    def make(username: str | None = None, **fields):
+        return django_user_model.objects.create_user(
+            username=username or f"user{next(_users)}", password=PASSWORD, **fields)
+
+    return make
+
+
+@pytest.fixture
+def user(make_user):
+    return make_user()
+
+
+@pytest.fixture
+def tokens(api, user) -> dict:
+    """A logged-in session of `user`: the login response body."""
+    return api.login_ok(user.username)
+
+
+@pytest.fixture
+def queries():
+    from django.db import connection
+
+    return lambda: CaptureQueriesContext(connection)
+
+
+@pytest.fixture
+def jwt_settings(settings):
+    """jwt_settings(KEY=value): override JWT_SESSIONS keys for one test."""
+
+    def override(**values):
+        settings.JWT_SESSIONS = {**settings.JWT_SESSIONS, **values}
+
+    return override

@@ -1,0 +1,11 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from tests import views
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("auth/", include("jwt_sessions.urls")),
+    path("api/whoami/", views.WhoAmIView.as_view(), name="whoami"),
+    path("api/me/", views.MeView.as_view(), name="me"),
+]
