@@ -13,7 +13,8 @@ import threading
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone as dt_timezone
+from datetime import datetime, timedelta
+from datetime import timezone as dt_timezone
 from typing import Any, TypeVar
 
 from django.contrib.auth.signals import user_logged_in
@@ -32,7 +33,7 @@ from .exceptions import (
     TokenInvalid,
 )
 from .models import RevokeReason, Session
-from .store import ASK_DATABASE, HIT, MISS, SessionKeys, StoreUnavailable, circuit, store
+from .store import HIT, MISS, SessionKeys, StoreUnavailable, circuit, store
 from .tokens import (
     AccessClaims,
     ExpiredToken,

@@ -50,7 +50,10 @@ LIVE = bool(os.environ.get("REDIS_URL") or os.environ.get("DATABASE_URL"))
 _sqlite = os.path.join(os.environ.get("TMPDIR", "/tmp"), f"jwt-sessions-tests-{os.getpid()}.db")
 DATABASES = {"default": dj_database_url.parse(
     os.environ.get("DATABASE_URL") or f"sqlite:///{_sqlite}")}
-if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+if DATABASES["default"]["ENGINE"].endswith("postgresql"):
+    # One test database per run: parallel runs on one server never collide.
+    DATABASES["default"]["TEST"] = {"NAME": f"test_jwts_{os.getpid()}"}
+elif DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # A file (not :memory:) so that threads in the concurrency tests share it.
     DATABASES["default"]["TEST"] = {"NAME": _sqlite + ".test"}
     DATABASES["default"]["OPTIONS"] = {"timeout": 30}
