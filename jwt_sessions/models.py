@@ -82,6 +82,10 @@ class Session(models.Model):
     revoked_reason = models.CharField(
         _("revocation reason"), max_length=32, blank=True, default="",
         choices=RevokeReason.choices)
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+        related_name="+", verbose_name=_("revoked by"),
+        help_text=_("The admin user who revoked this session, if revoked in the admin."))
 
     objects = SessionQuerySet.as_manager()
 

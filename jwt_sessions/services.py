@@ -406,10 +406,12 @@ def _reuse_detected(session: Session) -> None:
 
 
 # ------------------------------------------------------------------ revoke
-def revoke_sessions(queryset: Any, reason: str, batch_size: int = 500) -> int:
+def revoke_sessions(queryset: Any, reason: str, batch_size: int = 500,
+                    revoked_by: Any = None) -> int:
     """Revoke the live sessions of a queryset: database first, then Redis, in batches.
 
     Each batch is one UPDATE and one pipelined Redis round trip, whatever its size.
+    `revoked_by` (a user) records who did it, for revocations made in the admin.
     """
     revoked: list[Session] = []
     ids = list(queryset.filter(revoked_at__isnull=True).values_list("pk", flat=True))
@@ -420,11 +422,11 @@ def revoke_sessions(queryset: Any, reason: str, batch_size: int = 500) -> int:
             rows = list(Session.objects.select_for_update().filter(
                 pk__in=batch, revoked_at__isnull=True).only(*_KEY_FIELDS))
             Session.objects.filter(pk__in=[row.pk for row in rows]).update(
-                revoked_at=now, revoked_reason=reason)
+                revoked_at=now, revoked_reason=reason, revoked_by=revoked_by)
         _forget([_keys_of(row) for row in rows])
         revoked.extend(rows)
     for row in revoked:
-        row.revoked_at, row.revoked_reason = now, reason
+        row.revoked_at, row.revoked_reason, row.revoked_by = now, reason, revoked_by
     if revoked:
         logger.info("%d session(s) revoked (reason: %s)", len(revoked), reason)
         transaction.on_commit(lambda: _send_revoked(revoked, reason))

@@ -152,3 +152,17 @@ def jwt_settings(settings):
         settings.JWT_SESSIONS = {**settings.JWT_SESSIONS, **values}
 
     return override
+
+
+def pytest_sessionstart(session):
+    """Live mode never skips silently: an unreachable Redis ends the run as a failure."""
+    import os
+
+    url_ = os.environ.get("REDIS_URL")
+    if url_:
+        import redis
+
+        try:
+            redis.Redis.from_url(url_, socket_timeout=3).ping()
+        except redis.RedisError as exc:
+            pytest.exit(f"REDIS_URL={url_} is not reachable: {exc}", returncode=3)

@@ -1,0 +1,61 @@
+"""Settings of the example project: works with nothing else running.
+
+SQLite in the project folder, and an embedded Redis stand-in (fakeredis) unless
+`REDIS_URL` is set (e.g. REDIS_URL=redis://127.0.0.1:6379/0 for a real Redis).
+"""
+import os
+from pathlib import Path
+
+from jwt_sessions.testing import redis_cache
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+SECRET_KEY = os.environ.get("SECRET_KEY", "example-project-insecure-key-" + "k" * 40)
+DEBUG = os.environ.get("DEBUG", "1") == "1"
+ALLOWED_HOSTS = ["localhost", "127.0.0.1", "[::1]", "testserver"]
+ROOT_URLCONF = "example_project.urls"
+WSGI_APPLICATION = "example_project.wsgi.application"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+USE_TZ = True
+TIME_ZONE = "UTC"
+STATIC_URL = "/static/"
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "jwt_sessions",
+    "example_project",
+]
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+TEMPLATES = [{
+    "BACKEND": "django.template.backends.django.DjangoTemplates",
+    "APP_DIRS": True,
+    "OPTIONS": {"context_processors": [
+        "django.template.context_processors.request",
+        "django.contrib.auth.context_processors.auth",
+        "django.contrib.messages.context_processors.messages",
+    ]},
+}]
+DATABASES = {"default": {
+    "ENGINE": "django.db.backends.sqlite3",
+    "NAME": os.environ.get("EXAMPLE_DB", BASE_DIR / "example.sqlite3"),
+}}
+CACHES = {"default": redis_cache(os.environ.get("REDIS_URL"))}
+
+# The four lines of the install (SPEC §1), plus the optional settings.
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["jwt_sessions.authentication.JWTSessionAuthentication"],
+}
+JWT_SESSIONS = {"BCRYPT_ROUNDS": 10}

@@ -1,0 +1,10 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from . import views
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("auth/", include("jwt_sessions.urls")),
+    path("api/whoami/", views.WhoAmIView.as_view(), name="whoami"),
+]
