@@ -1,53 +1,321 @@
-"""The Session admin: see every session, end any of them at once (SPEC §7)."""
+"""The Session admin: see every session, end any of them at once (SPEC §7).
+
+Nothing here is editable and nothing can be added or deleted: a session only ever ends
+by revocation, which goes through `services.revoke_sessions` exactly as a logout does
+(database, then Redis), recording reason `admin` and the admin who did it.
+Revoking needs the `jwt_sessions.revoke_session` permission (superusers have it).
+"""
 from __future__ import annotations
 
 from typing import Any
 
 from django.contrib import admin, messages
-from django.db.models import QuerySet
+from django.contrib.admin import helpers
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count, Q, QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import ngettext
 
-from . import services
+from . import services, stats
 from .models import RevokeReason, Session
+
+CONFIRMATION_TEMPLATE = "admin/jwt_sessions/session/revoke_confirmation.html"
+FINGERPRINT_LENGTH = 8
+
+
+def can_revoke(request: HttpRequest) -> bool:
+    opts = Session._meta
+    return request.user.has_perm(f"{opts.app_label}.revoke_session")
+
+
+def revoke_users_sessions(request: HttpRequest, user_ids: Any) -> int:
+    """End every active session of these users, as the admin `request.user`."""
+    sessions = Session.objects.active().filter(user_id__in=user_ids)
+    return services.revoke_sessions(sessions, RevokeReason.ADMIN, revoked_by=request.user)
+
+
+def _report(modeladmin: admin.ModelAdmin, request: HttpRequest, count: int) -> None:
+    modeladmin.message_user(request, ngettext(
+        "%(count)d session revoked.", "%(count)d sessions revoked.", count) % {"count": count},
+        messages.SUCCESS)
+
+
+def _confirmation(modeladmin: admin.ModelAdmin, request: HttpRequest, *, title: str,
+                  question: str, sessions: Any = None, users: Any = None,
+                  selected: Any = None, action: str | None = None) -> TemplateResponse:
+    """The "are you sure?" page of a bulk revocation; its form posts back `post=yes`."""
+    context = {
+        **modeladmin.admin_site.each_context(request),
+        "title": title,
+        "question": question,
+        "sessions": sessions,
+        "users": users,
+        "selected": selected or [],
+        "action": action,
+        "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+        "opts": modeladmin.model._meta,
+        "session_opts": Session._meta,
+    }
+    return TemplateResponse(request, CONFIRMATION_TEMPLATE, context)
+
+
+def _users_with_active_counts(user_ids: Any) -> QuerySet:
+    active = Q(jwt_sessions__revoked_at__isnull=True,
+               jwt_sessions__expires_at__gt=timezone.now())
+    return get_user_model()._default_manager.filter(pk__in=user_ids).annotate(
+        active_sessions=Count("jwt_sessions", filter=active)).order_by("pk")
+
+
+def _confirmed(request: HttpRequest) -> bool:
+    return request.POST.get("post") == "yes"
+
+
+class StatusFilter(admin.SimpleListFilter):
+    """Active / expired / revoked: the question an operator asks first."""
+
+    title = _("status")
+    parameter_name = "status"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
+        return [("active", _("Active")), ("expired", _("Expired")), ("revoked", _("Revoked"))]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        value = self.value()
+        if value in ("active", "expired", "revoked"):
+            return getattr(queryset, value)()
+        return queryset
+
+
+def _user_has_field(name: str) -> bool:
+    return any(f.name == name for f in get_user_model()._meta.get_fields())
+
+
+STATUS_STYLES = {"active": "#2e7d32", "expired": "#757575", "revoked": "#c62828"}
 
 
 @admin.register(Session)
 class SessionAdmin(admin.ModelAdmin):
     list_display = ["user", "device_label", "ip_address", "location", "created_at",
-                    "last_activity_at", "expires_at", "status"]
-    list_select_related = ["user"]
-    list_filter = ["device_type", "created_at", "revoked_reason"]
-    search_fields = ["ip_address"]
+                    "last_activity_at", "expires_at", "status_badge"]
+    list_select_related = ["user", "revoked_by"]
+    list_per_page = 50
+    ordering = ["-last_activity_at"]
     actions = ["revoke_sessions", "revoke_user_sessions"]
-    exclude = ["refresh_token_bcrypt", "refresh_token_sha256", "previous_refresh_token_sha256",
-               "access_jti"]
+    change_list_template = "admin/jwt_sessions/session/change_list.html"
+    fieldsets = [
+        (None, {"fields": ["user", "status_badge", "device_label", "token_fingerprint"]}),
+        (_("Client"), {"fields": ["user_agent", "browser", "os", "device", "device_type",
+                                  "ip_address", "location"]}),
+        (_("Lifetime"), {"fields": ["created_at", "last_activity_at", "expires_at",
+                                    "absolute_expires_at"]}),
+        (_("Revocation"), {"fields": ["revoked_at", "revoked_reason", "revoked_by"]}),
+    ]
+    readonly_fields = ["user", "status_badge", "device_label", "token_fingerprint",
+                       "user_agent", "browser", "os", "device", "device_type", "ip_address",
+                       "location", "created_at", "last_activity_at", "expires_at",
+                       "absolute_expires_at", "revoked_at", "revoked_reason", "revoked_by"]
 
-    def has_add_permission(self, request: Any) -> bool:
+    # ------------------------------------------------------------ read-only
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
-    def has_change_permission(self, request: Any, obj: Any = None) -> bool:
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # Deleting a row would leave its tokens alive in Redis: sessions end by revocation.
+        return False
+
+    def has_revoke_permission(self, request: HttpRequest) -> bool:
+        return can_revoke(request)
+
+    # ------------------------------------------------------------ list
+    def get_list_filter(self, request: HttpRequest) -> list[Any]:
+        filters: list[Any] = [StatusFilter, "device_type", "created_at", "revoked_reason"]
+        if _user_has_field("is_staff"):
+            filters.append("user__is_staff")
+        return filters
+
+    def get_search_fields(self, request: HttpRequest) -> list[str]:
+        model = get_user_model()
+        fields = [f"user__{model.USERNAME_FIELD}"]
+        email = getattr(model, "EMAIL_FIELD", "email")
+        if email != model.USERNAME_FIELD and _user_has_field(email):
+            fields.append(f"user__{email}")
+        return [*fields, "ip_address"]
+
+    def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> HttpResponse:
+        summary = {"counters": stats.snapshot(),
+                   "active_sessions": Session.objects.active().count()}
+        return super().changelist_view(request, {**(extra_context or {}),
+                                                 "jwt_sessions_summary": summary})
+
+    @admin.display(description=_("device"))
+    def device_label(self, session: Session) -> str:
+        return session.device_label
+
+    @admin.display(description=_("status"), ordering="revoked_at")
+    def status_badge(self, session: Session) -> str:
+        status = session.status
+        labels = {"active": gettext("Active"), "expired": gettext("Expired"),
+                  "revoked": gettext("Revoked")}
+        detail = ""
+        if status == "revoked":
+            detail = session.get_revoked_reason_display()
+            if session.revoked_by_id is not None:
+                detail = gettext("%(reason)s by %(user)s") % {
+                    "reason": detail, "user": session.revoked_by}
+        return format_html(
+            '<span class="jwt-status jwt-status-{}" style="color:#fff;background:{};'
+            'padding:1px 6px;border-radius:8px;white-space:nowrap">{}</span>{}',
+            status, STATUS_STYLES[status], labels[status],
+            format_html(' <span class="jwt-status-reason">{}</span>', detail) if detail
+            else "")
+
+    @admin.display(description=_("refresh token fingerprint"))
+    def token_fingerprint(self, session: Session) -> str:
+        """A short prefix of the SHA-256: enough to match log lines, useless to an attacker."""
+        return f"{session.refresh_token_sha256[:FINGERPRINT_LENGTH]}…"
+
+    # ------------------------------------------------------------ actions
+    @admin.action(description=_("Revoke selected sessions"), permissions=["revoke"])
+    def revoke_sessions(self, request: HttpRequest, queryset: QuerySet) -> Any:
+        if _confirmed(request):
+            count = services.revoke_sessions(queryset, RevokeReason.ADMIN,
+                                             revoked_by=request.user)
+            _report(self, request, count)
+            return None
+        sessions = queryset.select_related("user")
+        return _confirmation(
+            self, request, title=gettext("Revoke sessions"),
+            question=gettext("Revoke these sessions? Their tokens stop working at once."),
+            sessions=sessions, selected=[s.pk for s in sessions], action="revoke_sessions")
+
+    @admin.action(description=_("Revoke all sessions of the selected sessions' users"),
+                  permissions=["revoke"])
+    def revoke_user_sessions(self, request: HttpRequest, queryset: QuerySet) -> Any:
+        user_ids = list(queryset.values_list("user_id", flat=True).distinct())
+        if _confirmed(request):
+            _report(self, request, revoke_users_sessions(request, user_ids))
+            return None
+        return _confirmation(
+            self, request, title=gettext("Revoke all sessions of users"),
+            question=gettext("Revoke every active session of these users? They are "
+                             "signed out on all their devices at once."),
+            users=_users_with_active_counts(user_ids),
+            selected=list(queryset.values_list("pk", flat=True)),
+            action="revoke_user_sessions")
+
+    # ------------------------------------------------------------ per-user view
+    def get_urls(self) -> list[Any]:
+        extend_user_admin(self.admin_site)
+        return [
+            path("revoke-user/<str:user_id>/",
+                 self.admin_site.admin_view(self.revoke_user_view),
+                 name=f"{self.opts.app_label}_{self.opts.model_name}_revoke_user"),
+            *super().get_urls(),
+        ]
+
+    def revoke_user_view(self, request: HttpRequest, user_id: str) -> HttpResponse:
+        """GET: confirm; POST: revoke every session of one user, back to their page."""
+        if not can_revoke(request):
+            raise PermissionDenied
+        model = get_user_model()
+        user = get_object_or_404(model._default_manager, pk=user_id)
+        if request.method == "POST" and _confirmed(request):
+            _report(self, request, revoke_users_sessions(request, [user.pk]))
+            return HttpResponseRedirect(_user_page(self.admin_site, user))
+        return _confirmation(
+            self, request, title=gettext("Revoke all sessions of %(user)s") % {"user": user},
+            question=gettext("Revoke every active session of this user? They are signed "
+                             "out on all their devices at once."),
+            users=_users_with_active_counts([user.pk]))
+
+
+def _user_page(site: admin.AdminSite, user: Any) -> str:
+    opts = user._meta
+    if user.__class__ in site._registry:
+        return reverse(f"{site.name}:{opts.app_label}_{opts.model_name}_change",
+                       args=[user.pk])
+    return reverse(f"{site.name}:jwt_sessions_session_changelist")
+
+
+# ------------------------------------------------------------ the user's admin page
+class ActiveSessionInline(admin.TabularInline):
+    """The user's active sessions on their change page, with a "revoke all" link."""
+
+    model = Session
+    fk_name = "user"
+    extra = 0
+    can_delete = False
+    show_change_link = True
+    template = "admin/jwt_sessions/session/user_sessions_inline.html"
+    fields = ["device_label", "ip_address", "location", "created_at", "last_activity_at",
+              "expires_at"]
+    readonly_fields = fields
+    verbose_name = _("active session")
+    verbose_name_plural = _("active sessions")
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return super().get_queryset(request).active()
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
     @admin.display(description=_("device"))
     def device_label(self, session: Session) -> str:
         return session.device_label
 
-    @admin.display(description=_("status"))
-    def status(self, session: Session) -> str:
-        return session.status
 
-    @admin.action(description=_("Revoke selected sessions"), permissions=["view"])
-    def revoke_sessions(self, request: Any, queryset: QuerySet) -> None:
-        count = services.revoke_sessions(queryset, RevokeReason.ADMIN)
-        self.message_user(request, ngettext("%d session revoked.", "%d sessions revoked.",
-                                            count) % count, messages.SUCCESS)
+@admin.action(description=_("Revoke all JWT sessions of the selected users"))
+def revoke_jwt_sessions(modeladmin: admin.ModelAdmin, request: HttpRequest,
+                        queryset: QuerySet) -> Any:
+    """User admin action: same confirmation and effect as `revoke_user_sessions`."""
+    if not can_revoke(request):
+        modeladmin.message_user(request, gettext("You may not revoke sessions."),
+                                messages.ERROR)
+        return None
+    user_ids = list(queryset.values_list("pk", flat=True))
+    if _confirmed(request):
+        _report(modeladmin, request, revoke_users_sessions(request, user_ids))
+        return None
+    return _confirmation(
+        modeladmin, request, title=gettext("Revoke all sessions of users"),
+        question=gettext("Revoke every active session of these users? They are signed out "
+                         "on all their devices at once."),
+        users=_users_with_active_counts(user_ids), selected=user_ids,
+        action="revoke_jwt_sessions")
 
-    @admin.action(description=_("Revoke all sessions of the selected sessions' users"),
-                  permissions=["view"])
-    def revoke_user_sessions(self, request: Any, queryset: QuerySet) -> None:
-        users = queryset.values_list("user_id", flat=True).distinct()
-        count = services.revoke_sessions(
-            Session.objects.active().filter(user_id__in=list(users)), RevokeReason.ADMIN)
-        self.message_user(request, ngettext("%d session revoked.", "%d sessions revoked.",
-                                            count) % count, messages.SUCCESS)
+
+def extend_user_admin(site: admin.AdminSite = admin.site) -> bool:
+    """Give the registered user admin the sessions inline and the revoke action.
+
+    Only when it is Django's `UserAdmin` or a subclass (a custom admin may not want
+    them; it can add `ActiveSessionInline` and `revoke_jwt_sessions` itself). Runs at
+    import and again when the admin URLs are built, so a user admin registered after
+    jwt_sessions is extended too. Idempotent.
+    """
+    user_admin = site._registry.get(get_user_model())
+    if not isinstance(user_admin, UserAdmin) or getattr(user_admin, "_jwt_sessions", False):
+        return False
+    user_admin.inlines = [*user_admin.inlines, ActiveSessionInline]
+    user_admin.actions = [*(user_admin.actions or []), revoke_jwt_sessions]
+    user_admin._jwt_sessions = True
+    return True
+
+
+extend_user_admin()

@@ -18,7 +18,7 @@ MAX_TOKEN_LENGTH = 8192
 
 
 def _load_user(model: Any, pk: Any) -> Any:
-    user = model._default_manager.filter(pk=pk).first()
+    user = model._default_manager.filter(pk=pk).order_by().first()
     if user is None or not getattr(user, "is_active", True):
         raise SessionRevoked()
     return user

@@ -131,3 +131,33 @@ def _cookie(raw: dict) -> Iterator[checks.Error]:
                      13)
     if samesite == "None" and not secure:
         yield _error("REFRESH_COOKIE samesite 'None' requires secure.", "", 12)
+
+
+@checks.register(checks.Tags.security)
+def check_fallback_limit(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    raw = getattr(settings, "JWT_SESSIONS", {})
+    limit = raw.get("MAX_CONCURRENT_DB_FALLBACKS", 1) if isinstance(raw, dict) else 1
+    if isinstance(limit, int) and not isinstance(limit, bool) and limit >= 1:
+        return []
+    return [_error("MAX_CONCURRENT_DB_FALLBACKS must be a positive integer.",
+                   "It bounds this process's concurrent database fallbacks; the default "
+                   "is 32.", 14)]
+
+
+@checks.register()
+def check_geoip(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """GEOIP_PATH set but unusable: logins still work, only without `location`."""
+    from .geoip import GeoIPUnavailable, open_lookup
+
+    raw = getattr(settings, "JWT_SESSIONS", {})
+    path = raw.get("GEOIP_PATH") if isinstance(raw, dict) else None
+    if not path:
+        return []
+    try:
+        open_lookup(path)
+    except GeoIPUnavailable as exc:
+        return [checks.Warning(f"GeoIP is disabled: {exc}.",
+                               hint="Point GEOIP_PATH at a GeoLite2/GeoIP2 City .mmdb file "
+                                    "and install jwt_sessions[geoip], or remove GEOIP_PATH.",
+                               id="jwt_sessions.W001")]
+    return []

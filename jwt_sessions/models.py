@@ -44,6 +44,10 @@ class SessionQuerySet(models.QuerySet):
     def for_user(self, user) -> SessionQuerySet:
         return self.filter(user=user)
 
+    def by_id(self, session_id) -> Session | None:
+        """One row by primary key, or None (no ORDER BY: it is a unique lookup)."""
+        return self.filter(pk=session_id).order_by().first()
+
 
 class Session(models.Model):
     """A login on one device.
@@ -93,6 +97,7 @@ class Session(models.Model):
         verbose_name = _("session")
         verbose_name_plural = _("sessions")
         ordering = ["-last_activity_at"]
+        permissions = [("revoke_session", _("Can revoke sessions"))]
         indexes = [
             models.Index(fields=["user", "revoked_at", "expires_at"], name="jwts_user_active"),
             models.Index(fields=["expires_at"], name="jwts_expires"),

@@ -267,7 +267,7 @@ def authenticate_access(token: str) -> AccessClaims:
 
 def _authenticate_from_database(claims: AccessClaims, rehydrate: bool) -> None:
     with _fallback_gate:
-        session = Session.objects.filter(pk=claims.session_id).first()
+        session = Session.objects.by_id(claims.session_id)
     now = timezone.now()
     if session is None or session.revoked_at is not None or session.expires_at <= now:
         raise SessionRevoked()
@@ -359,7 +359,7 @@ def _forget_quietly(keys: SessionKeys) -> None:
 def _refresh_from_database(token: RefreshToken, new_refresh: RefreshToken, jti: str,
                            now: datetime) -> TokenPair:
     """The slow path: the row decides, after bcrypt has checked the session secret."""
-    session = Session.objects.filter(pk=token.session_id).first()
+    session = Session.objects.by_id(token.session_id)
     if session is None or not check_session_secret(token.secret, session.refresh_token_bcrypt):
         raise RefreshTokenInvalid()
     grace = jwt_settings.REFRESH_REUSE_GRACE
@@ -387,7 +387,7 @@ def _refresh_from_database(token: RefreshToken, new_refresh: RefreshToken, jti: 
             access, access_expires = encode_access_token(session.user_id, session.pk, jti, now)
             return TokenPair(access, new_refresh.value, access_expires, expires_at, session.pk,
                              str(session.user_id))
-        session = Session.objects.filter(pk=token.session_id).first()
+        session = Session.objects.by_id(token.session_id)
         if session is None:
             raise RefreshTokenInvalid()
     raise RefreshTokenInvalid()

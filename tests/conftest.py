@@ -166,3 +166,23 @@ def pytest_sessionstart(session):
             redis.Redis.from_url(url_, socket_timeout=3).ping()
         except redis.RedisError as exc:
             pytest.exit(f"REDIS_URL={url_} is not reachable: {exc}", returncode=3)
+
+
+@pytest.fixture
+def signal_log():
+    """signal_log(signal) -> a list that receives the kwargs of each send, until teardown."""
+    connected = []
+
+    def listen(signal):
+        calls = []
+
+        def receiver(sender, **kwargs):
+            calls.append({"sender": sender, **kwargs})
+
+        signal.connect(receiver, weak=False)
+        connected.append((signal, receiver))
+        return calls
+
+    yield listen
+    for signal, receiver in connected:
+        signal.disconnect(receiver)

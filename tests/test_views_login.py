@@ -58,45 +58,26 @@ def test_login_goes_through_custom_authentication_backend(api, user, settings):
     assert api.login(user.username, password="open sesame").status_code == 200
 
 
-def test_failed_login_fires_user_login_failed(api, user):
-    seen = []
-
-    def receiver(sender, credentials, request, **kwargs):
-        seen.append((credentials, request))
-
-    user_login_failed.connect(receiver)
-    try:
-        assert_error(api.login(user.username, password="wrong"), 401, "invalid_credentials")
-    finally:
-        user_login_failed.disconnect(receiver)
-    [(credentials, request)] = seen
+def test_failed_login_fires_user_login_failed(api, user, signal_log):
+    failures = signal_log(user_login_failed)
+    assert_error(api.login(user.username, password="wrong"), 401, "invalid_credentials")
+    [call] = failures
+    credentials, request = call["credentials"], call["request"]
     assert credentials["username"] == user.username
     assert credentials["password"] != "wrong"  # Django masks it
     assert request is not None and request.path == url("login")
 
 
-def test_login_sends_user_logged_in_with_the_request(api, user):
-    seen = []
-
-    def receiver(sender, request, user, **kwargs):
-        seen.append((request.path, user.pk))
-
-    user_logged_in.connect(receiver)
-    try:
-        api.login_ok(user.username)
-    finally:
-        user_logged_in.disconnect(receiver)
-    assert seen == [(url("login"), user.pk)]
+def test_login_sends_user_logged_in_with_the_request(api, user, signal_log):
+    logins = signal_log(user_logged_in)
+    api.login_ok(user.username)
+    assert [(c["request"].path, c["user"].pk) for c in logins] == [(url("login"), user.pk)]
 
 
-def test_failed_login_sends_no_user_logged_in(api, user):
-    seen = []
-    user_logged_in.connect(seen.append, weak=False)
-    try:
-        api.login(user.username, password="wrong")
-    finally:
-        user_logged_in.disconnect(seen.append)
-    assert seen == []
+def test_failed_login_sends_no_user_logged_in(api, user, signal_log):
+    logins = signal_log(user_logged_in)
+    api.login(user.username, password="wrong")
+    assert logins == []
 
 
 @pytest.mark.parametrize(("ua", "device_type", "browser", "os", "device"), [

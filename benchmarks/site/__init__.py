@@ -1,0 +1,1 @@
+"""One Django project with every authentication scheme side by side."""
