@@ -8,7 +8,9 @@
 # (e.g. postgres://postgres@127.0.0.1:5432/test); the suite then fails, never skips,
 # if either service is unreachable.
 # Env: PYTHON (interpreter for the venv, default python3), VENV (default .venv),
-#      DJANGO (a pip requirement such as "Django>=6,<7" to test another Django).
+#      DJANGO (a pip requirement such as "Django>=6,<7" to test another Django),
+#      EXTRAS (more extras to install, e.g. "browser" for the Playwright test, which runs
+#      when JWT_SESSIONS_BROWSER=1 and needs Debian's chromium at /usr/bin/chromium).
 set -euo pipefail
 cd "$(dirname "$0")"
 VENV="${VENV:-.venv}"
@@ -16,5 +18,5 @@ if [[ ! -x "$VENV/bin/python" ]]; then
     "${PYTHON:-python3}" -m venv "$VENV"
 fi
 export PIP_DISABLE_PIP_VERSION_CHECK=1
-"$VENV/bin/pip" install -q -e ".[test]" ${DJANGO:+"$DJANGO"}
+"$VENV/bin/pip" install -q -e ".[test${EXTRAS:+,$EXTRAS}]" ${DJANGO:+"$DJANGO"}
 exec "$VENV/bin/python" -m pytest "$@"

@@ -58,4 +58,6 @@ CACHES = {"default": redis_cache(os.environ.get("REDIS_URL"))}
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["jwt_sessions.authentication.JWTSessionAuthentication"],
 }
-JWT_SESSIONS = {"BCRYPT_ROUNDS": 10}
+# The refresh token lives in an HttpOnly cookie scoped to /auth/ (never readable by
+# JavaScript); the short-lived access token is kept in sessionStorage by the pages.
+JWT_SESSIONS = {"BCRYPT_ROUNDS": 10, "REFRESH_COOKIE": {}}

@@ -7,4 +7,10 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("auth/", include("jwt_sessions.urls")),
     path("api/whoami/", views.WhoAmIView.as_view(), name="whoami"),
+    path("api/me/", views.MeView.as_view(), name="me"),
+    path("", views.Page.as_view(template_name="example/home.html"), name="home"),
+    path("login/", views.Page.as_view(template_name="example/login.html"), name="login"),
+    path("protected/", views.Page.as_view(template_name="example/protected.html"),
+         name="protected"),
+    path("devices/", views.Page.as_view(template_name="example/devices.html"), name="devices"),
 ]

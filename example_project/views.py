@@ -1,3 +1,7 @@
+"""The example site: a protected API (DRF + jwt_sessions) and a few plain pages using it."""
+from django.utils.decorators import method_decorator
+from django.views.decorators.csrf import ensure_csrf_cookie
+from django.views.generic import TemplateView
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -10,3 +14,20 @@ class WhoAmIView(APIView):
 
     def get(self, request):
         return Response({"id": request.user.pk})
+
+
+class MeView(APIView):
+    """A protected endpoint that reads the user row (one query)."""
+
+    permission_classes = [IsAuthenticated]
+
+    def get(self, request):
+        user = request.user
+        return Response({"id": user.pk, "username": user.get_username(),
+                         "session_id": str(request.auth.session_id)})
+
+
+@method_decorator(ensure_csrf_cookie, name="dispatch")
+class Page(TemplateView):
+    """A page of the demo. The CSRF cookie is set because refresh and logout in cookie
+    mode are CSRF-checked (the JavaScript sends it back as X-CSRFToken)."""

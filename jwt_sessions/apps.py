@@ -1,4 +1,4 @@
-from django.apps import AppConfig
+from django.apps import AppConfig, apps
 from django.utils.translation import gettext_lazy as _
 
 
@@ -9,3 +9,6 @@ class JWTSessionsConfig(AppConfig):
 
     def ready(self) -> None:
         from . import checks, receivers  # noqa: F401  (registers checks and receivers)
+
+        if apps.is_installed("drf_spectacular"):
+            from . import openapi  # noqa: F401  (registers the schema extensions)

@@ -47,8 +47,11 @@ def _durations(raw: dict) -> Iterator[checks.Error]:
                          "For example timedelta(minutes=15).", 2)
     access = as_timedelta(_value(raw, "ACCESS_TOKEN_LIFETIME"))
     grace = as_timedelta(_value(raw, "REFRESH_REUSE_GRACE"))
-    if isinstance(access, timedelta) and access <= timedelta(0):
-        yield _error("ACCESS_TOKEN_LIFETIME must be positive.", "Use e.g. 15 minutes.", 2)
+    for key, example in (("ACCESS_TOKEN_LIFETIME", "15 minutes"),
+                         ("REFRESH_TOKEN_LIFETIME", "30 days")):
+        value = as_timedelta(_value(raw, key))
+        if isinstance(value, timedelta) and value <= timedelta(0):
+            yield _error(f"{key} must be positive.", f"Use e.g. {example}.", 2)
     if isinstance(access, timedelta) and isinstance(grace, timedelta) and grace > access:
         yield _error("REFRESH_REUSE_GRACE is longer than ACCESS_TOKEN_LIFETIME.",
                      "A retry window must be short: keep it to seconds (default 10 s).", 3)
@@ -59,6 +62,8 @@ def _algorithm_and_keys(raw: dict) -> Iterator[checks.Error]:
 
     algorithm = _value(raw, "ALGORITHM")
     available = get_default_algorithms()
+    if not isinstance(algorithm, str):
+        algorithm = repr(algorithm)  # a list or number: report it, never crash on it
     if algorithm not in available or algorithm == "none":
         hint = ("Install cryptography (pip install 'PyJWT[crypto]')."
                 if algorithm in requires_cryptography else
@@ -67,11 +72,7 @@ def _algorithm_and_keys(raw: dict) -> Iterator[checks.Error]:
         return
     signing = raw.get("SIGNING_KEY") or settings.SECRET_KEY
     if algorithm.startswith("HS"):
-        key = signing.encode() if isinstance(signing, str) else signing
-        if not isinstance(key, bytes) or len(key) < _HMAC_MIN_BYTES[algorithm]:
-            yield _error(f"The {algorithm} signing key is shorter than "
-                         f"{_HMAC_MIN_BYTES[algorithm]} bytes.",
-                         "Use a random key at least as long as the hash (RFC 7518 §3.2).", 5)
+        yield from _hmac_keys(algorithm, {"SIGNING_KEY": signing, **_additional(raw)})
         return
     if not raw.get("SIGNING_KEY") or not raw.get("VERIFYING_KEY"):
         yield _error(f"ALGORITHM {algorithm} needs SIGNING_KEY and VERIFYING_KEY (PEM).",
@@ -79,14 +80,38 @@ def _algorithm_and_keys(raw: dict) -> Iterator[checks.Error]:
                      6)
         return
     keys = {"SIGNING_KEY": raw["SIGNING_KEY"], "VERIFYING_KEY": raw["VERIFYING_KEY"],
-            **{f"ADDITIONAL_VERIFYING_KEYS[{kid!r}]": key for kid, key in
-               (raw.get("ADDITIONAL_VERIFYING_KEYS") or {}).items()}}
+            **_additional(raw)}
     for name, key in keys.items():
         try:
             available[algorithm].prepare_key(key)
         except Exception:  # noqa: BLE001 - any parse failure is the same misconfiguration
             yield _error(f"{name} is not a usable {algorithm} key.",
                          "Give a PEM-encoded key of the algorithm's type.", 6)
+
+
+def _additional(raw: dict) -> dict[str, Any]:
+    extra = raw.get("ADDITIONAL_VERIFYING_KEYS") or {}
+    if not isinstance(extra, dict):
+        return {}  # reported by _policies
+    return {f"ADDITIONAL_VERIFYING_KEYS[{kid!r}]": key for kid, key in extra.items()}
+
+
+def _hmac_keys(algorithm: str, keys: dict[str, Any]) -> Iterator[checks.Error]:
+    """Every HMAC key at least as long as the hash, and not a PEM PyJWT would refuse."""
+    from jwt.algorithms import get_default_algorithms
+
+    minimum = _HMAC_MIN_BYTES[algorithm]
+    for name, key in keys.items():
+        raw_key = key.encode() if isinstance(key, str) else key
+        if not isinstance(raw_key, bytes) or len(raw_key) < minimum:
+            yield _error(f"{name} for {algorithm} is shorter than {minimum} bytes.",
+                         "Use a random key at least as long as the hash (RFC 7518 §3.2).", 5)
+            continue
+        try:
+            get_default_algorithms()[algorithm].prepare_key(raw_key)
+        except Exception:  # noqa: BLE001 - any refusal is the same misconfiguration
+            yield _error(f"{name} is not a usable {algorithm} secret (a PEM key?).",
+                         "HMAC needs a random secret; PEM keys go with RS*/ES*/EdDSA.", 5)
 
 
 def _policies(raw: dict) -> Iterator[checks.Error]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from django.middleware.csrf import CsrfViewMiddleware
+from django.middleware.csrf import CsrfViewMiddleware, get_token
 from django.urls import reverse
 from django.utils import timezone
 
@@ -36,9 +36,14 @@ def cookie_options() -> dict[str, Any]:
 
 
 def set_refresh_cookie(request: Any, response: Any, pair: Any) -> bool:
-    """Put the refresh token in the cookie; False (nothing done) outside cookie mode."""
+    """Put the refresh token in the cookie; False (nothing done) outside cookie mode.
+
+    Also makes sure the client has a CSRF token (Django's `csrftoken` cookie, set by
+    CsrfViewMiddleware), since using the refresh cookie requires one.
+    """
     if not cookie_mode():
         return False
+    get_token(getattr(request, "_request", request))
     options = cookie_options()
     max_age = int((pair.refresh_expires_at - timezone.now()).total_seconds())
     response.set_cookie(options["name"], pair.refresh, max_age=max(max_age, 0),

@@ -24,16 +24,46 @@ def remember_credentials(sender: Any, instance: Any, **kwargs: Any) -> None:
 @receiver(post_save, sender=settings.AUTH_USER_MODEL, dispatch_uid="jwt_sessions_user_saved")
 def revoke_on_credential_change(sender: Any, instance: Any, created: bool,
                                 update_fields: Any = None, **kwargs: Any) -> None:
+    """Compare what this save wrote with what the database held before it.
+
+    A created user has no sessions yet, but is remembered too: otherwise its first
+    later save would look like a password change.
+    """
+    password, was_active = instance.__dict__.get(_SEEN, (None, True))
+    password_changed = deactivated = False
+    if update_fields is None or "password" in update_fields:
+        password_changed = (password is not None and password != instance.password
+                            and not _is_hash_upgrade(password, instance))
+        password = instance.password
+    if update_fields is None or "is_active" in update_fields:
+        now_active = getattr(instance, "is_active", True)
+        deactivated, was_active = was_active and not now_active, now_active
+    instance.__dict__[_SEEN] = (password, was_active)  # what the database now holds
     if created:
         return
-    password, was_active = instance.__dict__.get(_SEEN, (None, True))
-    now_active = getattr(instance, "is_active", True)
-    changed_password = password is not None and password != instance.password
-    instance.__dict__[_SEEN] = (instance.password, now_active)
-    if was_active and not now_active:
+    if deactivated:
         services.revoke_user_sessions(instance, RevokeReason.USER_DEACTIVATED)
-    elif changed_password and jwt_settings.REVOKE_ON_PASSWORD_CHANGE:
+    elif password_changed and jwt_settings.REVOKE_ON_PASSWORD_CHANGE:
         services.revoke_user_sessions(instance, RevokeReason.PASSWORD_CHANGED)
+
+
+def _is_hash_upgrade(old_hash: str, instance: Any) -> bool:
+    """True when Django re-hashed the same password at login (check_password's setter,
+    e.g. after a Django upgrade raised the PBKDF2 iterations): not a password change.
+
+    set_password() leaves the raw password in `_password` until save() ends; the
+    upgrade setter clears it first, and only rewrites a hash Django considers outdated.
+    """
+    from django.contrib.auth.hashers import get_hasher, identify_hasher
+
+    if getattr(instance, "_password", None) is not None:
+        return False
+    try:
+        old_hasher = identify_hasher(old_hash)
+    except ValueError:
+        return False
+    preferred = get_hasher()
+    return old_hasher.algorithm != preferred.algorithm or preferred.must_update(old_hash)
 
 
 @receiver(pre_delete, sender=settings.AUTH_USER_MODEL, dispatch_uid="jwt_sessions_user_deleted")

@@ -11,14 +11,25 @@ from .models import Session
 
 
 class StrictCharField(serializers.CharField):
-    """A CharField that refuses numbers and other non-strings instead of coercing them."""
+    """A CharField that refuses numbers and other non-strings instead of coercing them,
+    and strings UTF-8 cannot encode (JSON's lone surrogates `"\\ud800"`), which would
+    otherwise fail deep inside a password hasher or a database driver."""
 
     default_error_messages = {"invalid": _("Not a valid string.")}
 
     def to_internal_value(self, data: Any) -> str:
-        if not isinstance(data, str):
+        if not isinstance(data, str) or not is_utf8_encodable(data):
             self.fail("invalid")
         return super().to_internal_value(data)
+
+
+def is_utf8_encodable(value: str) -> bool:
+    """False for text with lone surrogates, which no database or hasher accepts."""
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 class LoginSerializer(serializers.Serializer):
@@ -32,10 +43,28 @@ class LoginSerializer(serializers.Serializer):
         self.fields[get_user_model().USERNAME_FIELD] = StrictCharField(max_length=256)
 
 
+class AnyStringField(serializers.Field):
+    """Any JSON string as is (empty, NUL, surrogates included); other types are a 400.
+
+    A refresh token that is a string but not ours is a 401 `refresh_token_invalid`
+    (SPEC §5), decided by the token parser, not a field error.
+    """
+
+    default_error_messages = {"invalid": _("Not a valid string.")}
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return data
+
+    def to_representation(self, value: Any) -> str:
+        return value
+
+
 class RefreshSerializer(serializers.Serializer):
     """`{refresh}`; any string is accepted here: a malformed one is a 401, not a 400."""
 
-    refresh = StrictCharField(trim_whitespace=False)
+    refresh = AnyStringField()
 
     def __init__(self, *args: Any, required: bool = True, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

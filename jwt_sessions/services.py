@@ -11,7 +11,9 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
-from collections.abc import Callable, Iterable
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from datetime import timezone as dt_timezone
@@ -55,7 +57,8 @@ T = TypeVar("T")
 # A compare-and-swap loses only when another refresh of the same session won; give each
 # concurrent caller enough turns to see the winner's state.
 _MAX_ROTATION_ATTEMPTS = 32
-_KEY_FIELDS = ("id", "user_id", "refresh_token_sha256", "access_jti")
+# In SessionKeys order: `SessionKeys(*values_list(*_KEY_FIELDS))` builds one.
+_KEY_FIELDS = ("id", "refresh_token_sha256", "access_jti", "user_id")
 
 
 @dataclass(frozen=True)
@@ -89,9 +92,7 @@ def redis_call(call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         raise StoreUnavailable("circuit open")
     try:
         if circuit.needs_replay:
-            replay_recent_revocations()
-            circuit.reset()
-            logger.info("Redis reachable again; recent revocations replayed")
+            _resync_after_outage()
         return call(*args, **kwargs)
     except StoreUnavailable as exc:
         if not circuit.is_open():
@@ -100,6 +101,29 @@ def redis_call(call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         circuit.trip()
         stats.record("redis_errors")
         raise
+
+
+# Pairs that rotations superseded while Redis was unreachable: a network cut leaves them
+# in Redis, where their access tokens would pass again. Bounded: past the bound the
+# oldest go first, as theirs are the first access tokens to expire.
+_superseded: deque[SessionKeys] = deque(maxlen=100_000)
+_resync_lock = threading.Lock()
+
+
+def _resync_after_outage() -> None:
+    """Before trusting Redis again: replay recent revocations (this process's and any
+    other's) and delete the pairs this process's rotations superseded meanwhile."""
+    with _resync_lock:
+        if not circuit.needs_replay:
+            return  # another thread just did it
+        replayed = replay_recent_revocations()
+        while _superseded:
+            batch = [_superseded[i] for i in range(min(len(_superseded), 1000))]
+            store.drop_pairs(batch)
+            for _ in batch:
+                _superseded.popleft()
+        circuit.reset()
+    logger.info("Redis reachable again; %d recent revocation(s) replayed", replayed)
 
 
 def _redis_down() -> None:
@@ -126,6 +150,8 @@ def _cache(session: Session, replaces: SessionKeys | None = None) -> None:
                    access_ttl=jwt_settings.ACCESS_TOKEN_LIFETIME + jwt_settings.LEEWAY,
                    replaces=replaces)
     except StoreUnavailable:
+        if replaces is not None:
+            _superseded.append(replaces)
         _redis_down()
 
 
@@ -146,20 +172,25 @@ def replay_recent_revocations() -> int:
     `clearjwtsessions`; a revocation older than an access lifetime needs no replay, as
     its access tokens have expired and refresh always asks the database.
     """
-    window = jwt_settings.ACCESS_TOKEN_LIFETIME + jwt_settings.LEEWAY + timedelta(seconds=5)
-    since = timezone.now() - window
-    rows = [SessionKeys(*values) for values in Session.objects.filter(
-        revoked_at__gte=since).values_list(*_KEY_FIELDS).iterator(chunk_size=1000)]
+    rows = [SessionKeys(*values) for values in recent_revocations().values_list(
+        *_KEY_FIELDS).iterator(chunk_size=1000)]
     if rows:
         store.forget(rows)
     return len(rows)
+
+
+def recent_revocations() -> Any:
+    """Sessions revoked recently enough that one of their access tokens may still live."""
+    window = jwt_settings.ACCESS_TOKEN_LIFETIME + jwt_settings.LEEWAY + timedelta(seconds=5)
+    return Session.objects.filter(revoked_at__gte=timezone.now() - window)
 
 
 # ------------------------------------------------------------------ issue
 def _session_ends(now: datetime) -> tuple[datetime, datetime | None]:
     """(idle expiry, absolute end) of a session that starts or refreshes at `now`."""
     max_lifetime = jwt_settings.SESSION_MAX_LIFETIME
-    absolute = now + max_lifetime if max_lifetime else None
+    # Whole seconds: Redis keeps the absolute end as an epoch, and both paths must agree.
+    absolute = (now + max_lifetime).replace(microsecond=0) if max_lifetime else None
     return now + jwt_settings.REFRESH_TOKEN_LIFETIME, absolute
 
 
@@ -216,28 +247,21 @@ def _enforce_session_limit(user: Any) -> None:
 
 
 # ------------------------------------------------------------------ authenticate
-class _FallbackGate:
-    """Bounds concurrent database fallbacks per process so that a Redis outage cannot
-    pile every request onto the database: beyond the bound, 503."""
-
-    def __init__(self) -> None:
-        self._semaphore: threading.BoundedSemaphore | None = None
-        self._size = 0
-
-    def __enter__(self) -> None:
-        size = jwt_settings.MAX_CONCURRENT_DB_FALLBACKS
-        if self._semaphore is None or size != self._size:
-            self._semaphore, self._size = threading.BoundedSemaphore(size), size
-        self._held = self._semaphore
-        if not self._held.acquire(blocking=False):
-            logger.warning("Database fallback limit (%d) reached; refusing", size)
-            raise ServiceUnavailable()
-
-    def __exit__(self, *exc: Any) -> None:
-        self._held.release()
-
-
-_fallback_gate = _FallbackGate()
+@contextmanager
+def _fallback_gate() -> Iterator[None]:
+    """Bound this process's concurrent database fallbacks (MAX_CONCURRENT_DB_FALLBACKS)
+    so that a Redis outage or flush cannot pile every request onto the database: beyond
+    the bound, 503. Each holder releases the slots it took, even if the bound changed."""
+    slots = jwt_settings.derived("db_fallback_slots", lambda: threading.BoundedSemaphore(
+        jwt_settings.MAX_CONCURRENT_DB_FALLBACKS))
+    if not slots.acquire(blocking=False):
+        logger.warning("Database fallback limit (%d) reached; refusing",
+                       jwt_settings.MAX_CONCURRENT_DB_FALLBACKS)
+        raise ServiceUnavailable()
+    try:
+        yield
+    finally:
+        slots.release()
 
 
 def authenticate_access(token: str) -> AccessClaims:
@@ -260,23 +284,26 @@ def authenticate_access(token: str) -> AccessClaims:
         return claims
     if state == MISS:
         stats.record("redis_misses")
+    logger.debug("Session %s: Redis %s; checking the database", claims.session_id,
+                 "missed" if state == MISS else "unavailable" if state is None
+                 else "deferred to the database")
     stats.record("db_fallbacks")
     _authenticate_from_database(claims, rehydrate=state == MISS)
     return claims
 
 
 def _authenticate_from_database(claims: AccessClaims, rehydrate: bool) -> None:
-    with _fallback_gate:
+    with _fallback_gate():
         session = Session.objects.by_id(claims.session_id)
-    now = timezone.now()
-    if session is None or session.revoked_at is not None or session.expires_at <= now:
-        raise SessionRevoked()
-    if str(session.user_id) != claims.user_id or session.access_jti != claims.jti:
-        raise TokenInvalid()
-    if rehydrate:
-        _cache(session)
-    if now - session.last_activity_at >= jwt_settings.LAST_ACTIVITY_RESOLUTION:
-        Session.objects.filter(pk=session.pk).update(last_activity_at=now)
+        now = timezone.now()
+        if session is None or session.revoked_at is not None or session.expires_at <= now:
+            raise SessionRevoked()
+        if str(session.user_id) != claims.user_id or session.access_jti != claims.jti:
+            raise TokenInvalid()
+        if rehydrate:
+            _cache(session)
+        if now - session.last_activity_at >= jwt_settings.LAST_ACTIVITY_RESOLUTION:
+            Session.objects.filter(pk=session.pk).update(last_activity_at=now)
 
 
 # ------------------------------------------------------------------ refresh
@@ -291,7 +318,8 @@ def refresh_tokens(raw_token: Any, request: Any = None) -> TokenPair:
     jti = new_jti()
     pair = _refresh_via_redis(token, new_refresh, jti, now)
     if pair is None:
-        pair = _refresh_from_database(token, new_refresh, jti, now)
+        with _fallback_gate():
+            pair = _refresh_from_database(token, new_refresh, jti, now)
     stats.record("refreshes")
     django_request = getattr(request, "_request", request)
     transaction.on_commit(lambda: signals.session_refreshed.send(
@@ -312,12 +340,15 @@ def _rotation_update(now: datetime, new_refresh: RefreshToken, jti: str,
     return values
 
 
-def _swap(session_id: uuid.UUID, current_sha: str, now: datetime,
+def _swap(session_id: uuid.UUID, current: tuple[str, str], now: datetime,
           values: dict[str, Any]) -> bool:
-    """Compare-and-swap on the row: wins only if the token is still current and the
-    session alive. This, not Redis, is what makes a rotation happen once."""
+    """Compare-and-swap on the row: wins only if the pair `current` (refresh SHA-256,
+    access jti) is still the session's and the session alive. This, not Redis, is what
+    makes a rotation happen once. The jti is compared too because without rotation
+    (ROTATE_REFRESH_TOKENS=False) the refresh token alone never changes."""
+    sha, jti = current
     return bool(Session.objects.filter(
-        pk=session_id, refresh_token_sha256=current_sha, revoked_at__isnull=True,
+        pk=session_id, refresh_token_sha256=sha, access_jti=jti, revoked_at__isnull=True,
         expires_at__gt=now).update(**values))
 
 
@@ -338,7 +369,7 @@ def _refresh_via_redis(token: RefreshToken, new_refresh: RefreshToken, jti: str,
                 else datetime.fromtimestamp(cached.absolute_end, tz=dt_timezone.utc))
     expires_at = _capped(idle_end, absolute)
     values = _rotation_update(now, new_refresh, jti, expires_at, token.sha256)
-    if not _swap(token.session_id, token.sha256, now, values):
+    if not _swap(token.session_id, (token.sha256, cached.access_jti), now, values):
         # The database disagrees (revoked, ended, or rotated through a fallback): undo
         # what the script installed and let the database decide.
         _forget_quietly(SessionKeys(token.session_id, new_refresh.sha256, jti,
@@ -347,6 +378,19 @@ def _refresh_via_redis(token: RefreshToken, new_refresh: RefreshToken, jti: str,
     access, access_expires = encode_access_token(cached.user_id, token.session_id, jti, now)
     return TokenPair(access, new_refresh.value, access_expires, expires_at, token.session_id,
                      cached.user_id)
+
+
+def _cache_rotation(session: Session, replaced: SessionKeys) -> None:
+    """Cache the pair a database-path rotation installed, and take it back out if the row
+    has moved on meanwhile: a concurrent rotation's own cache write may have run before
+    ours, and a superseded pair must not stay usable from Redis. Either that rotation
+    swapped the row before our re-read (we see it and remove ours), or after it (its
+    write comes after ours and replaces it)."""
+    _cache(session, replaces=replaced)
+    current = Session.objects.filter(pk=session.pk).values_list(
+        "refresh_token_sha256", "access_jti").first()
+    if current != (session.refresh_token_sha256, session.access_jti):
+        _forget_quietly(_keys_of(session))
 
 
 def _forget_quietly(keys: SessionKeys) -> None:
@@ -378,11 +422,12 @@ def _refresh_from_database(token: RefreshToken, new_refresh: RefreshToken, jti: 
         idle_end = now + jwt_settings.REFRESH_TOKEN_LIFETIME
         expires_at = _capped(idle_end, session.absolute_expires_at)
         values = _rotation_update(now, new_refresh, jti, expires_at, presented)
-        if _swap(session.pk, session.refresh_token_sha256, now, values):
+        if _swap(session.pk, (session.refresh_token_sha256, session.access_jti), now,
+                 values):
             replaced = _keys_of(session)
             for name, value in values.items():
                 setattr(session, name, value)
-            _cache(session, replaces=replaced)
+            _cache_rotation(session, replaced)
             stats.record("db_fallbacks")
             access, access_expires = encode_access_token(session.user_id, session.pk, jti, now)
             return TokenPair(access, new_refresh.value, access_expires, expires_at, session.pk,
@@ -406,7 +451,7 @@ def _reuse_detected(session: Session) -> None:
 
 
 # ------------------------------------------------------------------ revoke
-def revoke_sessions(queryset: Any, reason: str, batch_size: int = 500,
+def revoke_sessions(queryset: Any, reason: str, batch_size: int = 1000,
                     revoked_by: Any = None) -> int:
     """Revoke the live sessions of a queryset: database first, then Redis, in batches.
 
@@ -438,21 +483,45 @@ def _send_revoked(sessions: Iterable[Session], reason: str) -> None:
         signals.session_revoked.send(sender=Session, session=session, reason=reason)
 
 
+def _as_session_id(value: Any) -> uuid.UUID | None:
+    """A session id from a UUID or its text; None for anything malformed."""
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        return None
+
+
 def revoke_session(session_id: Any, reason: str = RevokeReason.API) -> bool:
     """Revoke one session by id; False if it is unknown or no longer active."""
-    try:
-        session_id = uuid.UUID(str(session_id))
-    except ValueError:
+    pk = _as_session_id(session_id)
+    if pk is None:
         return False
-    return revoke_sessions(Session.objects.filter(pk=session_id), reason) == 1
+    return revoke_sessions(Session.objects.filter(pk=pk), reason) == 1
+
+
+def revoke_by_refresh_token(raw_token: Any, reason: str = RevokeReason.LOGOUT) -> None:
+    """Revoke the session whose current refresh token this is (logout by cookie).
+
+    Only the current token counts: a forged or superseded one raises
+    RefreshTokenInvalid, so knowing a session id is not enough to end a session.
+    Revoking an already revoked session is a no-op.
+    """
+    token = parse_refresh_token(raw_token)
+    sessions = Session.objects.filter(pk=token.session_id,
+                                      refresh_token_sha256=token.sha256) if token else None
+    if sessions is None or not sessions.exists():
+        raise RefreshTokenInvalid()
+    revoke_sessions(sessions, reason)
 
 
 def revoke_user_sessions(user: Any, reason: str = RevokeReason.API,
                          keep_session_id: Any = None) -> int:
-    """Revoke every active session of a user, optionally keeping one."""
+    """Revoke every active session of a user, optionally keeping one (a malformed id
+    names no session, so nothing is kept)."""
     sessions = Session.objects.active().for_user(user)
-    if keep_session_id is not None:
-        sessions = sessions.exclude(pk=keep_session_id)
+    keep = None if keep_session_id is None else _as_session_id(keep_session_id)
+    if keep is not None:
+        sessions = sessions.exclude(pk=keep)
     return revoke_sessions(sessions, reason)
 
 

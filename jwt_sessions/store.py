@@ -1,13 +1,21 @@
 """Redis: the only module that speaks to it. Key names, TTLs and atomic scripts.
 
-Layout (P = REDIS_KEY_PREFIX, s = session id in hex, u = user pk):
+Layout (P = REDIS_KEY_PREFIX, s = session id, base64url; t = the first 128 bits of
+SHA-256(refresh token), base64url; u = user pk):
 
-    P{s}:session:<sha256(refresh)>  "<access jti>|<user pk>|<absolute end, epoch or ->"
-                                    TTL = refresh expiry
-    P{s}:access:<jti>               "<sha256(refresh)>"   TTL = access expiry
-    P{s}:revoked                    tombstone: "ask the database"  TTL = access lifetime
-    P{u:u}:sessions                 set of the user's session ids  TTL = refresh lifetime
-    P{stats}                        hash of counters (jwt_sessions.stats)
+    P{s}:s:<t>         "<access jti>|<user pk>|<absolute end, epoch or ->"
+                       TTL = refresh expiry
+    P{s}:a:<jti>       "<t>": the access token maps back to its session key
+                       TTL = access expiry
+    P{s}:r             tombstone: "ask the database"  TTL = access lifetime
+    P{u:u}:sessions    hash {session id hex: 1} of the user's sessions
+                       TTL = refresh lifetime
+    P{stats}           hash of counters (jwt_sessions.stats)
+
+Names are short and binary parts base64url because every byte is paid per active
+session (see docs/how-it-works.md for the measured sizes); 128 bits of the SHA-256 name a
+token uniquely within its session. The user index is a hash, not a set: small hashes are
+stored compactly (listpack), small sets of strings are not before Redis 7.2.
 
 Every key of one session shares the hash tag `{s}`, so each script and MGET touches one
 Redis Cluster slot. A tombstone outlives every access token of its session: while it
@@ -16,6 +24,7 @@ a revocation and a refresh or rehydration cross each other.
 """
 from __future__ import annotations
 
+import base64
 import time
 import uuid
 from collections.abc import Iterable
@@ -24,11 +33,14 @@ from datetime import timedelta
 from typing import Any
 
 from django_redis import get_redis_connection
-from redis.exceptions import RedisError
+from redis.cluster import ClusterPipeline, RedisCluster
+from redis.exceptions import RedisClusterException, RedisError
 
 from .conf import jwt_settings
 
 HIT, MISS, ASK_DATABASE = "hit", "miss", "ask_database"
+# A cluster with no reachable node raises RedisClusterException, which is no RedisError.
+_REDIS_ERRORS = (RedisError, RedisClusterException)
 
 
 class StoreUnavailable(Exception):
@@ -69,7 +81,7 @@ return 1
 # pair, so of many concurrent callers exactly one sees the old value. The new session
 # value keeps the old one's user and absolute end, and its TTL never passes that end.
 # KEYS: tombstone, old session, new session, new access.
-# ARGV: access key prefix, new jti, new sha, session ttl (ms), access ttl (ms).
+# ARGV: access key prefix, new jti, new token part, session ttl (ms), access ttl (ms).
 _ROTATE = """
 if redis.call('EXISTS', KEYS[1]) == 1 then return false end
 local old = redis.call('GET', KEYS[2])
@@ -92,6 +104,10 @@ return old
 """
 
 
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
 def _ms(delta: timedelta) -> int:
     return max(1, int(delta.total_seconds() * 1000))
 
@@ -102,21 +118,26 @@ class RedisStore:
     def connection(self):
         try:
             return get_redis_connection(jwt_settings.CACHE_ALIAS)
-        except (RedisError, NotImplementedError) as exc:
+        except (*_REDIS_ERRORS, NotImplementedError) as exc:
             raise StoreUnavailable(str(exc)) from exc
 
     # --------------------------------------------------------------- key names
     def _tag(self, session_id: uuid.UUID) -> str:
-        return f"{jwt_settings.REDIS_KEY_PREFIX}{{{session_id.hex}}}"
+        return f"{jwt_settings.REDIS_KEY_PREFIX}{{{_b64(session_id.bytes)}}}"
+
+    @staticmethod
+    def token_part(refresh_sha256: str) -> str:
+        """What names a refresh token in Redis: 128 bits of its SHA-256 (hex), base64url."""
+        return _b64(bytes.fromhex(refresh_sha256[:32]))
 
     def session_key(self, session_id: uuid.UUID, refresh_sha256: str) -> str:
-        return f"{self._tag(session_id)}:session:{refresh_sha256}"
+        return f"{self._tag(session_id)}:s:{self.token_part(refresh_sha256)}"
 
     def access_key(self, session_id: uuid.UUID, jti: str) -> str:
-        return f"{self._tag(session_id)}:access:{jti}"
+        return f"{self._tag(session_id)}:a:{jti}"
 
     def tombstone_key(self, session_id: uuid.UUID) -> str:
-        return f"{self._tag(session_id)}:revoked"
+        return f"{self._tag(session_id)}:r"
 
     def user_index_key(self, user_id: Any) -> str:
         return f"{jwt_settings.REDIS_KEY_PREFIX}{{u:{user_id}}}:sessions"
@@ -128,12 +149,13 @@ class RedisStore:
     def _run(self, call):
         try:
             return call(self.connection())
-        except RedisError as exc:
+        except _REDIS_ERRORS as exc:
             raise StoreUnavailable(type(exc).__name__) from exc
 
     def _script(self, conn, source: str):
         scripts = jwt_settings.derived("redis_scripts", dict)
-        key = (id(conn.connection_pool), source)
+        # A cluster client has no single pool; the factory shares one client instead.
+        key = (id(getattr(conn, "connection_pool", conn)), source)
         if key not in scripts:
             scripts[key] = conn.register_script(source)
         return scripts[key]
@@ -162,9 +184,10 @@ class RedisStore:
             if not counters:
                 return conn.mget(keys)
             pipe = conn.pipeline(transaction=False)
-            pipe.mget(keys)
+            for key in keys:  # cluster pipelines refuse MGET; GETs of one slot are as cheap
+                pipe.get(key)
             self._add_counters(pipe, counters)
-            return pipe.execute()[0]
+            return pipe.execute()[:len(keys)]
 
         access, tombstone = self._run(call)
         if tombstone is not None:
@@ -201,15 +224,21 @@ class RedisStore:
             redis_keys += [self.session_key(sid, replaces.refresh_sha256),
                            self.access_key(sid, replaces.access_jti)]
         args = [self.session_value(keys.access_jti, keys.user_id, absolute_end),
-                keys.refresh_sha256, _ms(refresh_ttl), _ms(access_ttl)]
+                self.token_part(keys.refresh_sha256), _ms(refresh_ttl), _ms(access_ttl)]
         index = self.user_index_key(keys.user_id)
 
         def call(conn):
+            put = self._script(conn, _PUT)
             pipe = conn.pipeline(transaction=False)
-            self._script(conn, _PUT)(keys=redis_keys, args=args, client=pipe)
-            pipe.sadd(index, sid.hex)
+            if isinstance(conn, RedisCluster):
+                # Cluster pipelines refuse scripts: one more round trip there.
+                stored = put(keys=redis_keys, args=args, client=conn)
+            else:
+                put(keys=redis_keys, args=args, client=pipe)
+            pipe.hset(index, sid.hex, 1)
             pipe.pexpire(index, _ms(jwt_settings.REFRESH_TOKEN_LIFETIME))
-            return pipe.execute()[0]
+            results = pipe.execute()
+            return stored if isinstance(conn, RedisCluster) else results[0]
 
         return bool(self._run(call))
 
@@ -222,8 +251,8 @@ class RedisStore:
         """
         keys = [self.tombstone_key(session_id), self.session_key(session_id, old_sha256),
                 self.session_key(session_id, new_sha256), self.access_key(session_id, new_jti)]
-        args = [self.access_key(session_id, ""), new_jti, new_sha256, _ms(refresh_ttl),
-                _ms(access_ttl)]
+        args = [self.access_key(session_id, ""), new_jti, self.token_part(new_sha256),
+                _ms(refresh_ttl), _ms(access_ttl)]
         raw = self._run(lambda conn: self._script(conn, _ROTATE)(keys=keys, args=args,
                                                                   client=conn))
         return None if raw is None else self._parse_session_value(raw)
@@ -235,26 +264,49 @@ class RedisStore:
 
         def call(conn):
             pipe = conn.pipeline(transaction=False)
+            unindexed: dict[Any, list[str]] = {}
             for item in sessions:
                 sid = item.session_id
                 if tombstone:
                     pipe.set(self.tombstone_key(sid), 1, px=tombstone_ms)
-                pipe.delete(self.session_key(sid, item.refresh_sha256),
-                            self.access_key(sid, item.access_jti))
-                pipe.srem(self.user_index_key(item.user_id), sid.hex)
+                self._delete_pair(pipe, item)
+                unindexed.setdefault(item.user_id, []).append(sid.hex)
+            # One HDEL per user, not per session: logout-all of 1000 sessions sends 1000
+            # fewer commands.
+            for user_id, hexes in unindexed.items():
+                pipe.hdel(self.user_index_key(user_id), *hexes)
             if pipe:
                 pipe.execute()
 
         self._run(call)
 
+    def drop_pairs(self, pairs: Iterable[SessionKeys]) -> None:
+        """Delete superseded token pairs in one round trip; their sessions live on."""
+        def call(conn):
+            pipe = conn.pipeline(transaction=False)
+            for item in pairs:
+                self._delete_pair(pipe, item)
+            pipe.execute()
+
+        self._run(call)
+
+    def _delete_pair(self, pipe, item: SessionKeys) -> None:
+        keys = (self.session_key(item.session_id, item.refresh_sha256),
+                self.access_key(item.session_id, item.access_jti))
+        if isinstance(pipe, ClusterPipeline):  # cluster pipelines refuse multi-key DEL
+            for key in keys:
+                pipe.delete(key)
+        else:  # one command, not two: revoking 1000 sessions is 1000 commands lighter
+            pipe.delete(*keys)
+
     def indexed_session_ids(self, user_id: Any) -> set[str]:
-        members = self._run(lambda conn: conn.smembers(self.user_index_key(user_id)))
+        members = self._run(lambda conn: conn.hkeys(self.user_index_key(user_id)))
         return {m.decode() if isinstance(m, bytes) else m for m in members}
 
     def unindex(self, user_id: Any, session_hexes: Iterable[str]) -> None:
         members = list(session_hexes)
         if members:
-            self._run(lambda conn: conn.srem(self.user_index_key(user_id), *members))
+            self._run(lambda conn: conn.hdel(self.user_index_key(user_id), *members))
 
 
 class Circuit:

@@ -3,10 +3,17 @@
 Rates come from DRF's `DEFAULT_THROTTLE_RATES` (read at call time, so
 `override_settings` works) with our defaults beneath; counts live in the cache named by
 `CACHE_ALIAS`. A throttle whose cache is down follows `REDIS_FAILURE_POLICY`.
+
+Counting is one atomic increment per request in a fixed window (DRF's SimpleRateThrottle
+reads, edits and writes back a list, so concurrent requests overwrite each other's counts
+and a parallel burst slips through). A fixed window admits at most twice the rate across
+a window boundary; an attacker gains nothing from concurrency.
 """
 from __future__ import annotations
 
+import hashlib
 import logging
+import time
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -14,11 +21,13 @@ from django.core.cache import caches
 from django_redis.exceptions import ConnectionInterrupted
 from redis.exceptions import RedisError
 from rest_framework.settings import api_settings
-from rest_framework.throttling import SimpleRateThrottle
+from rest_framework.throttling import BaseThrottle
 
 from .clients import client_ip
 from .conf import jwt_settings
 from .exceptions import ServiceUnavailable
+from .serializers import is_utf8_encodable
+from .store import circuit
 
 logger = logging.getLogger("jwt_sessions")
 
@@ -28,34 +37,91 @@ DEFAULT_RATES = {
     "jwt_sessions_refresh": "60/min",
 }
 _CACHE_ERRORS = (RedisError, ConnectionInterrupted, ConnectionError, OSError)
+_PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_SLOT = "_jwt_sessions_login_slot"
 
 
-class _SessionThrottle(SimpleRateThrottle):
-    """A SimpleRateThrottle keyed on our notion of client IP, safe when its cache dies."""
+def parse_rate(rate: str) -> tuple[int, int]:
+    """DRF's rate syntax: "10/min" -> (10, 60)."""
+    count, period = rate.split("/")
+    return int(count), _PERIODS[period[0]]
+
+
+class _SessionThrottle(BaseThrottle):
+    """Counts requests per identity (by default the client IP) in fixed windows."""
+
+    scope: str = ""
+
+    def __init__(self) -> None:
+        self.retry_after: float | None = None
 
     @property
-    def cache(self):  # type: ignore[override]
+    def cache(self) -> Any:
         return caches[jwt_settings.CACHE_ALIAS]
 
     def get_rate(self) -> str | None:
         rates = {**DEFAULT_RATES, **(api_settings.DEFAULT_THROTTLE_RATES or {})}
         return rates.get(self.scope)
 
-    def cache_key_for(self, ident: str) -> str:
-        return self.cache_format % {"scope": self.scope, "ident": ident}
+    def get_ident(self, request: Any) -> str | None:  # type: ignore[override]
+        return client_ip(request) or "unknown"
 
-    def get_cache_key(self, request: Any, view: Any) -> str | None:
-        return self.cache_key_for(client_ip(request) or "unknown")
+    def _window(self) -> tuple[int, int, str, float] | None:
+        """(limit, window seconds, window key suffix, seconds left) or None: no limit."""
+        rate = self.get_rate()
+        if rate is None:
+            return None
+        limit, duration = parse_rate(rate)
+        now = time.time()  # looked up per call: follows a frozen clock in tests
+        index = int(now // duration)
+        return limit, duration, str(index), (index + 1) * duration - now
+
+    def _key(self, ident: str, window: str) -> str:
+        # Hashed: any username is a safe cache key, and none is stored in clear.
+        digest = hashlib.sha256(ident.encode()).hexdigest()[:32]
+        return f"throttle_{self.scope}_{digest}_{window}"
+
+    def _add(self, key: str, amount: int, duration: int) -> int:
+        """Atomically add to the window's counter (created on first use)."""
+        cache = self.cache
+        cache.add(key, 0, duration + 1)
+        try:
+            return cache.incr(key, amount)
+        except ValueError:  # expired between add and incr: a new window
+            cache.set(key, max(amount, 0), duration + 1)
+            return max(amount, 0)
 
     def allow_request(self, request: Any, view: Any) -> bool:
+        window = self._window()
+        ident = self.get_ident(request)
+        if window is None or ident is None:
+            return True
+        limit, duration, suffix, left = window
+        if circuit.is_open():  # Redis known down: no connect timeout paid per request
+            return _cache_down(None)
+        key = self._key(ident, suffix)
         try:
-            return super().allow_request(request, view)
+            count = self._add(key, 1, duration)
         except _CACHE_ERRORS as exc:
             return _cache_down(exc)
+        self.counted(request, key, duration)
+        if count <= limit:
+            return True
+        self.retry_after = left
+        return False
+
+    def counted(self, request: Any, key: str, duration: int) -> None:
+        """Hook: the request was counted under `key`."""
+
+    def wait(self) -> float | None:
+        return self.retry_after
 
 
-def _cache_down(exc: Exception) -> bool:
-    logger.warning("Throttle cache unavailable (%s)", type(exc).__name__)
+def _cache_down(exc: Exception | None) -> bool:
+    """Apply REDIS_FAILURE_POLICY; a fresh failure (`exc`) also opens the circuit."""
+    if exc is not None:
+        logger.warning("Throttle cache unavailable (%s)", type(exc).__name__)
+        circuit.trip()
     if jwt_settings.REDIS_FAILURE_POLICY == "deny":
         raise ServiceUnavailable()
     return True
@@ -70,32 +136,32 @@ class RefreshRateThrottle(_SessionThrottle):
 
 
 class LoginUserRateThrottle(_SessionThrottle):
-    """Failed logins per username: checked before, counted only when a login fails."""
+    """Failed logins per username.
+
+    Every attempt takes a slot before the password is checked and a successful login
+    gives it back, so only failures count, and parallel guesses cannot all pass a check
+    made before any of them had failed.
+    """
 
     scope = "jwt_sessions_login_user"
 
-    def get_cache_key(self, request: Any, view: Any) -> str | None:
+    def get_ident(self, request: Any) -> str | None:  # type: ignore[override]
         username = username_of(request)
-        return self.cache_key_for(username.lower()) if username else None
+        return username.lower() if username else None
 
-    def throttle_success(self) -> bool:
-        return True  # a request that may proceed is not yet a failure
+    def counted(self, request: Any, key: str, duration: int) -> None:
+        setattr(request, _SLOT, (key, duration))
 
-    def record_failure(self, request: Any, view: Any) -> None:
-        """Count one failed login for the request's username."""
-        if self.rate is None:
-            return
-        self.key = self.get_cache_key(request, view)
-        if self.key is None:
+    @staticmethod
+    def refund(request: Any) -> None:
+        """Give back the slot a login took, once it has succeeded (same window)."""
+        slot = getattr(request, _SLOT, None)
+        if slot is None or circuit.is_open():
             return
         try:
-            self.history = self.cache.get(self.key, [])
-            self.now = self.timer()
-            self.history = [t for t in self.history if t > self.now - self.duration]
-            self.history.insert(0, self.now)
-            self.cache.set(self.key, self.history, self.duration)
+            LoginUserRateThrottle()._add(slot[0], -1, slot[1])
         except _CACHE_ERRORS as exc:
-            _cache_down(exc)
+            logger.warning("Throttle cache unavailable (%s)", type(exc).__name__)
 
 
 def username_of(request: Any) -> str | None:
@@ -104,4 +170,6 @@ def username_of(request: Any) -> str | None:
     if not isinstance(data, dict):
         return None
     value = data.get(get_user_model().USERNAME_FIELD)
-    return value[:256] if isinstance(value, str) and value else None
+    if not isinstance(value, str) or not value or not is_utf8_encodable(value):
+        return None  # the login serializer refuses it with a 400
+    return value[:256]

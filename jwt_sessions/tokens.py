@@ -30,8 +30,6 @@ from .conf import jwt_settings
 TOKEN_TYPE = "access"
 JWT_TYP = "at+jwt"
 REQUIRED_CLAIMS = ["sub", "sid", "jti", "iat", "exp", "token_type"]
-# Header members that point at keys: never followed, as RFC 8725 §3.10 advises.
-_KEY_POINTERS = frozenset({"jku", "jwk", "x5u", "x5c"})
 _SECRET_BYTES = 32
 _REFRESH_BYTES = 16 + 2 * _SECRET_BYTES
 
@@ -121,9 +119,9 @@ def _load_keys() -> tuple[Any, dict[str | None, Any]]:
     is_hmac = jwt_settings.ALGORITHM.startswith("HS")
     signing = algorithm.prepare_key(jwt_settings.SIGNING_KEY)
     primary = signing if is_hmac else algorithm.prepare_key(jwt_settings.VERIFYING_KEY)
-    verifying = {jwt_settings.KEY_ID: primary}
-    for kid, key in (jwt_settings.ADDITIONAL_VERIFYING_KEYS or {}).items():
-        verifying[kid] = algorithm.prepare_key(key)
+    verifying = {kid: algorithm.prepare_key(key)
+                 for kid, key in (jwt_settings.ADDITIONAL_VERIFYING_KEYS or {}).items()}
+    verifying[jwt_settings.KEY_ID] = primary  # the current key wins a clashing kid
     return signing, verifying
 
 
@@ -172,7 +170,9 @@ def encode_access_token(user_id: Any, session_id: uuid.UUID, jti: str,
 
 
 def new_jti() -> str:
-    return secrets.token_urlsafe(16)
+    # 96 random bits: unique without coordination, and short, as each jti is stored twice
+    # per active session in Redis (access key name, session value) and sent in every JWT.
+    return secrets.token_urlsafe(12)
 
 
 def _check_header(header: dict) -> None:
@@ -186,27 +186,20 @@ def decode_access_token(token: str) -> AccessClaims:
     """Verify signature, algorithm, type and claims; raise InvalidToken otherwise.
 
     Only the configured algorithm is accepted (so `none` and HS/RS confusion are
-    impossible); `kid` only picks among configured keys; key-pointing headers are
-    ignored because the key never comes from the token.
+    impossible); `kid` only picks among configured keys; key-pointing headers (`jku`,
+    `jwk`, `x5u`, `x5c`) are ignored because the key never comes from the token.
     """
-    verifying = _keys()[1]
     try:
-        if len(verifying) == 1:
-            key = next(iter(verifying.values()))
-        else:
-            kid = jwt.get_unverified_header(token).get("kid")
-            if kid not in verifying:
-                raise InvalidToken("unknown kid")
-            key = verifying[kid]
         decoded = jwt.api_jwt.decode_complete(
             token,
-            key,
+            _verifying_key(token),
             algorithms=[jwt_settings.ALGORITHM],
             audience=jwt_settings.AUDIENCE,
             issuer=jwt_settings.ISSUER,
             leeway=jwt_settings.LEEWAY,
+            # strict_aud: `aud` must be the configured string itself, as we issue it.
             options={"require": _required_claims(), "verify_sub": False,
-                     "verify_jti": False},
+                     "verify_jti": False, "strict_aud": True},
         )
     except jwt.ExpiredSignatureError as exc:
         raise ExpiredToken("expired") from exc
@@ -214,6 +207,37 @@ def decode_access_token(token: str) -> AccessClaims:
         raise InvalidToken("invalid") from exc
     _check_header(decoded["header"])
     return _claims(decoded["payload"])
+
+
+# Distinct valid headers are few (one per kid): past this many, stop remembering them.
+_HEADER_MEMO_SIZE = 16
+
+
+def _verifying_key(token: str) -> Any:
+    """The configured key a token's `kid` names; no `kid` means the current key.
+
+    A `kid` that names no configured key is refused, even when only one key exists.
+    The encoded header decides the key, so the key is remembered per header segment:
+    the hot path skips a second parse of a header PyJWT parses anyway.
+    """
+    segment = token.partition(".")[0]
+    memo = jwt_settings.derived("key_by_header", dict)
+    key = memo.get(segment)
+    if key is None:
+        key = _key_for_header(token)
+        if len(memo) < _HEADER_MEMO_SIZE:
+            memo[segment] = key
+    return key
+
+
+def _key_for_header(token: str) -> Any:
+    verifying = _keys()[1]
+    kid = jwt.get_unverified_header(token).get("kid")
+    if kid is None:
+        return verifying[jwt_settings.KEY_ID]
+    if not isinstance(kid, str) or kid not in verifying:
+        raise InvalidToken("unknown kid")
+    return verifying[kid]
 
 
 def _required_claims() -> list[str]:

@@ -29,11 +29,13 @@ from .exceptions import (
     InvalidCredentials,
     NotAuthenticated,
     NotFound,
+    RefreshTokenInvalid,
     RefreshTokenReused,
     SessionRevoked,
     Throttled,
 )
 from .models import RevokeReason, Session
+from .parsers import JSONParser
 from .serializers import (
     LoginSerializer,
     LogoutAllSerializer,
@@ -48,6 +50,9 @@ class JWTSessionsView(APIView):
 
     authentication_classes = [JWTSessionAuthentication]
     permission_classes = [IsAuthenticated]
+    # JSON only (SPEC §5): a cross-site HTML form cannot post JSON without a CORS
+    # preflight, so no login or logout can be forged from another site's form.
+    parser_classes = [JSONParser]
 
     def get_authenticate_header(self, request: Request) -> str:
         return JWTSessionAuthentication().authenticate_header(request)
@@ -81,20 +86,32 @@ class LoginView(TokenView):
     serializer_class = LoginSerializer
     throttle_classes = [LoginRateThrottle, LoginUserRateThrottle]
 
+    def throttled(self, request: Request, wait: float | None) -> None:
+        LoginUserRateThrottle.refund(request)  # a refused attempt tried no password
+        super().throttled(request, wait)
+
     def post(self, request: Request) -> Response:
         serializer = self.serializer_class(data=request.data)
         serializer.is_valid(raise_exception=True)
         user = authenticate(request._request, **serializer.validated_data)
         if user is None:
-            for throttle in self.get_throttles():
-                if isinstance(throttle, LoginUserRateThrottle):
-                    throttle.record_failure(request, self)
             services.logger.info("Login failed")
             raise InvalidCredentials()
+        LoginUserRateThrottle.refund(request)  # only failed logins count per username
         return self.token_response(services.issue_tokens(user, request))
 
 
-class RefreshView(TokenView):
+class ClearsDeadRefreshCookie:
+    """A view mixin: an answer saying the refresh token is dead also drops its cookie."""
+
+    def handle_exception(self, exc: Exception) -> Response:
+        response = super().handle_exception(exc)  # type: ignore[misc]
+        if isinstance(exc, (SessionRevoked, RefreshTokenReused, RefreshTokenInvalid)):
+            clear_refresh_cookie(self.request, response)  # type: ignore[attr-defined]
+        return response
+
+
+class RefreshView(ClearsDeadRefreshCookie, TokenView):
     """POST {refresh} (or the refresh cookie) -> a new pair; the old refresh dies."""
 
     throttle_classes = [RefreshRateThrottle]
@@ -102,23 +119,32 @@ class RefreshView(TokenView):
     def post(self, request: Request) -> Response:
         serializer = RefreshSerializer(data=request.data, required=not cookie_mode())
         serializer.is_valid(raise_exception=True)
-        token = serializer.validated_data.get("refresh") or refresh_from_cookie(request)
+        token = serializer.validated_data.get("refresh")
+        if token is None:
+            token = refresh_from_cookie(request)
         if token is None:
             raise ValidationError({"refresh": [_("This field is required.")]})
         return self.token_response(services.refresh_tokens(token, request))
 
-    def handle_exception(self, exc: Exception) -> Response:
-        response = super().handle_exception(exc)
-        if isinstance(exc, (SessionRevoked, RefreshTokenReused)):
-            clear_refresh_cookie(self.request, response)
-        return response
 
+class LogoutView(ClearsDeadRefreshCookie, JWTSessionsView):
+    """POST -> 204; the calling session is revoked, and the refresh cookie cleared.
 
-class LogoutView(JWTSessionsView):
-    """POST -> 204; the calling session is revoked."""
+    With a Bearer token: that token's session. In cookie mode without one: the session
+    whose current refresh token is in the cookie, after a CSRF check (a cookie is sent
+    by the browser on its own, so it proves nothing about who asked).
+    """
+
+    permission_classes = [AllowAny]
 
     def post(self, request: Request) -> Response:
-        services.revoke_session(request.auth.session_id, RevokeReason.LOGOUT)
+        if request.auth is not None:
+            services.revoke_session(request.auth.session_id, RevokeReason.LOGOUT)
+        else:
+            token = refresh_from_cookie(request)
+            if token is None:
+                raise NotAuthenticated()
+            services.revoke_by_refresh_token(token, RevokeReason.LOGOUT)
         response = Response(status=status.HTTP_204_NO_CONTENT)
         clear_refresh_cookie(request, response)
         return response
@@ -131,7 +157,7 @@ class LogoutAllView(JWTSessionsView):
         serializer = LogoutAllSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         keep = request.auth.session_id if serializer.validated_data["keep_current"] else None
-        services.revoke_user_sessions(request.user, RevokeReason.LOGOUT_ALL,
+        services.revoke_user_sessions(request.user.pk, RevokeReason.LOGOUT_ALL,
                                       keep_session_id=keep)
         response = Response(status=status.HTTP_204_NO_CONTENT)
         if keep is None:

@@ -186,3 +186,31 @@ def signal_log():
     yield listen
     for signal, receiver in connected:
         signal.disconnect(receiver)
+
+
+@pytest.fixture
+def clock():
+    """Frozen time starting at the real now (so a live Redis's clock roughly agrees);
+    move it with clock.tick(seconds) or clock.tick(timedelta)."""
+    from django.utils import timezone
+    from freezegun import freeze_time
+
+    with freeze_time(timezone.now()) as frozen:
+        yield frozen
+
+
+@pytest.fixture
+def bcrypt_calls(monkeypatch):
+    """Counts bcrypt work: {"hashpw": n, "checkpw": n}, the real functions still run."""
+    import bcrypt
+
+    calls = {"hashpw": 0, "checkpw": 0}
+    for name in calls:
+        real = getattr(bcrypt, name)
+
+        def spy(*args, _real=real, _name=name):
+            calls[_name] += 1
+            return _real(*args)
+
+        monkeypatch.setattr(bcrypt, name, spy)
+    return calls

@@ -56,7 +56,9 @@ if DATABASES["default"]["ENGINE"].endswith("postgresql"):
 elif DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # A file (not :memory:) so that threads in the concurrency tests share it.
     DATABASES["default"]["TEST"] = {"NAME": _sqlite + ".test"}
-    DATABASES["default"]["OPTIONS"] = {"timeout": 30}
+    # IMMEDIATE: a transaction that reads then writes (revocation) waits for the write
+    # lock instead of failing with "database is locked" when threads race (Django 5.1+).
+    DATABASES["default"]["OPTIONS"] = {"timeout": 30, "transaction_mode": "IMMEDIATE"}
 CACHES = {"default": redis_cache(os.environ.get("REDIS_URL"))}
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -1,10 +1,12 @@
 """POST login/: the token pair, Django's authenticate(), signals, and the Session row."""
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend
+from django.contrib.auth.hashers import MD5PasswordHasher
 from django.contrib.auth.signals import user_logged_in, user_login_failed
+from freezegun import freeze_time
 
 from jwt_sessions.models import Session
 from tests.conftest import PASSWORD, UA_IPHONE, UA_MAC_CHROME, assert_error, url
@@ -145,3 +147,54 @@ def test_unknown_user_gets_the_same_answer_as_wrong_password(api, user):
     unknown = assert_error(api.login("nobody-here"), 401, "invalid_credentials")
     wrong = assert_error(api.login(user.username, password="nope"), 401, "invalid_credentials")
     assert unknown == wrong
+
+
+def test_max_sessions_revokes_the_least_recently_active_session(api, user, jwt_settings):
+    jwt_settings(MAX_SESSIONS_PER_USER=2)
+    with freeze_time(timedelta(minutes=-2), tick=True):
+        oldest = api.login_ok(user.username)
+    with freeze_time(timedelta(minutes=-1), tick=True):
+        idle = api.login_ok(user.username)
+    oldest = api.refresh_ok(oldest["refresh"])  # now the most recently active
+    newest = api.login_ok(user.username)
+    assert_error(api.whoami(idle["access"]), 401, "session_revoked")
+    assert_error(api.refresh(idle["refresh"]), 401, "session_revoked")
+    assert Session.objects.get(pk=idle["session_id"]).revoked_reason == "max_sessions"
+    for data in (oldest, newest):
+        assert api.whoami(data["access"]).status_code == 200
+    assert Session.objects.active().for_user(user).count() == 2
+
+
+def test_max_sessions_counts_only_the_users_own_active_sessions(api, user, make_user,
+                                                                jwt_settings):
+    jwt_settings(MAX_SESSIONS_PER_USER=1)
+    other = api.login_ok(make_user().username)
+    first = api.login_ok(user.username)
+    api.logout(first["access"])
+    second = api.login_ok(user.username)
+    assert api.whoami(other["access"]).status_code == 200
+    assert api.whoami(second["access"]).status_code == 200
+    assert Session.objects.get(pk=first["session_id"]).revoked_reason == "logout"
+
+
+class NewerHasher(MD5PasswordHasher):
+    """Stands for the hasher a Django upgrade makes preferred."""
+
+    algorithm = "md5-newer"
+
+
+def test_password_hash_upgrade_at_login_keeps_other_sessions(api, user, settings):
+    phone = api.login_ok(user.username)
+    settings.PASSWORD_HASHERS = ["tests.test_views_login.NewerHasher",
+                                 "django.contrib.auth.hashers.MD5PasswordHasher"]
+    api.login_ok(user.username)
+    user.refresh_from_db()
+    assert user.password.startswith("md5-newer$")
+    assert api.whoami(phone["access"]).status_code == 200
+
+
+def test_real_password_change_still_revokes_sessions(api, user):
+    data = api.login_ok(user.username)
+    user.set_password("a-new-password")
+    user.save()
+    assert_error(api.whoami(data["access"]), 401, "session_revoked")

@@ -1,0 +1,665 @@
+"""jwt_sessions benchmarks: one run, same users, same database, same Redis; one report.
+
+    python benchmarks/run.py [--quick] [--postgres] [--no-http] [--output FILE]
+
+Markdown goes to stdout (and FILE), progress to stderr. Uses Redis db 5 by default
+(`BENCH_REDIS_URL`), which it FLUSHDBs: never point it at a Redis that holds data.
+"""
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import platform
+import sqlite3
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import date, timedelta
+from importlib import metadata
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "benchmarks.site.settings")
+
+PASSWORD = "bench-Pa55word"
+SCHEMES = ["none", "floor", "jwt_sessions", "simplejwt", "knox", "session"]
+LABELS = {
+    "none": "no authentication (DRF view, AllowAny)",
+    "floor": "floor: PyJWT decode + 1 Redis GET",
+    "jwt_sessions": "jwt_sessions JWTSessionAuthentication",
+    "simplejwt": "simplejwt JWTAuthentication",
+    "knox": "knox TokenAuthentication",
+    "session": "DRF SessionAuthentication (db sessions)",
+}
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+@dataclass
+class Config:
+    quick: bool
+    http: bool
+    postgres: bool
+
+    def n(self, full: int, quick: int) -> int:
+        return quick if self.quick else full
+
+
+# ---------------------------------------------------------------------------- setup
+def prepare_database(cfg: Config) -> None:
+    if cfg.postgres:
+        os.environ.setdefault("BENCH_DATABASE_URL",
+                              "postgres://postgres@127.0.0.1:5432/jwt_sessions_bench")
+        _recreate_postgres(os.environ["BENCH_DATABASE_URL"])
+    import django
+
+    django.setup()
+    from django.conf import settings
+
+    name = settings.DATABASES["default"]["NAME"]
+    if not cfg.postgres and os.path.exists(name):
+        os.remove(name)
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+
+
+def _recreate_postgres(url: str) -> None:
+    import psycopg
+
+    base, _, dbname = url.rpartition("/")
+    with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{dbname}"')
+        conn.execute(f'CREATE DATABASE "{dbname}"')
+
+
+def redis_conn():
+    from django_redis import get_redis_connection
+
+    return get_redis_connection("default")
+
+
+def make_user(username: str, **fields):
+    from django.contrib.auth import get_user_model
+
+    return get_user_model().objects.create_user(username, password=PASSWORD, **fields)
+
+
+def post_json(client, path: str, body: dict, **extra):
+    return client.post(path, json.dumps(body), content_type="application/json", **extra)
+
+
+def ok(response, status: int = 200):
+    assert response.status_code == status, (response.status_code, response.content[:300])
+    return response
+
+
+def jwt_login(client, username: str) -> dict:
+    return ok(post_json(client, "/auth/login/", {"username": username, "password": PASSWORD},
+                        HTTP_USER_AGENT="bench", REMOTE_ADDR="127.0.0.1")).json()
+
+
+def credentials(user) -> dict[str, tuple[str, str] | None]:
+    """scheme -> (header name, value) for the same user; None for no authentication."""
+    from django.test import Client
+
+    from benchmarks.site import floor
+    from jwt_sessions.tokens import new_jti, sha256_hex
+
+    client = Client()
+    jwt_access = jwt_login(client, user.username)["access"]
+    simple = ok(post_json(client, "/simplejwt/login/",
+                          {"username": user.username, "password": PASSWORD})).json()
+    basic = base64.b64encode(f"{user.username}:{PASSWORD}".encode()).decode()
+    knox_token = ok(client.post("/knox/login/", HTTP_AUTHORIZATION=f"Basic {basic}")).json()
+    session_client = Client()
+    assert session_client.login(username=user.username, password=PASSWORD)
+    floor_token = floor.issue(user.pk, new_jti(), sha256_hex(uuid.uuid4().hex))
+    return {
+        "none": None,
+        "floor": ("Authorization", f"Bearer {floor_token}"),
+        "jwt_sessions": ("Authorization", f"Bearer {jwt_access}"),
+        "simplejwt": ("Authorization", f"Bearer {simple['access']}"),
+        "knox": ("Authorization", f"Token {knox_token['token']}"),
+        "session": ("Cookie", f"sessionid={session_client.cookies['sessionid'].value}"),
+    }
+
+
+def environ(header: tuple[str, str] | None) -> dict[str, str]:
+    if header is None:
+        return {}
+    return {"HTTP_" + header[0].upper().replace("-", "_"): header[1]}
+
+
+def whoami_call(scheme: str, header, expect: int = 200):
+    from django.test import Client
+
+    client, extra, path = Client(), environ(header), f"/whoami/{scheme}/"
+
+    def call():
+        response = client.get(path, **extra)
+        if response.status_code != expect:
+            raise AssertionError((scheme, response.status_code, response.content[:200]))
+
+    return call
+
+
+# ---------------------------------------------------------------------------- report
+class Report:
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def add(self, *lines: str) -> None:
+        self.lines.extend(lines)
+
+    def table(self, header: list[str], rows: list[list[str]]) -> None:
+        self.add("| " + " | ".join(header) + " |", "|" + "---|" * len(header))
+        self.add(*("| " + " | ".join(row) + " |" for row in rows))
+        self.add("")
+
+    def text(self) -> str:
+        return "\n".join(self.lines) + "\n"
+
+
+def fmt(value: float, digits: int = 0) -> str:
+    return f"{value:,.{digits}f}"
+
+
+def ratio(value: float) -> str:
+    return f"{value:.2f}x"
+
+
+def versions() -> list[str]:
+    names = ["Django", "djangorestframework", "PyJWT", "redis", "django-redis", "bcrypt",
+             "djangorestframework_simplejwt", "django-rest-knox", "gunicorn"]
+    import jwt_sessions
+
+    found = [f"jwt_sessions {jwt_sessions.__version__} (this tree)"]
+    for name in names:
+        try:
+            found.append(f"{name} {metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            found.append(f"{name} (not installed)")
+    return found
+
+
+def machine(cfg: Config) -> list[str]:
+    from django.conf import settings
+    from django.db import connection
+
+    cpu = next((line.split(":", 1)[1].strip() for line in
+                Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor())
+    try:
+        wrk = subprocess.run(["wrk", "--version"], capture_output=True, text=True).stdout
+        wrk = wrk.split(" [")[0].strip() or "wrk"
+    except OSError:
+        wrk = "wrk not installed"
+    db = (f"PostgreSQL {connection.pg_version}" if cfg.postgres
+          else f"SQLite {sqlite3.sqlite_version} (file)")
+    return [
+        f"- Date: {date.today().isoformat()}; mode: {'quick' if cfg.quick else 'full'}",
+        f"- Machine: `nproc` = {os.cpu_count()}, CPU: {cpu}, Linux {platform.release()}",
+        f"- Python {platform.python_version()}; database: {db}; "
+        f"Redis {redis_conn().info('server')['redis_version']} at "
+        f"{settings.CACHES['default']['LOCATION']}; {wrk}",
+        "- Versions: " + ", ".join(versions()),
+    ]
+
+
+# ---------------------------------------------------------------------------- 1. requests
+def bench_requests(cfg: Config, report: Report, creds: dict) -> dict:
+    from benchmarks.harness import cost, latencies, median_summary, summarise
+
+    calls = {scheme: whoami_call(scheme, creds[scheme]) for scheme in SCHEMES}
+    runs: dict[str, list] = {scheme: [] for scheme in SCHEMES}
+    repeats, n = cfg.n(5, 3), cfg.n(2000, 400)
+    for rep in range(repeats):
+        log(f"in-process requests, repeat {rep + 1}/{repeats} ({n} requests per scheme)")
+        for scheme in SCHEMES:  # interleaved, so a noisy neighbour hits every scheme alike
+            runs[scheme].append(summarise(latencies(calls[scheme], n)))
+    results = {scheme: median_summary(runs[scheme]) for scheme in SCHEMES}
+    costs = {scheme: cost(calls[scheme], repeat=20) for scheme in SCHEMES}
+    floor, simple = results["floor"].mean, results["simplejwt"].mean
+    report.add("## 1. Authenticated request, in-process",
+               "",
+               f"`django.test.Client` GET of a DRF view returning `request.user.pk`, through "
+               f"the full middleware stack; {n} requests per scheme, {repeats} interleaved "
+               "repeats, the median of each figure. Time/floor: lower is better (target "
+               "<= 1.1x); speed-up vs simplejwt: higher is better (target >= 1.2x; knox "
+               ">= 1.7x).",
+               "")
+    rows = []
+    for scheme in SCHEMES:
+        r, c = results[scheme], costs[scheme]
+        spread = [run.mean for run in runs[scheme]]
+        rows.append([LABELS[scheme], fmt(r.mean), f"{fmt(min(spread))}-{fmt(max(spread))}",
+                     fmt(r.p50), fmt(r.p99), fmt(r.per_second), fmt(c.sql, 1),
+                     fmt(c.redis, 1), ratio(r.mean / floor), ratio(simple / r.mean)])
+    report.table(["scheme", "us/req", "us/req range", "p50 us", "p99 us", "req/s", "SQL/req",
+                  "Redis RT/req", "time / floor", "speed-up vs simplejwt"], rows)
+    return {"results": results, "costs": costs}
+
+
+def bench_http(cfg: Config, report: Report, creds: dict) -> None:
+    from benchmarks import loadtest
+
+    if not cfg.http or not loadtest.available():
+        report.add("## 1b. Over HTTP", "", "Skipped (--no-http, or wrk/gunicorn missing).", "")
+        return
+    seconds, connections = cfg.n(5, 2), 8
+    results = {}
+    with loadtest.gunicorn(workers=2) as base:
+        for scheme in SCHEMES:
+            header = creds[scheme]
+            log(f"wrk {scheme} {seconds}s")
+            results[scheme] = loadtest.wrk(
+                f"{base}/whoami/{scheme}/", f"{header[0]}: {header[1]}" if header else
+                "X-Bench: none", seconds, connections)
+    floor, simple = results["floor"].per_second, results["simplejwt"].per_second
+    report.add("## 1b. Authenticated request over HTTP",
+               "",
+               f"gunicorn (2 sync workers) on 127.0.0.1, wrk -t1 -c{connections} "
+               f"-d{seconds}s, same machine (wrk shares the 2 cores with gunicorn).",
+               "")
+    rows = [[LABELS[s], fmt(r.per_second), fmt(r.p50_ms, 2), fmt(r.p99_ms, 2), str(r.errors),
+             ratio(floor / r.per_second), ratio(r.per_second / simple)]
+            for s, r in results.items()]
+    report.table(["scheme", "req/s", "p50 ms", "p99 ms", "non-2xx", "time / floor",
+                  "speed-up vs simplejwt"], rows)
+
+
+# ---------------------------------------------------------------------------- 2. login, refresh
+class Chain:
+    """A refresh token that each call rotates (jwt_sessions or simplejwt)."""
+
+    def __init__(self, path: str, refresh: str, access: str | None = None) -> None:
+        from django.test import Client
+
+        self.client, self.path, self.refresh, self.access = Client(), path, refresh, access
+
+    def __call__(self) -> None:
+        data = ok(post_json(self.client, self.path, {"refresh": self.refresh},
+                            REMOTE_ADDR="127.0.0.1")).json()
+        self.refresh, self.access = data["refresh"], data.get("access")
+
+
+def drop_from_redis(chain: Chain, user_pk) -> None:
+    """Make the next refresh of `chain` a Redis miss (untimed preparation)."""
+    from jwt_sessions.store import SessionKeys, store
+    from jwt_sessions.tokens import decode_access_token, parse_refresh_token
+
+    token = parse_refresh_token(chain.refresh)
+    claims = decode_access_token(chain.access)
+    store.forget([SessionKeys(token.session_id, token.sha256, claims.jti, user_pk)],
+                 tombstone=False)
+
+
+def timed(call, n: int, prepare=None) -> tuple[float, list[float]]:
+    """(ops/s, per-op us) with optional untimed preparation before each op."""
+    samples = []
+    for _ in range(n):
+        if prepare:
+            prepare()
+        start = time.perf_counter_ns()
+        call()
+        samples.append((time.perf_counter_ns() - start) / 1000)
+    return 1e6 / statistics.fmean(samples), samples
+
+
+def bench_login_refresh(cfg: Config, report: Report, user) -> dict:
+    from django.conf import settings
+    from django.test import Client, override_settings
+
+    from benchmarks.harness import cost
+
+    fast_bcrypt = override_settings(JWT_SESSIONS={**settings.JWT_SESSIONS, "BCRYPT_ROUNDS": 4})
+    client = Client()
+    basic = base64.b64encode(f"{user.username}:{PASSWORD}".encode()).decode()
+    ops = {
+        "jwt_sessions login (bcrypt cost 12, default)":
+            (lambda: jwt_login(client, user.username), cfg.n(6, 3), None, None),
+        "jwt_sessions login (bcrypt cost 4)":
+            (lambda: jwt_login(client, user.username), cfg.n(200, 50), None, fast_bcrypt),
+        "simplejwt login (TokenObtainPairView)":
+            (lambda: ok(post_json(client, "/simplejwt/login/",
+                                  {"username": user.username, "password": PASSWORD})),
+             cfg.n(200, 50), None, None),
+        "knox login (LoginView, Basic auth)":
+            (lambda: ok(client.post("/knox/login/", HTTP_AUTHORIZATION=f"Basic {basic}")),
+             cfg.n(200, 50), None, None),
+    }
+    login = jwt_login(client, user.username)
+    hit = Chain("/auth/refresh/", login["refresh"], login["access"])
+    ops["jwt_sessions refresh, Redis hit"] = (hit, cfg.n(500, 100), None, None)
+    slow_login = jwt_login(client, user.username)
+    slow = Chain("/auth/refresh/", slow_login["refresh"], slow_login["access"])
+    ops["jwt_sessions refresh, database fallback (bcrypt cost 12)"] = (
+        slow, cfg.n(6, 3), lambda: drop_from_redis(slow, user.pk), None)
+    with fast_bcrypt:
+        fast_login = jwt_login(client, user.username)
+    fast = Chain("/auth/refresh/", fast_login["refresh"], fast_login["access"])
+    ops["jwt_sessions refresh, database fallback (bcrypt cost 4)"] = (
+        fast, cfg.n(200, 50), lambda: drop_from_redis(fast, user.pk), fast_bcrypt)
+    simple = ok(post_json(client, "/simplejwt/login/",
+                          {"username": user.username, "password": PASSWORD})).json()
+    ops["simplejwt refresh (rotation + blacklist)"] = (
+        Chain("/simplejwt/refresh/", simple["refresh"]), cfg.n(200, 50), None, None)
+
+    results = {}
+    for name, (call, n, prepare, context) in ops.items():
+        log(f"{name}: {n} ops")
+        if context is not None:
+            context.enable()
+        try:
+            call()  # warm up
+            if prepare:
+                prepare()
+            spent = cost(call)
+            rate, samples = timed(call, n, prepare)
+        finally:
+            if context is not None:
+                context.disable()
+        results[name] = (rate, sorted(samples), spent)
+    simple_refresh = results["simplejwt refresh (rotation + blacklist)"][0]
+    report.add("## 2. Login and refresh",
+               "",
+               "In-process POSTs through the views (throttles off for every scheme; the "
+               "password hasher is MD5 for all, so the figures are the frameworks' own "
+               "work; jwt_sessions also bcrypts its session secret at login, and checks it "
+               "on a database-fallback refresh). ops/s from the mean; SQL and Redis round "
+               "trips from one op.",
+               "")
+    rows = [[name, fmt(rate, 1), fmt(samples[len(samples) // 2] / 1000, 2),
+             fmt(spent.sql, 0), fmt(spent.redis, 0), ratio(rate / simple_refresh)]
+            for name, (rate, samples, spent) in results.items()]
+    report.table(["operation", "ops/s", "p50 ms", "SQL/op", "Redis RT/op",
+                  "ops/s vs simplejwt refresh"], rows)
+    return results
+
+
+def bench_refresh_after_flush(cfg: Config, report: Report, user) -> None:
+    """Issue 8: every client refreshes right after Redis lost everything (FLUSHDB)."""
+    from django.test import Client
+
+    client = Client()
+    k = cfg.n(6, 3)
+    chains = []
+    for _ in range(k):
+        data = jwt_login(client, user.username)
+        chains.append(Chain("/auth/refresh/", data["refresh"], data["access"]))
+    redis_conn().flushdb()
+    log(f"refresh after FLUSHDB: {k} sessions")
+    start = time.perf_counter()
+    for chain in chains:
+        chain()
+    first = k / (time.perf_counter() - start)
+    start = time.perf_counter()
+    for chain in chains:
+        chain()
+    second = k / (time.perf_counter() - start)
+    report.add("## 2b. Refresh right after Redis lost its data",
+               "",
+               f"{k} sessions (bcrypt cost 12), `FLUSHDB` of the benchmark's Redis db (the "
+               "same as FLUSHALL for this app; never FLUSHALL on a shared server), then each "
+               "session refreshes once, and once more.",
+               "")
+    report.table(["figure", "refresh/s"],
+                 [["first refresh of each session after the flush (database + bcrypt)",
+                   fmt(first, 1)],
+                  ["next refresh of the same sessions (rehydrated: Redis hit)",
+                   fmt(second, 1)]])
+
+
+# ---------------------------------------------------------------------------- 3. logout
+def open_sessions(user, count: int, **jwt_settings) -> list:
+    """`count` sessions of `user` through the Python API (bcrypt cost 4: set-up only)."""
+    from django.conf import settings
+    from django.test import override_settings
+
+    from jwt_sessions.services import issue_tokens
+
+    with override_settings(JWT_SESSIONS={**settings.JWT_SESSIONS, "BCRYPT_ROUNDS": 4,
+                                         **jwt_settings}):
+        return [issue_tokens(user) for _ in range(count)]
+
+
+def bench_logout(cfg: Config, report: Report) -> None:
+    from django.test import Client
+
+    from benchmarks.harness import cost
+    from jwt_sessions.models import Session
+    from jwt_sessions.store import store
+
+    rows = []
+    for count in ([1, 10, 100, 1000] if not cfg.quick else [1, 10, 100]):
+        user = make_user(f"logout-{count}")
+        log(f"logout with {count} sessions")
+        pairs = open_sessions(user, count + 1)  # one more: logout takes one first
+        client = Client()
+        for label, path, pair in (("logout", "/auth/logout/", pairs[0]),
+                                  ("logout-all", "/auth/logout-all/", pairs[1])):
+            took = []
+
+            def call(path=path, pair=pair, took=took, client=client):
+                start = time.perf_counter()
+                ok(post_json(client, path, {}, HTTP_AUTHORIZATION=f"Bearer {pair.access}"), 204)
+                took.append((time.perf_counter() - start) * 1000)
+
+            spent = cost(call)
+            rows.append([label, str(count + 1 if label == "logout" else count),
+                         fmt(took[0], 2), fmt(spent.sql, 0), fmt(spent.redis, 0),
+                         fmt(spent.redis - 1, 0)])
+        assert not Session.objects.active().filter(user=user).exists()
+        assert not store.indexed_session_ids(user.pk)
+    report.add("## 3. Logout and logout-all",
+               "",
+               "One POST through the view (its authentication included: 1 Redis round trip); "
+               "'revoke RT' = the revocation's own round trips. Sessions opened through "
+               "`issue_tokens`.",
+               "")
+    report.table(["operation", "sessions of the user", "ms", "SQL", "Redis RT (request)",
+                  "revoke RT"], rows)
+
+
+# ---------------------------------------------------------------------------- 4. memory
+def bench_memory(cfg: Config, report: Report) -> float:
+    from benchmarks.site import floor
+    from jwt_sessions.store import store
+    from jwt_sessions.tokens import decode_access_token, parse_refresh_token
+
+    conn = redis_conn()
+
+    def usage(key: str) -> int:
+        return conn.memory_usage(key, samples=0) or 0
+
+    rows, per_session = [], {}
+    cases = {"1": (1, {}, {}), "3": (3, {}, {}), "10": (10, {}, {}),
+             "1 (user pk 1234567, SESSION_MAX_LIFETIME set)":
+                 (1, {"pk": 1_234_567}, {"SESSION_MAX_LIFETIME": timedelta(days=90)})}
+    for label, (count, fields, options) in cases.items():
+        user = make_user(f"memory-{len(rows)}-{label}"[:150], **fields)
+        pairs = open_sessions(user, count, **options)
+        index = store.user_index_key(user.pk)
+        own = []
+        for pair in pairs:
+            token = parse_refresh_token(pair.refresh)
+            jti = decode_access_token(pair.access).jti
+            keys = [store.session_key(token.session_id, token.sha256),
+                    store.access_key(token.session_id, jti)]
+            sizes = [usage(key) for key in keys]
+            own.append(sum(sizes))
+            if label == "1":
+                for key, size in zip(keys, sizes, strict=True):
+                    rows.append([f"`{key}`", f"`{conn.get(key).decode()}`", str(size)])
+                rows.append([f"`{index}` ({conn.type(index).decode()})",
+                             f"{len(store.indexed_session_ids(user.pk))} member(s)",
+                             str(usage(index))])
+        per_session[label] = statistics.fmean(own) + usage(index) / count
+    report.add("## 4. Redis memory per session",
+               "",
+               "`MEMORY USAGE <key> SAMPLES 0` of every key an active session holds, plus "
+               "its share of the user index. Keys of a user with one session:",
+               "")
+    report.table(["key", "value", "bytes"], rows)
+    jti = uuid.uuid4().hex[:22]
+    floor.issue(1, jti, "0" * 64)
+    floor_bytes = usage(f"{floor.PREFIX}a:{jti}") + usage(f"{floor.PREFIX}r:{'0' * 64}")
+    report.table(
+        ["sessions per user", "bytes per session (index share included)",
+         "projected for 1,000,000 sessions"],
+        [[label, fmt(size), f"{fmt(size * 1e6 / 2**20)} MiB"]
+         for label, size in per_session.items()]
+        + [["floor (two keys: access, refresh)", fmt(floor_bytes),
+            f"{fmt(floor_bytes * 1e6 / 2**20)} MiB"]])
+    return per_session["1"]
+
+
+# ---------------------------------------------------------------------------- 5. Redis dead
+def dead_redis(**extra):
+    from django.conf import settings
+    from django.test import override_settings
+
+    return override_settings(JWT_SESSIONS={**settings.JWT_SESSIONS, "CACHE_ALIAS": "dead",
+                                           **extra})
+
+
+def bench_redis_dead(cfg: Config, report: Report, user, floor_us: float | None,
+                     simple_us: float | None) -> None:
+    from benchmarks.harness import cost, latencies, summarise
+    from jwt_sessions.store import circuit
+
+    access = jwt_login(__import__("django.test").test.Client(), user.username)["access"]
+    header = ("Authorization", f"Bearer {access}")
+    rows = []
+    for policy, expect in (("database", 200), ("deny", 503)):
+        with dead_redis(REDIS_FAILURE_POLICY=policy):
+            call = whoami_call("jwt_sessions", header, expect)
+            log(f"Redis dead, policy {policy}")
+            summary = summarise(latencies(call, cfg.n(1000, 200)))
+            spent = cost(call, repeat=20)
+        circuit.reset()
+        rows.append([f"jwt_sessions, policy \"{policy}\" ({expect})", fmt(summary.mean),
+                     fmt(summary.p50), fmt(summary.p99), fmt(spent.sql, 1),
+                     ratio(summary.mean / floor_us) if floor_us else "-",
+                     ratio(simple_us / summary.mean) if simple_us else "-"])
+    report.add("## 5. Authentication with Redis dead",
+               "",
+               "The cache alias points at a closed loopback port (connection refused); the "
+               "circuit breaker then fails fast for `REDIS_RETRY_INTERVAL`. Same whoami view "
+               "in-process; ratios against the live-Redis floor and simplejwt of table 1.",
+               "")
+    report.table(["case", "us/req", "p50 us", "p99 us", "SQL/req", "time / floor",
+                  "speed-up vs simplejwt"], rows)
+
+
+def bench_fallback_gate(cfg: Config, report: Report, user) -> None:
+    """Issue 8: requests/s and database queries/s with Redis dead, bounded or not."""
+    from django.db import connection
+    from django.test import Client
+
+    from benchmarks.harness import counting_queries
+    from jwt_sessions.store import circuit
+
+    access = jwt_login(Client(), user.username)["access"]
+    threads, seconds = 8, cfg.n(3, 1)
+    rows = []
+    for label, bound in (("bounded (MAX_CONCURRENT_DB_FALLBACKS=2)", 2),
+                         ("unbounded (10,000)", 10_000)):
+        statuses: dict[int, int] = {}
+        queries = [0]
+        lock = threading.Lock()
+        deadline = time.monotonic() + seconds
+
+        def worker(statuses=statuses, queries=queries, lock=lock, deadline=deadline):
+            client, seen = Client(), {}
+            try:
+                with counting_queries(queries):
+                    while time.monotonic() < deadline:
+                        code = client.get("/whoami/jwt_sessions/",
+                                          HTTP_AUTHORIZATION=f"Bearer {access}").status_code
+                        seen[code] = seen.get(code, 0) + 1
+            finally:
+                connection.close()
+            with lock:
+                for code, n in seen.items():
+                    statuses[code] = statuses.get(code, 0) + n
+
+        log(f"Redis dead, {threads} threads, {label}")
+        with dead_redis(MAX_CONCURRENT_DB_FALLBACKS=bound):
+            pool = [threading.Thread(target=worker) for _ in range(threads)]
+            for thread in pool:
+                thread.start()
+            for thread in pool:
+                thread.join()
+        circuit.reset()
+        total = sum(statuses.values())
+        rows.append([label, fmt(total / seconds), fmt(statuses.get(200, 0) / seconds),
+                     fmt(statuses.get(503, 0) / seconds), fmt(queries[0] / seconds),
+                     ", ".join(f"{code}: {n}" for code, n in sorted(statuses.items()))])
+    report.add("## 5b. Redis dead under load: the database-fallback bound",
+               "",
+               f"{threads} threads in one process for {seconds} s, each looping on the "
+               "whoami view (the bound is per process; the GIL limits true overlap, so a "
+               "multi-worker server sees more of it).",
+               "")
+    report.table(["fallback bound", "req/s", "200/s", "503/s", "SQL queries/s",
+                  "statuses"], rows)
+
+
+# ---------------------------------------------------------------------------- main
+SECTIONS = ("requests", "http", "refresh", "logout", "memory", "dead")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer iterations (~2 min)")
+    parser.add_argument("--postgres", action="store_true",
+                        help="PostgreSQL at BENCH_DATABASE_URL (default: a local database)")
+    parser.add_argument("--no-http", action="store_true", help="skip gunicorn + wrk")
+    parser.add_argument("--output", help="also write the Markdown report to this file")
+    parser.add_argument("--only", help="comma-separated sections: " + ",".join(SECTIONS))
+    args = parser.parse_args()
+    only = set(args.only.split(",")) if args.only else set(SECTIONS)
+    cfg = Config(quick=args.quick, http=not args.no_http, postgres=args.postgres)
+    prepare_database(cfg)
+    import benchmarks.harness  # noqa: F401  (counts Redis round trips from here on)
+
+    redis_conn().flushdb()
+    report = Report()
+    report.add("# jwt_sessions benchmarks", "", *machine(cfg), "")
+    user = make_user("bench")
+    creds = credentials(user)
+    floor_us = simple_us = None
+    if "requests" in only:
+        results = bench_requests(cfg, report, creds)["results"]
+        floor_us, simple_us = results["floor"].mean, results["simplejwt"].mean
+    if "http" in only:
+        bench_http(cfg, report, creds)
+    if "refresh" in only:
+        bench_login_refresh(cfg, report, user)
+        bench_refresh_after_flush(cfg, report, user)
+    if "logout" in only:
+        bench_logout(cfg, report)
+    if "memory" in only:
+        bench_memory(cfg, report)
+    if "dead" in only:
+        bench_redis_dead(cfg, report, user, floor_us, simple_us)
+        bench_fallback_gate(cfg, report, user)
+    text = report.text()
+    sys.stdout.write(text)
+    if args.output:
+        Path(args.output).write_text(text)
+
+
+if __name__ == "__main__":
+    main()

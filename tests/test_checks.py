@@ -1,0 +1,151 @@
+"""System checks: bad JWT_SESSIONS settings fail at start-up with a clear message (SPEC §6)."""
+from datetime import timedelta
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
+from django.core.management import call_command
+from django.core.management.base import SystemCheckError
+
+from jwt_sessions.checks import check_settings
+
+
+def error_ids(settings, value) -> list[str]:
+    settings.JWT_SESSIONS = value
+    return [error.id for error in check_settings()]
+
+
+@pytest.fixture(scope="module")
+def ed25519_pem() -> tuple[str, str]:
+    key = ed25519.Ed25519PrivateKey.generate()
+    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption()).decode()
+    public = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    return private, public
+
+
+def test_test_settings_pass_the_checks(settings):
+    assert check_settings() == []
+
+
+def test_empty_settings_pass_the_checks(settings):
+    assert error_ids(settings, {}) == []
+
+
+def test_bad_settings_stop_manage_py_check(settings):
+    settings.JWT_SESSIONS = {"ALGORITHM": "HS999"}
+    with pytest.raises(SystemCheckError, match="jwt_sessions.E004"):
+        call_command("check")
+
+
+def test_settings_not_a_dict_is_an_error(settings):
+    assert error_ids(settings, ["ALGORITHM"]) == ["jwt_sessions.E001"]
+
+
+def test_unknown_key_is_an_error_naming_it(settings):
+    settings.JWT_SESSIONS = {"ACCESS_TOKEN_LIFE": timedelta(minutes=5)}
+    [error] = check_settings()
+    assert error.id == "jwt_sessions.E001" and "ACCESS_TOKEN_LIFE" in error.msg
+    assert "ACCESS_TOKEN_LIFETIME" in error.hint
+
+
+@pytest.mark.parametrize("key", ["ACCESS_TOKEN_LIFETIME", "REFRESH_TOKEN_LIFETIME", "LEEWAY",
+                                 "AUDIT_RETENTION", "LAST_ACTIVITY_RESOLUTION",
+                                 "SESSION_MAX_LIFETIME", "REFRESH_REUSE_GRACE"])
+@pytest.mark.parametrize("value", ["15 minutes", timedelta(seconds=-1), -5, [1]])
+def test_bad_duration_is_an_error(settings, key, value):
+    assert "jwt_sessions.E002" in error_ids(settings, {key: value})
+
+
+@pytest.mark.parametrize("key", ["ACCESS_TOKEN_LIFETIME", "REFRESH_TOKEN_LIFETIME"])
+def test_zero_lifetime_is_an_error(settings, key):
+    assert "jwt_sessions.E002" in error_ids(settings, {key: 0})
+
+
+def test_int_and_float_seconds_are_accepted_for_durations(settings):
+    assert error_ids(settings, {"ACCESS_TOKEN_LIFETIME": 300, "REFRESH_TOKEN_LIFETIME": 86400.5,
+                                "REFRESH_REUSE_GRACE": 0, "LEEWAY": 5,
+                                "SESSION_MAX_LIFETIME": 7 * 86400}) == []
+
+
+def test_grace_longer_than_access_lifetime_is_an_error(settings):
+    value = {"ACCESS_TOKEN_LIFETIME": 60, "REFRESH_REUSE_GRACE": timedelta(minutes=2)}
+    assert error_ids(settings, value) == ["jwt_sessions.E003"]
+
+
+@pytest.mark.parametrize("algorithm", ["HS999", "none", "", None, 256, ["HS256"]])
+def test_unusable_algorithm_is_an_error(settings, algorithm):
+    assert error_ids(settings, {"ALGORITHM": algorithm}) == ["jwt_sessions.E004"]
+
+
+@pytest.mark.parametrize(("algorithm", "length"), [("HS256", 31), ("HS384", 47),
+                                                   ("HS512", 63)])
+def test_hmac_key_shorter_than_its_hash_is_an_error(settings, algorithm, length):
+    value = {"ALGORITHM": algorithm, "SIGNING_KEY": "k" * length}
+    assert error_ids(settings, value) == ["jwt_sessions.E005"]
+    value["SIGNING_KEY"] = "k" * (length + 1)
+    assert error_ids(settings, value) == []
+
+
+def test_short_secret_key_is_an_error_when_it_signs(settings):
+    settings.SECRET_KEY = "too-short"
+    assert error_ids(settings, {}) == ["jwt_sessions.E005"]
+
+
+def test_asymmetric_algorithm_without_keys_is_an_error(settings):
+    assert error_ids(settings, {"ALGORITHM": "EdDSA"}) == ["jwt_sessions.E006"]
+
+
+def test_asymmetric_algorithm_with_wrong_key_is_an_error(settings, ed25519_pem):
+    private, public = ed25519_pem
+    assert error_ids(settings, {"ALGORITHM": "EdDSA", "SIGNING_KEY": private,
+                                "VERIFYING_KEY": public}) == []
+    assert error_ids(settings, {"ALGORITHM": "EdDSA", "SIGNING_KEY": private,
+                                "VERIFYING_KEY": "not a pem"}) == ["jwt_sessions.E006"]
+    assert error_ids(settings, {"ALGORITHM": "RS256", "SIGNING_KEY": private,
+                                "VERIFYING_KEY": public}) == ["jwt_sessions.E006"] * 2
+
+
+def test_bad_additional_verifying_key_is_an_error(settings, ed25519_pem):
+    private, public = ed25519_pem
+    value = {"ALGORITHM": "EdDSA", "SIGNING_KEY": private, "VERIFYING_KEY": public,
+             "ADDITIONAL_VERIFYING_KEYS": {"old": "garbage"}}
+    assert error_ids(settings, value) == ["jwt_sessions.E006"]
+
+
+@pytest.mark.parametrize("policy", ["allow", "", None, "DATABASE"])
+def test_bad_failure_policy_is_an_error(settings, policy):
+    assert error_ids(settings, {"REDIS_FAILURE_POLICY": policy}) == ["jwt_sessions.E007"]
+
+
+@pytest.mark.parametrize("limit", [0, -1, True, "5", 2.5])
+def test_bad_max_sessions_is_an_error(settings, limit):
+    assert error_ids(settings, {"MAX_SESSIONS_PER_USER": limit}) == ["jwt_sessions.E008"]
+
+
+@pytest.mark.parametrize("rounds", [3, 32, "12", None])
+def test_bad_bcrypt_rounds_is_an_error(settings, rounds):
+    assert error_ids(settings, {"BCRYPT_ROUNDS": rounds}) == ["jwt_sessions.E009"]
+
+
+def test_unknown_cache_alias_is_an_error(settings):
+    assert error_ids(settings, {"CACHE_ALIAS": "sessions"}) == ["jwt_sessions.E010"]
+
+
+def test_additional_verifying_keys_must_be_a_dict(settings):
+    assert "jwt_sessions.E011" in error_ids(settings, {"ADDITIONAL_VERIFYING_KEYS": ["k"]})
+
+
+@pytest.mark.parametrize("cookie", ["yes", {"nmae": "x"}, {"samesite": "lax"},
+                                    {"samesite": "None", "secure": False}])
+def test_bad_refresh_cookie_is_an_error(settings, cookie):
+    assert "jwt_sessions.E012" in error_ids(settings, {"REFRESH_COOKIE": cookie})
+
+
+def test_host_prefixed_cookie_needs_root_path_no_domain_and_secure(settings):
+    good = {"name": "__Host-refresh", "path": "/", "secure": True}
+    assert error_ids(settings, {"REFRESH_COOKIE": good}) == []
+    for bad in ({"path": "/auth/"}, {"domain": "example.com"}, {"secure": False}):
+        value = {"REFRESH_COOKIE": {**good, **bad}}
+        assert error_ids(settings, value) == ["jwt_sessions.E013"]

@@ -1,0 +1,77 @@
+"""The whole API on a real 3-master Redis Cluster, through jwt_sessions.cluster."""
+from __future__ import annotations
+
+import pytest
+
+from jwt_sessions import stats
+from jwt_sessions.store import store
+from tests.conftest import assert_error
+from tests.redis_servers import forget_redis_pools, point_cache_at, start_cluster
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    nodes = start_cluster(masters=3)
+    yield nodes
+    nodes.close()
+
+
+@pytest.fixture(autouse=True)
+def _on_cluster(settings, cluster):
+    point_cache_at(settings, cluster.url,
+                   CONNECTION_FACTORY="jwt_sessions.cluster.ClusterConnectionFactory")
+    from django_redis import get_redis_connection
+
+    get_redis_connection("default").flushdb()
+    yield
+    forget_redis_pools()
+
+
+def _keys_per_node(cluster) -> list[int]:
+    counts = []
+    for node in cluster.nodes:
+        with node.client() as conn:
+            counts.append(conn.dbsize())
+    return counts
+
+
+def test_login_whoami_refresh_logout_on_a_cluster(api, make_user, cluster, queries):
+    user = make_user()
+    tokens = api.login_ok(user.username)
+    with queries() as q:
+        assert api.whoami(tokens["access"]).json()["id"] == user.pk
+    assert len(q.captured_queries) == 0  # served by the cluster
+    refreshed = api.refresh_ok(tokens["refresh"])
+    assert_error(api.whoami(tokens["access"]), 401, "token_invalid")
+    assert api.whoami(refreshed["access"]).status_code == 200
+    assert api.logout(refreshed["access"]).status_code == 204
+    assert_error(api.whoami(refreshed["access"]), 401, "session_revoked")
+    assert_error(api.refresh(refreshed["refresh"]), 401, "session_revoked")
+
+
+def test_logout_all_across_slots_on_a_cluster(api, make_user, cluster):
+    user = make_user()
+    sessions = [api.login_ok(user.username) for _ in range(12)]
+    # The sessions' keys spread over the masters: one pipeline spans several nodes.
+    assert sum(1 for count in _keys_per_node(cluster) if count) >= 2
+    assert api.logout_all(sessions[0]["access"], {"keep_current": True}).status_code == 204
+    assert api.whoami(sessions[0]["access"]).status_code == 200
+    for tokens in sessions[1:]:
+        assert_error(api.whoami(tokens["access"]), 401, "session_revoked")
+    assert store.indexed_session_ids(user.pk) == {sessions[0]["session_id"].replace("-", "")}
+    assert api.logout_all(sessions[0]["access"]).status_code == 204
+    assert_error(api.whoami(sessions[0]["access"]), 401, "session_revoked")
+
+
+def test_flushed_cluster_rehydrates_and_counts(api, make_user, cluster):
+    user = make_user()
+    tokens = api.login_ok(user.username)
+    for node in cluster.nodes:
+        with node.client() as conn:
+            conn.flushall()
+    assert api.whoami(tokens["access"]).status_code == 200  # database, then rehydrated
+    assert api.whoami(api.refresh_ok(tokens["refresh"])["access"]).status_code == 200
+    counts = stats.snapshot()
+    assert counts["redis_misses"] >= 1 and counts["refreshes"] >= 1

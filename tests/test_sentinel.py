@@ -1,0 +1,72 @@
+"""The API through Redis Sentinel (django-redis's SentinelClient), across a failover."""
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tests.conftest import assert_error
+from tests.redis_servers import forget_redis_pools, start_redis, start_sentinel
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+RETRY = 0.2
+
+
+@pytest.fixture
+def sentinel_setup(settings, jwt_settings):
+    primary = start_redis()
+    replica = start_redis(extra_args=["--replicaof", "127.0.0.1", str(primary.port)])
+    sentinel = start_sentinel(primary)
+    forget_redis_pools()
+    settings.CACHES = {"default": {
+        "BACKEND": "django_redis.cache.RedisCache",
+        "LOCATION": f"redis://{sentinel.name}/0",
+        "OPTIONS": {
+            "CLIENT_CLASS": "django_redis.client.SentinelClient",
+            "CONNECTION_FACTORY": "django_redis.pool.SentinelConnectionFactory",
+            "SENTINELS": [("127.0.0.1", sentinel.port)],
+            "SOCKET_CONNECT_TIMEOUT": 0.5, "SOCKET_TIMEOUT": 0.5,
+        },
+    }}
+    jwt_settings(REDIS_RETRY_INTERVAL=RETRY)
+    yield primary, replica, sentinel
+    forget_redis_pools()
+    for server in (sentinel, replica, primary):
+        server.close()
+
+
+def _wait(check, what: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
+
+
+def test_flows_survive_a_sentinel_failover(api, user, sentinel_setup, queries):
+    primary, replica, sentinel = sentinel_setup
+    tokens = api.login_ok(user.username)
+    with queries() as q:
+        assert api.whoami(tokens["access"]).status_code == 200
+    assert len(q.captured_queries) == 0  # served by the primary found through Sentinel
+
+    with sentinel.client() as conn:
+        _wait(lambda: conn.execute_command("SENTINEL", "REPLICAS", sentinel.name),
+              "the sentinel to see the replica")
+        _wait(lambda: replica.client().info("replication")["master_link_status"] == "up",
+              "the replica to sync")
+        conn.execute_command("SENTINEL", "FAILOVER", sentinel.name)
+        _wait(lambda: int(conn.execute_command(
+            "SENTINEL", "GET-MASTER-ADDR-BY-NAME", sentinel.name)[1]) == replica.port,
+            "the failover")
+    _wait(lambda: replica.client().info("replication")["role"] == "master",
+          "the replica to be promoted")
+
+    assert api.whoami(tokens["access"]).status_code == 200  # database if the link broke
+    time.sleep(RETRY + 0.1)
+    refreshed = api.refresh_ok(tokens["refresh"])
+    with queries() as q:
+        assert api.whoami(refreshed["access"]).status_code == 200
+    assert len(q.captured_queries) == 0  # the new primary serves it
+    assert api.logout(refreshed["access"]).status_code == 204
+    assert_error(api.whoami(refreshed["access"]), 401, "session_revoked")
