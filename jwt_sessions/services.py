@@ -464,10 +464,13 @@ def revoke_sessions(queryset: Any, reason: str, batch_size: int = 1000,
     for start in range(0, len(ids), batch_size):
         batch = ids[start:start + batch_size]
         with transaction.atomic():
-            rows = list(Session.objects.select_for_update().filter(
-                pk__in=batch, revoked_at__isnull=True).only(*_KEY_FIELDS))
-            Session.objects.filter(pk__in=[row.pk for row in rows]).update(
+            # Write first, then read back what this UPDATE revoked: the write lock comes
+            # before any read (no lock upgrade to deadlock on, SQLite included), and no
+            # refresh can move a revoked row (its compare-and-swap needs revoked_at NULL).
+            Session.objects.filter(pk__in=batch, revoked_at__isnull=True).update(
                 revoked_at=now, revoked_reason=reason, revoked_by=revoked_by)
+            rows = list(Session.objects.filter(
+                pk__in=batch, revoked_at=now, revoked_reason=reason).only(*_KEY_FIELDS))
         _forget([_keys_of(row) for row in rows])
         revoked.extend(rows)
     for row in revoked:

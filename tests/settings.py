@@ -6,6 +6,7 @@ postgres://postgres@127.0.0.1:5432/test) and `REDIS_URL` (redis://127.0.0.1:6379
 import os
 
 import dj_database_url
+import django
 
 from jwt_sessions.testing import redis_cache
 
@@ -58,7 +59,9 @@ elif DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     DATABASES["default"]["TEST"] = {"NAME": _sqlite + ".test"}
     # IMMEDIATE: a transaction that reads then writes (revocation) waits for the write
     # lock instead of failing with "database is locked" when threads race (Django 5.1+).
-    DATABASES["default"]["OPTIONS"] = {"timeout": 30, "transaction_mode": "IMMEDIATE"}
+    DATABASES["default"]["OPTIONS"] = {"timeout": 30}
+    if django.VERSION >= (5, 1):
+        DATABASES["default"]["OPTIONS"]["transaction_mode"] = "IMMEDIATE"
 CACHES = {"default": redis_cache(os.environ.get("REDIS_URL"))}
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
