@@ -41,6 +41,7 @@ from .conf import jwt_settings
 HIT, MISS, ASK_DATABASE = "hit", "miss", "ask_database"
 # A cluster with no reachable node raises RedisClusterException, which is no RedisError.
 _REDIS_ERRORS = (RedisError, RedisClusterException)
+_DEL_BATCH = 1000  # keys per DEL command
 
 
 class StoreUnavailable(Exception):
@@ -265,14 +266,16 @@ class RedisStore:
         def call(conn):
             pipe = conn.pipeline(transaction=False)
             unindexed: dict[Any, list[str]] = {}
+            doomed: list[str] = []
             for item in sessions:
                 sid = item.session_id
-                if tombstone:
+                if tombstone:  # every tombstone is set before any key goes
                     pipe.set(self.tombstone_key(sid), 1, px=tombstone_ms)
-                self._delete_pair(pipe, item)
+                doomed += self._pair_keys(item)
                 unindexed.setdefault(item.user_id, []).append(sid.hex)
-            # One HDEL per user, not per session: logout-all of 1000 sessions sends 1000
-            # fewer commands.
+            # Few commands, not one per key: DELs of many keys, one HDEL per user. Each
+            # command costs the client more than the server (logout-all of 1000 sessions).
+            self._delete(pipe, doomed)
             for user_id, hexes in unindexed.items():
                 pipe.hdel(self.user_index_key(user_id), *hexes)
             if pipe:
@@ -284,20 +287,22 @@ class RedisStore:
         """Delete superseded token pairs in one round trip; their sessions live on."""
         def call(conn):
             pipe = conn.pipeline(transaction=False)
-            for item in pairs:
-                self._delete_pair(pipe, item)
+            self._delete(pipe, [key for item in pairs for key in self._pair_keys(item)])
             pipe.execute()
 
         self._run(call)
 
-    def _delete_pair(self, pipe, item: SessionKeys) -> None:
-        keys = (self.session_key(item.session_id, item.refresh_sha256),
+    def _pair_keys(self, item: SessionKeys) -> tuple[str, str]:
+        return (self.session_key(item.session_id, item.refresh_sha256),
                 self.access_key(item.session_id, item.access_jti))
-        if isinstance(pipe, ClusterPipeline):  # cluster pipelines refuse multi-key DEL
-            for key in keys:
-                pipe.delete(key)
-        else:  # one command, not two: revoking 1000 sessions is 1000 commands lighter
-            pipe.delete(*keys)
+
+    @staticmethod
+    def _delete(pipe, keys: list[str]) -> None:
+        """Queue DELs of `keys`, a bounded number per command (none blocks Redis long);
+        one key per DEL in a cluster, whose pipelines refuse multi-key DEL."""
+        step = 1 if isinstance(pipe, ClusterPipeline) else _DEL_BATCH
+        for start in range(0, len(keys), step):
+            pipe.delete(*keys[start:start + step])
 
     def indexed_session_ids(self, user_id: Any) -> set[str]:
         members = self._run(lambda conn: conn.hkeys(self.user_index_key(user_id)))
