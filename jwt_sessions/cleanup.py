@@ -20,12 +20,10 @@ from django.utils import timezone
 
 from .conf import jwt_settings
 from .models import Session
-from .services import recent_revocations, replay_recent_revocations
+from .services import recent_revocations, replay_recent_revocations, session_keys
 from .store import SessionKeys, StoreUnavailable, store
 
 logger = logging.getLogger("jwt_sessions")
-# In the order of SessionKeys, so that `SessionKeys(*row)` builds one.
-_KEY_FIELDS = ("id", "refresh_token_sha256", "access_jti", "user_id")
 
 
 @dataclass(frozen=True)
@@ -50,15 +48,16 @@ def delete_stale(batch_size: int) -> int:
     """
     deleted = 0
     while True:
-        rows = list(stale_sessions().values_list(*_KEY_FIELDS)[:batch_size])
-        if not rows:
+        keys = session_keys(stale_sessions()[:batch_size])
+        if not keys:
             return deleted
         try:
-            store.forget([SessionKeys(*row) for row in rows], tombstone=False)
+            store.forget(keys, tombstone=False)
         except StoreUnavailable:
             pass  # their keys expire by TTL anyway
         with transaction.atomic():
-            deleted += Session.objects.filter(pk__in=[row[0] for row in rows]).delete()[0]
+            deleted += Session.objects.filter(
+                pk__in=[item.session_id for item in keys]).delete()[0]
 
 
 def _users_with_sessions(batch_size: int) -> Iterator[list[Any]]:
@@ -80,8 +79,7 @@ def _orphans_of(user_id: Any) -> tuple[list[SessionKeys], list[str]]:
     indexed = _as_uuids(store.indexed_session_ids(user_id))
     ids = {pk for pk in indexed.values() if pk is not None}
     live = set(Session.objects.active().filter(pk__in=ids).values_list("pk", flat=True))
-    ended = [SessionKeys(*row) for row in Session.objects.filter(pk__in=ids - live).values_list(
-        *_KEY_FIELDS)]
+    ended = session_keys(Session.objects.filter(pk__in=ids - live))
     known = {keys.session_id for keys in ended} | live
     return ended, sorted(member for member, pk in indexed.items() if pk not in known)
 

@@ -132,6 +132,11 @@ def _redis_down() -> None:
         raise ServiceUnavailable()
 
 
+def session_keys(queryset: Any) -> list[SessionKeys]:
+    """The Redis identifiers of a queryset's sessions, without building model objects."""
+    return [SessionKeys(*values) for values in queryset.values_list(*_KEY_FIELDS)]
+
+
 def _keys_of(session: Session) -> SessionKeys:
     return SessionKeys(session.id, session.refresh_token_sha256, session.access_jti,
                        session.user_id)
@@ -172,8 +177,7 @@ def replay_recent_revocations() -> int:
     `clearjwtsessions`; a revocation older than an access lifetime needs no replay, as
     its access tokens have expired and refresh always asks the database.
     """
-    rows = [SessionKeys(*values) for values in recent_revocations().values_list(
-        *_KEY_FIELDS).iterator(chunk_size=1000)]
+    rows = session_keys(recent_revocations())
     if rows:
         store.forget(rows)
     return len(rows)
@@ -285,8 +289,7 @@ def authenticate_access(token: str) -> AccessClaims:
     if state == MISS:
         stats.record("redis_misses")
     logger.debug("Session %s: Redis %s; checking the database", claims.session_id,
-                 "missed" if state == MISS else "unavailable" if state is None
-                 else "deferred to the database")
+                 "missed" if state == MISS else "unavailable")
     stats.record("db_fallbacks")
     _authenticate_from_database(claims, rehydrate=state == MISS)
     return claims
@@ -301,7 +304,7 @@ def _authenticate_from_database(claims: AccessClaims, rehydrate: bool) -> None:
         if str(session.user_id) != claims.user_id or session.access_jti != claims.jti:
             raise TokenInvalid()
         if rehydrate:
-            _cache(session)
+            _cache_verified(session)
         if now - session.last_activity_at >= jwt_settings.LAST_ACTIVITY_RESOLUTION:
             Session.objects.filter(pk=session.pk).update(last_activity_at=now)
 
@@ -380,12 +383,12 @@ def _refresh_via_redis(token: RefreshToken, new_refresh: RefreshToken, jti: str,
                      cached.user_id)
 
 
-def _cache_rotation(session: Session, replaced: SessionKeys) -> None:
-    """Cache the pair a database-path rotation installed, and take it back out if the row
-    has moved on meanwhile: a concurrent rotation's own cache write may have run before
-    ours, and a superseded pair must not stay usable from Redis. Either that rotation
-    swapped the row before our re-read (we see it and remove ours), or after it (its
-    write comes after ours and replaces it)."""
+def _cache_verified(session: Session, replaced: SessionKeys | None = None) -> None:
+    """Cache the pair the row holds (after a database-path rotation, or to rehydrate), and
+    take it back out if the row has moved on meanwhile: a concurrent rotation's own cache
+    write may have run before ours, and a superseded pair must not stay usable from
+    Redis. Either that rotation swapped the row before our re-read (we see it and remove
+    ours), or after it (its write comes after ours and replaces it)."""
     _cache(session, replaces=replaced)
     current = Session.objects.filter(pk=session.pk).values_list(
         "refresh_token_sha256", "access_jti").first()
@@ -427,7 +430,7 @@ def _refresh_from_database(token: RefreshToken, new_refresh: RefreshToken, jti: 
             replaced = _keys_of(session)
             for name, value in values.items():
                 setattr(session, name, value)
-            _cache_rotation(session, replaced)
+            _cache_verified(session, replaced)
             stats.record("db_fallbacks")
             access, access_expires = encode_access_token(session.user_id, session.pk, jti, now)
             return TokenPair(access, new_refresh.value, access_expires, expires_at, session.pk,
@@ -458,7 +461,7 @@ def revoke_sessions(queryset: Any, reason: str, batch_size: int = 1000,
     Each batch is one UPDATE and one pipelined Redis round trip, whatever its size.
     `revoked_by` (a user) records who did it, for revocations made in the admin.
     """
-    revoked: list[Session] = []
+    revoked: list[SessionKeys] = []
     ids = list(queryset.filter(revoked_at__isnull=True).values_list("pk", flat=True))
     now = timezone.now()
     for start in range(0, len(ids), batch_size):
@@ -469,16 +472,30 @@ def revoke_sessions(queryset: Any, reason: str, batch_size: int = 1000,
             # refresh can move a revoked row (its compare-and-swap needs revoked_at NULL).
             Session.objects.filter(pk__in=batch, revoked_at__isnull=True).update(
                 revoked_at=now, revoked_reason=reason, revoked_by=revoked_by)
-            rows = list(Session.objects.filter(
-                pk__in=batch, revoked_at=now, revoked_reason=reason).only(*_KEY_FIELDS))
-        _forget([_keys_of(row) for row in rows])
-        revoked.extend(rows)
-    for row in revoked:
-        row.revoked_at, row.revoked_reason, row.revoked_by = now, reason, revoked_by
+            keys = session_keys(Session.objects.filter(
+                pk__in=batch, revoked_at=now, revoked_reason=reason))
+        _forget(keys)
+        revoked.extend(keys)
     if revoked:
         logger.info("%d session(s) revoked (reason: %s)", len(revoked), reason)
-        transaction.on_commit(lambda: _send_revoked(revoked, reason))
+        if signals.session_revoked.has_listeners(Session):
+            sessions = [_revoked_session(keys, now, reason, revoked_by) for keys in revoked]
+            transaction.on_commit(lambda: _send_revoked(sessions, reason))
     return len(revoked)
+
+
+def _revoked_session(keys: SessionKeys, now: datetime, reason: str,
+                     revoked_by: Any) -> Session:
+    """A Session for `session_revoked`: what the revocation knows is set, the rest loads
+    from the database on first access (Django's deferred fields)."""
+    known = {"id": keys.session_id, "user_id": keys.user_id, "revoked_at": now,
+             "revoked_reason": reason,
+             "revoked_by_id": getattr(revoked_by, "pk", revoked_by)}
+    fields = [f.attname for f in Session._meta.concrete_fields if f.attname in known]
+    session = Session.from_db(None, fields, [known[name] for name in fields])
+    if hasattr(revoked_by, "pk"):
+        session.revoked_by = revoked_by
+    return session
 
 
 def _send_revoked(sessions: Iterable[Session], reason: str) -> None:
@@ -530,5 +547,4 @@ def revoke_user_sessions(user: Any, reason: str = RevokeReason.API,
 
 def forget_user_sessions(user_id: Any) -> None:
     """Drop a deleted user's sessions from Redis before their rows cascade away."""
-    _forget([SessionKeys(*values) for values in Session.objects.active().filter(
-        user_id=user_id).values_list(*_KEY_FIELDS)])
+    _forget(session_keys(Session.objects.active().filter(user_id=user_id)))
