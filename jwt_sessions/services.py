@@ -316,13 +316,12 @@ def refresh_tokens(raw_token: Any, request: Any = None) -> TokenPair:
     if token is None:
         raise RefreshTokenInvalid()
     now = timezone.now()
-    rotate = jwt_settings.ROTATE_REFRESH_TOKENS
-    new_refresh = make_refresh_token(token.session_id, token.secret) if rotate else token
-    jti = new_jti()
-    pair = _refresh_via_redis(token, new_refresh, jti, now)
+    pair = _refresh_via_redis(token, *_next_pair(token), now)
     if pair is None:
+        # A fresh pair, never the one the fast path tried: another refresh's script may
+        # already have chained from (and deleted) that pair's keys in Redis.
         with _fallback_gate():
-            pair = _refresh_from_database(token, new_refresh, jti, now)
+            pair = _refresh_from_database(token, *_next_pair(token), now)
     stats.record("refreshes")
     django_request = getattr(request, "_request", request)
     transaction.on_commit(lambda: signals.session_refreshed.send(
@@ -330,6 +329,14 @@ def refresh_tokens(raw_token: Any, request: Any = None) -> TokenPair:
         request=django_request))
     logger.info("Session %s refreshed", token.session_id)
     return pair
+
+
+def _next_pair(token: RefreshToken) -> tuple[RefreshToken, str]:
+    """(refresh token, access jti) a refresh would hand out: the refresh token rotates
+    unless ROTATE_REFRESH_TOKENS is off; the jti is always new."""
+    rotate = jwt_settings.ROTATE_REFRESH_TOKENS
+    refresh = make_refresh_token(token.session_id, token.secret) if rotate else token
+    return refresh, new_jti()
 
 
 def _rotation_update(now: datetime, new_refresh: RefreshToken, jti: str,

@@ -124,9 +124,6 @@ def test_concurrent_refresh_in_strict_mode_has_one_winner(api, user, jwt_setting
     assert_error(api.refresh(winners[0]["refresh"]), 401, "session_revoked")
 
 
-@pytest.mark.xfail(strict=False, reason="known race without rotation (now and then, mostly "
-                   "on PostgreSQL): two access tokens of one session can both pass; "
-                   "see docs/security.md, open issues")
 def test_concurrent_refresh_without_rotation_keeps_one_access_token(api, user, jwt_settings,
                                                                    redis_conn):
     jwt_settings(ROTATE_REFRESH_TOKENS=False)
