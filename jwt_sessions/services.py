@@ -34,6 +34,7 @@ from .exceptions import (
     TokenExpired,
     TokenInvalid,
 )
+from .geoip import locate
 from .models import RevokeReason, Session
 from .store import HIT, MISS, SessionKeys, StoreUnavailable, circuit, store
 from .tokens import (
@@ -217,7 +218,7 @@ def issue_tokens(user: Any, request: Any = None) -> TokenPair:
             refresh_token_sha256=refresh.sha256, access_jti=new_jti(),
             user_agent=info.user_agent, browser=info.browser, os=info.os, device=info.device,
             device_type=info.device_type, ip_address=info.ip_address,
-            location=_locate(info.ip_address), created_at=now, last_activity_at=now,
+            location=locate(info.ip_address), created_at=now, last_activity_at=now,
             expires_at=_capped(idle_end, absolute_end), absolute_expires_at=absolute_end)
         _cache(session)
     access, access_expires = encode_access_token(user.pk, session_id, session.access_jti, now)
@@ -229,12 +230,6 @@ def issue_tokens(user: Any, request: Any = None) -> TokenPair:
         user_logged_in.send(sender=user.__class__, request=django_request, user=user)
     return TokenPair(access, refresh.value, access_expires, session.expires_at, session_id,
                      str(user.pk))
-
-
-def _locate(ip: str | None) -> str | None:
-    from .geoip import locate
-
-    return locate(ip)
 
 
 def _enforce_session_limit(user: Any) -> None:

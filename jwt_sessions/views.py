@@ -1,10 +1,12 @@
 """The HTTP API: thin DRF views over `services` (SPEC §5).
 
-Each view exposes small hooks (`get_serializer_class`, `get_response_data`, ...) so a
-project customises by overriding one method, not by copying a view.
+Each view is small and made of DRF's own hooks (`serializer_class`, `throttle_classes`,
+`permission_classes`) plus `TokenView.token_response`, so a project customises by
+subclassing and overriding one of them, not by copying a view.
 """
 from __future__ import annotations
 
+import logging
 import uuid
 from typing import Any
 
@@ -19,6 +21,7 @@ from rest_framework.views import APIView
 
 from . import services
 from .authentication import JWTSessionAuthentication
+from .clients import client_ip
 from .cookies import (
     clear_refresh_cookie,
     cookie_mode,
@@ -43,6 +46,9 @@ from .serializers import (
     SessionSerializer,
 )
 from .throttling import LoginRateThrottle, LoginUserRateThrottle, RefreshRateThrottle
+from .tokens import jwks
+
+logger = logging.getLogger("jwt_sessions")
 
 
 class JWTSessionsView(APIView):
@@ -95,7 +101,7 @@ class LoginView(TokenView):
         serializer.is_valid(raise_exception=True)
         user = authenticate(request._request, **serializer.validated_data)
         if user is None:
-            services.logger.info("Login failed")
+            logger.info("Login failed from %s", client_ip(request))
             raise InvalidCredentials()
         LoginUserRateThrottle.refund(request)  # only failed logins count per username
         return self.token_response(services.issue_tokens(user, request))
@@ -204,6 +210,4 @@ class JWKSView(JWTSessionsView):
     permission_classes = [AllowAny]
 
     def get(self, request: Request) -> Response:
-        from .tokens import jwks
-
         return Response(jwks())
