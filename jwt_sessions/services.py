@@ -150,10 +150,12 @@ def _epoch(value: datetime | None) -> int | None:
 def _cache(session: Session, replaces: SessionKeys | None = None) -> None:
     """Write a session's current pair to Redis (best effort under policy "database")."""
     now = timezone.now()
+    left = session.expires_at - now
     try:
         redis_call(store.put_session, _keys_of(session), _epoch(session.absolute_expires_at),
-                   refresh_ttl=session.expires_at - now,
-                   access_ttl=jwt_settings.ACCESS_TOKEN_LIFETIME + jwt_settings.LEEWAY,
+                   refresh_ttl=left,
+                   access_ttl=min(jwt_settings.ACCESS_TOKEN_LIFETIME + jwt_settings.LEEWAY,
+                                  left),
                    replaces=replaces)
     except StoreUnavailable:
         if replaces is not None:
@@ -221,7 +223,8 @@ def issue_tokens(user: Any, request: Any = None) -> TokenPair:
             location=locate(info.ip_address), created_at=now, last_activity_at=now,
             expires_at=_capped(idle_end, absolute_end), absolute_expires_at=absolute_end)
         _cache(session)
-    access, access_expires = encode_access_token(user.pk, session_id, session.access_jti, now)
+    access, access_expires = encode_access_token(user.pk, session_id, session.access_jti, now,
+                                                 session.expires_at)
     logger.info("Session %s opened for user %s", session_id, user.pk)
     django_request = getattr(request, "_request", request)
     transaction.on_commit(lambda: signals.session_created.send(
@@ -380,7 +383,8 @@ def _refresh_via_redis(token: RefreshToken, new_refresh: RefreshToken, jti: str,
         _forget_quietly(SessionKeys(token.session_id, new_refresh.sha256, jti,
                                     cached.user_id))
         return None
-    access, access_expires = encode_access_token(cached.user_id, token.session_id, jti, now)
+    access, access_expires = encode_access_token(cached.user_id, token.session_id, jti, now,
+                                                 expires_at)
     return TokenPair(access, new_refresh.value, access_expires, expires_at, token.session_id,
                      cached.user_id)
 
@@ -434,7 +438,8 @@ def _refresh_from_database(token: RefreshToken, new_refresh: RefreshToken, jti: 
                 setattr(session, name, value)
             _cache_verified(session, replaced)
             stats.record("db_fallbacks")
-            access, access_expires = encode_access_token(session.user_id, session.pk, jti, now)
+            access, access_expires = encode_access_token(session.user_id, session.pk, jti,
+                                                         now, expires_at)
             return TokenPair(access, new_refresh.value, access_expires, expires_at, session.pk,
                              str(session.user_id))
         session = Session.objects.by_id(token.session_id)

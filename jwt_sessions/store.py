@@ -82,7 +82,8 @@ return 1
 
 # Rotation on a Redis hit: atomically consume the old refresh key and install the new
 # pair, so of many concurrent callers exactly one sees the old value. The new session
-# value keeps the old one's user and absolute end, and its TTL never passes that end.
+# value keeps the old one's user and absolute end, and neither new key's TTL passes
+# that end.
 # KEYS: tombstone, old session, new session, new access.
 # ARGV: access key prefix, new jti, new token part, session ttl (ms), access ttl (ms).
 _ROTATE = """
@@ -92,17 +93,19 @@ if not old then return false end
 local sep = string.find(old, '|', 1, true)
 local rest = string.sub(old, sep)
 local ttl = tonumber(ARGV[4])
+local access_ttl = tonumber(ARGV[5])
 local last = string.match(rest, '|([^|]*)$')
 if last ~= '-' then
   local now = redis.call('TIME')
   local left = (tonumber(last) - tonumber(now[1])) * 1000
   if left <= 0 then return false end
   if left < ttl then ttl = left end
+  if left < access_ttl then access_ttl = left end
 end
 redis.call('DEL', KEYS[2])
 redis.call('DEL', ARGV[1] .. string.sub(old, 1, sep - 1))
 redis.call('SET', KEYS[3], ARGV[2] .. rest, 'PX', ttl)
-redis.call('SET', KEYS[4], ARGV[3], 'PX', ARGV[5])
+redis.call('SET', KEYS[4], ARGV[3], 'PX', access_ttl)
 return old
 """
 

@@ -146,10 +146,13 @@ def jwks() -> dict:
 
 
 # ------------------------------------------------------------------ access tokens
-def encode_access_token(user_id: Any, session_id: uuid.UUID, jti: str,
-                        now: datetime) -> tuple[str, datetime]:
-    """Sign an access token; returns (token, expiry)."""
+def encode_access_token(user_id: Any, session_id: uuid.UUID, jti: str, now: datetime,
+                        session_end: datetime | None = None) -> tuple[str, datetime]:
+    """Sign an access token; returns (token, expiry). No access token outlives its
+    session (`session_end`, e.g. SESSION_MAX_LIFETIME's absolute end)."""
     expires_at = now + jwt_settings.ACCESS_TOKEN_LIFETIME
+    if session_end is not None:
+        expires_at = min(expires_at, session_end)
     claims: dict[str, Any] = {
         "sub": str(user_id),
         "sid": str(session_id),

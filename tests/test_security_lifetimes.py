@@ -82,3 +82,24 @@ def test_without_rotation_the_same_refresh_token_is_returned(api, user, jwt_sett
     assert_error(api.whoami(previous["access"]), 401, "token_invalid")
     assert api.whoami(superseded["access"]).status_code == 200
     assert Session.objects.get(pk=data["session_id"]).revoked_at is None
+
+
+@pytest.mark.parametrize("path", ["login", "redis refresh", "database refresh"])
+def test_no_access_token_outlives_its_session(api, user, jwt_settings, redis_conn, path):
+    """With SESSION_MAX_LIFETIME shorter than an access lifetime, the access token (its
+    exp claim and its Redis key) ends with the session, on every path that issues one."""
+    from jwt_sessions.store import store
+    from tests import jwt_forge as forge
+
+    jwt_settings(SESSION_MAX_LIFETIME=timedelta(minutes=5))
+    data = api.login_ok(user.username)
+    if path != "login":
+        if path == "database refresh":
+            redis_conn.flushdb()
+        data = api.refresh_ok(data["refresh"])
+    session = Session.objects.get(pk=data["session_id"])
+    claims = forge.parts(data["access"])[1]
+    assert claims["exp"] <= session.expires_at.timestamp()
+    assert datetime.fromisoformat(data["access_expires_at"]) <= session.expires_at
+    ttl_ms = redis_conn.pttl(store.access_key(session.pk, claims["jti"]))
+    assert 0 < ttl_ms <= 5 * 60 * 1000
