@@ -226,16 +226,9 @@ class SessionAdmin(ReadOnlySessions, admin.ModelAdmin):
                   permissions=["revoke"])
     def revoke_user_sessions(self, request: HttpRequest, queryset: QuerySet) -> Any:
         user_ids = list(queryset.values_list("user_id", flat=True).distinct())
-        if _confirmed(request):
-            _report(self, request, revoke_users_sessions(request, user_ids))
-            return None
-        return _confirmation(
-            self, request, title=gettext("Revoke all sessions of users"),
-            question=gettext("Revoke every active session of these users? They are "
-                             "signed out on all their devices at once."),
-            users=_users_with_active_counts(user_ids),
-            selected=list(queryset.values_list("pk", flat=True)),
-            action="revoke_user_sessions")
+        return _revoke_users_once_confirmed(self, request, user_ids,
+                                            list(queryset.values_list("pk", flat=True)),
+                                            "revoke_user_sessions")
 
     # ------------------------------------------------------------ per-user view
     def get_urls(self) -> list[Any]:
@@ -304,6 +297,14 @@ def revoke_jwt_sessions(modeladmin: admin.ModelAdmin, request: HttpRequest,
                                 messages.ERROR)
         return None
     user_ids = list(queryset.values_list("pk", flat=True))
+    return _revoke_users_once_confirmed(modeladmin, request, user_ids, user_ids,
+                                        "revoke_jwt_sessions")
+
+
+def _revoke_users_once_confirmed(modeladmin: Any, request: HttpRequest, user_ids: list[Any],
+                                 selected: list[Any], action: str) -> Any:
+    """Revoke every active session of `user_ids` once the operator confirmed; until
+    then, the confirmation page (the same from the session list and the user list)."""
     if _confirmed(request):
         _report(modeladmin, request, revoke_users_sessions(request, user_ids))
         return None
@@ -311,8 +312,7 @@ def revoke_jwt_sessions(modeladmin: admin.ModelAdmin, request: HttpRequest,
         modeladmin, request, title=gettext("Revoke all sessions of users"),
         question=gettext("Revoke every active session of these users? They are signed out "
                          "on all their devices at once."),
-        users=_users_with_active_counts(user_ids), selected=user_ids,
-        action="revoke_jwt_sessions")
+        users=_users_with_active_counts(user_ids), selected=selected, action=action)
 
 
 def extend_user_admin(site: admin.AdminSite = admin.site) -> bool:

@@ -41,8 +41,10 @@ def test_after_redis_flush_refresh_works_and_next_request_is_zero_sql(
 
 def test_view_reading_user_fields_loads_the_user(api, user, tokens, queries):
     with queries() as q:
-        assert api.me(tokens["access"]).json() == {"username": user.username}
+        body = api.me(tokens["access"]).json()
     assert len(q.captured_queries) == 1
+    assert body == {"id": user.pk, "username": user.username,
+                    "session_id": tokens["session_id"]}
 
 
 def test_only_latest_access_token_of_a_session_works(api, tokens):

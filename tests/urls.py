@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from tests import views
+from example_project import views
 
 urlpatterns = [
     path("admin/", admin.site.urls),
