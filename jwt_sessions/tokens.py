@@ -192,10 +192,15 @@ def decode_access_token(token: str) -> AccessClaims:
     impossible); `kid` only picks among configured keys; key-pointing headers (`jku`,
     `jwk`, `x5u`, `x5c`) are ignored because the key never comes from the token.
     """
+    segment = token.partition(".")[0]
+    memo = jwt_settings.derived("key_by_header", dict)
     try:
+        key = memo.get(segment)
+        if key is None:
+            key = _key_for_header(token)
         decoded = jwt.api_jwt.decode_complete(
             token,
-            _verifying_key(token),
+            key,
             algorithms=[jwt_settings.ALGORITHM],
             audience=jwt_settings.AUDIENCE,
             issuer=jwt_settings.ISSUER,
@@ -209,6 +214,10 @@ def decode_access_token(token: str) -> AccessClaims:
     except (jwt.InvalidTokenError, ValueError, TypeError, KeyError) as exc:
         raise InvalidToken("invalid") from exc
     _check_header(decoded["header"])
+    # Only a header that came with a valid signature is remembered, so nobody but the
+    # signer can fill the memo and push the real headers out of it.
+    if segment not in memo and len(memo) < _HEADER_MEMO_SIZE:
+        memo[segment] = key
     return _claims(decoded["payload"])
 
 
@@ -216,24 +225,10 @@ def decode_access_token(token: str) -> AccessClaims:
 _HEADER_MEMO_SIZE = 16
 
 
-def _verifying_key(token: str) -> Any:
-    """The configured key a token's `kid` names; no `kid` means the current key.
-
-    A `kid` that names no configured key is refused, even when only one key exists.
-    The encoded header decides the key, so the key is remembered per header segment:
-    the hot path skips a second parse of a header PyJWT parses anyway.
-    """
-    segment = token.partition(".")[0]
-    memo = jwt_settings.derived("key_by_header", dict)
-    key = memo.get(segment)
-    if key is None:
-        key = _key_for_header(token)
-        if len(memo) < _HEADER_MEMO_SIZE:
-            memo[segment] = key
-    return key
-
-
 def _key_for_header(token: str) -> Any:
+    """The configured key a token's `kid` names; no `kid` means the current key. A `kid`
+    that names no configured key is refused, even when only one key exists. Remembered
+    per encoded header by `decode_access_token`: the hot path parses the header once."""
     verifying = _keys()[1]
     kid = jwt.get_unverified_header(token).get("kid")
     if kid is None:
