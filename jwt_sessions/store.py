@@ -7,10 +7,11 @@ SHA-256(refresh token), base64url; u = user pk):
                        TTL = refresh expiry
     P{s}:a:<jti>       "<t>": the access token maps back to its session key
                        TTL = access expiry
-    P{s}:r             tombstone: "ask the database"  TTL = access lifetime
+    P{s}:r             tombstone: no script rewrites the session  TTL = access lifetime
     P{u:u}:sessions    hash {session id hex: 1} of the user's sessions
                        TTL = refresh lifetime
     P{stats}           hash of counters (jwt_sessions.stats)
+    Pt:<name>          a throttle counter   TTL = its window
 
 Names are short and binary parts base64url because every byte is paid per active
 session (see docs/how-it-works.md for the measured sizes); 128 bits of the SHA-256 name a
@@ -42,7 +43,8 @@ from .conf import jwt_settings
 
 HIT, MISS = "hit", "miss"
 # A cluster with no reachable node raises RedisClusterException, which is no RedisError.
-_REDIS_ERRORS = (RedisError, RedisClusterException)
+# OSError: a socket failure that redis-py did not wrap is the same outage.
+_REDIS_ERRORS = (RedisError, RedisClusterException, OSError)
 _DEL_BATCH = 1000  # keys per DEL command
 
 
@@ -72,6 +74,15 @@ class SessionKeys:
 # Sets a session's current pair unless the session is tombstoned; drops the keys of the
 # pair it replaces, if any. KEYS: tombstone, new session, new access, [old session,
 # old access]. ARGV: session value, access value, session ttl, access ttl.
+# A rate-limit counter: add, and give a new counter its TTL, in one atomic step (a
+# separate EXPIRE could be lost, leaving a counter that never resets).
+# KEYS: counter. ARGV: amount, ttl (ms).
+_COUNT = """
+local n = redis.call('INCRBY', KEYS[1], ARGV[1])
+if redis.call('PTTL', KEYS[1]) < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return n
+"""
+
 _PUT = """
 for i = 4, #KEYS do redis.call('DEL', KEYS[i]) end
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
@@ -151,6 +162,9 @@ class RedisStore:
     def stats_key(self) -> str:
         return f"{jwt_settings.REDIS_KEY_PREFIX}{{stats}}"
 
+    def counter_key(self, name: str) -> str:
+        return f"{jwt_settings.REDIS_KEY_PREFIX}t:{name}"
+
     # --------------------------------------------------------------- helpers
     def _run(self, call):
         try:
@@ -201,6 +215,12 @@ class RedisStore:
         for name, value in counters.items():
             pipe.hincrby(key, name, value)
         pipe.pexpire(key, _ms(timedelta(days=30)))
+
+    def add_to_counter(self, name: str, amount: int, ttl: timedelta) -> int:
+        """Atomically add to a rate-limit counter (created with `ttl`); its new value."""
+        key = self.counter_key(name)
+        return int(self._run(lambda conn: self._script(conn, _COUNT)(
+            keys=[key], args=[amount, _ms(ttl)], client=conn)))
 
     def flush_counters(self, counters: dict[str, int]) -> None:
         def call(conn):

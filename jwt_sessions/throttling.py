@@ -1,8 +1,9 @@
 """Rate limits for login and refresh, as DRF throttles (SPEC §5).
 
 Rates come from DRF's `DEFAULT_THROTTLE_RATES` (read at call time, so
-`override_settings` works) with our defaults beneath; counts live in the cache named by
-`CACHE_ALIAS`. A throttle whose cache is down follows `REDIS_FAILURE_POLICY`.
+`override_settings` works) with our defaults beneath; counts live in the session store's
+Redis, under `REDIS_KEY_PREFIX` like every key of ours. A throttle whose Redis is down
+follows `REDIS_FAILURE_POLICY`.
 
 Counting is one atomic increment per request in a fixed window (DRF's SimpleRateThrottle
 reads, edits and writes back a list, so concurrent requests overwrite each other's counts
@@ -14,12 +15,10 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+from datetime import timedelta
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.core.cache import caches
-from django_redis.exceptions import ConnectionInterrupted
-from redis.exceptions import RedisError
 from rest_framework.settings import api_settings
 from rest_framework.throttling import BaseThrottle
 
@@ -27,7 +26,8 @@ from .clients import client_ip
 from .conf import jwt_settings
 from .exceptions import ServiceUnavailable
 from .serializers import is_utf8_encodable
-from .store import circuit
+from .services import redis_call
+from .store import StoreUnavailable, store
 
 logger = logging.getLogger("jwt_sessions")
 
@@ -36,7 +36,6 @@ DEFAULT_RATES = {
     "jwt_sessions_login_user": "10/min",
     "jwt_sessions_refresh": "60/min",
 }
-_CACHE_ERRORS = (RedisError, ConnectionInterrupted, ConnectionError, OSError)
 _PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _SLOT = "_jwt_sessions_login_slot"
 
@@ -54,10 +53,6 @@ class _SessionThrottle(BaseThrottle):
 
     def __init__(self) -> None:
         self.retry_after: float | None = None
-
-    @property
-    def cache(self) -> Any:
-        return caches[jwt_settings.CACHE_ALIAS]
 
     def get_rate(self) -> str | None:
         rates = {**DEFAULT_RATES, **(api_settings.DEFAULT_THROTTLE_RATES or {})}
@@ -77,19 +72,14 @@ class _SessionThrottle(BaseThrottle):
         return limit, duration, str(index), (index + 1) * duration - now
 
     def _key(self, ident: str, window: str) -> str:
-        # Hashed: any username is a safe cache key, and none is stored in clear.
+        # Hashed: any username is a safe key, and none is stored in clear.
         digest = hashlib.sha256(ident.encode()).hexdigest()[:32]
-        return f"throttle_{self.scope}_{digest}_{window}"
+        return f"{self.scope}:{digest}:{window}"
 
-    def _add(self, key: str, amount: int, duration: int) -> int:
+    @staticmethod
+    def _add(key: str, amount: int, duration: int) -> int:
         """Atomically add to the window's counter (created on first use)."""
-        cache = self.cache
-        cache.add(key, 0, duration + 1)
-        try:
-            return cache.incr(key, amount)
-        except ValueError:  # expired between add and incr: a new window
-            cache.set(key, max(amount, 0), duration + 1)
-            return max(amount, 0)
+        return redis_call(store.add_to_counter, key, amount, timedelta(seconds=duration + 1))
 
     def allow_request(self, request: Any, view: Any) -> bool:
         window = self._window()
@@ -97,13 +87,11 @@ class _SessionThrottle(BaseThrottle):
         if window is None or ident is None:
             return True
         limit, duration, suffix, left = window
-        if circuit.is_open():  # Redis known down: no connect timeout paid per request
-            return _cache_down(None)
         key = self._key(ident, suffix)
         try:
             count = self._add(key, 1, duration)
-        except _CACHE_ERRORS as exc:
-            return _cache_down(exc)
+        except StoreUnavailable as exc:
+            return _store_down(exc)
         self.counted(request, key, duration)
         if count <= limit:
             return True
@@ -117,11 +105,9 @@ class _SessionThrottle(BaseThrottle):
         return self.retry_after
 
 
-def _cache_down(exc: Exception | None) -> bool:
-    """Apply REDIS_FAILURE_POLICY; a fresh failure (`exc`) also opens the circuit."""
-    if exc is not None:
-        logger.warning("Throttle cache unavailable (%s)", type(exc).__name__)
-        circuit.trip()
+def _store_down(exc: Exception) -> bool:
+    """Apply REDIS_FAILURE_POLICY: let the request through (and say so), or 503."""
+    logger.warning("Throttle store unavailable (%s): not counting", exc)
     if jwt_settings.REDIS_FAILURE_POLICY == "deny":
         raise ServiceUnavailable()
     return True
@@ -156,12 +142,12 @@ class LoginUserRateThrottle(_SessionThrottle):
     def refund(request: Any) -> None:
         """Give back the slot a login took, once it has succeeded (same window)."""
         slot = getattr(request, _SLOT, None)
-        if slot is None or circuit.is_open():
+        if slot is None:
             return
         try:
-            LoginUserRateThrottle()._add(slot[0], -1, slot[1])
-        except _CACHE_ERRORS as exc:
-            logger.warning("Throttle cache unavailable (%s)", type(exc).__name__)
+            LoginUserRateThrottle._add(slot[0], -1, slot[1])
+        except StoreUnavailable as exc:
+            logger.warning("Throttle store unavailable (%s): slot not given back", exc)
 
 
 def username_of(request: Any) -> str | None:

@@ -150,7 +150,7 @@ def test_full_flow_over_tls_with_an_acl_user(api, user, secured_redis, use_redis
     with secured_redis.client() as admin:
         stored = [key.decode() for key in admin.scan_iter()]
     assert stored and all(key.startswith("jwts:") for key in stored)
-    assert any(":throttle_" in key for key in stored)
+    assert any(key.startswith("jwts:t:") for key in stored)  # the throttles' counters
 
 
 def test_the_acl_user_is_really_confined_to_the_prefix(secured_redis):

@@ -193,11 +193,11 @@ def test_no_plaintext_refresh_token_and_every_key_has_a_ttl(api, user, redis_con
 
 @pytest.mark.django_db
 def test_flows_write_only_prefixed_keys(api, user, redis_conn, jwt_settings):
-    """Throttle counters are Django cache entries (CACHES KEY_PREFIX names them)."""
+    """Every key, throttle counters included, carries REDIS_KEY_PREFIX (SPEC §3)."""
     jwt_settings(REDIS_KEY_PREFIX="tenant42|")
     data = api.login_ok(user.username)
     api.whoami(api.refresh_ok(data["refresh"])["access"])
     api.logout(api.login_ok(user.username)["access"])
-    ours = [key for key in all_keys(redis_conn) if "throttle_" not in key]
-    assert len(ours) >= 4
-    assert all(key.startswith("tenant42|{") for key in ours), ours
+    ours = all_keys(redis_conn)
+    assert len(ours) >= 4 and any(key.startswith("tenant42|t:") for key in ours)
+    assert all(key.startswith("tenant42|") for key in ours), ours

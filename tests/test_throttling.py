@@ -1,17 +1,15 @@
 """Rate limits on login and refresh (SPEC §5): scopes, defaults, overrides, 429 shape,
-atomic counting, and a throttle cache that is down (never a 500)."""
+atomic counting, and throttle counters that cannot be reached (never a 500)."""
 from __future__ import annotations
 
 import logging
-import socket
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from django.db import connection
 
-from jwt_sessions import throttling
-from jwt_sessions.testing import redis_cache
+from jwt_sessions.store import StoreUnavailable, store
 from tests.conftest import PASSWORD, Api, assert_error, next_ip
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -103,45 +101,40 @@ def test_parallel_guesses_cannot_outrun_the_per_username_limit(api, user):
 
 # ------------------------------------------------------------------ cache down
 @pytest.fixture
-def throttle_cache_down(settings, monkeypatch):
-    """The throttles' cache points at a closed port; the session store stays up."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]  # closed once the block ends: nothing listens
-    settings.CACHES = {**settings.CACHES,
-                       "dead": redis_cache(f"redis://127.0.0.1:{port}/0", timeout=0.2)}
-    from django.core.cache import caches
+def throttle_store_down(monkeypatch):
+    """The throttles' counters cannot be reached (Redis answers nothing useful)."""
+    def unreachable(*args, **kwargs):
+        raise StoreUnavailable("ConnectionError")
 
-    monkeypatch.setattr(throttling._SessionThrottle, "cache",
-                        property(lambda self: caches["dead"]))
+    monkeypatch.setattr(store, "add_to_counter", unreachable)
 
 
-def test_throttle_cache_down_lets_requests_through_and_logs(api, user, throttle_cache_down,
+def test_throttle_store_down_lets_requests_through_and_logs(api, user, throttle_store_down,
                                                             caplog):
     with caplog.at_level(logging.WARNING, logger="jwt_sessions"):
         data = api.login_ok(user.username)
         api.refresh_ok(data["refresh"])
         assert api.login(user.username, password="wrong").status_code == 401
-    assert "Throttle cache unavailable" in caplog.text
+    assert "Throttle store unavailable" in caplog.text
 
 
-def test_throttle_cache_down_under_deny_policy_is_503(api, user, tokens, throttle_cache_down,
+def test_throttle_store_down_under_deny_policy_is_503(api, user, tokens, throttle_store_down,
                                                       jwt_settings):
     jwt_settings(REDIS_FAILURE_POLICY="deny")
     assert_error(api.login(user.username), 503, "service_unavailable")
     assert_error(api.refresh(tokens["refresh"]), 503, "service_unavailable")
 
 
-def test_throttle_never_makes_a_500_when_the_cache_raises(api, user, monkeypatch):
-    def broken(self, *args, **kwargs):
-        raise ConnectionError("cache gone")
+def test_throttle_never_makes_a_500_when_the_connection_raises(api, user, monkeypatch):
+    def broken(*args, **kwargs):
+        raise ConnectionError("socket gone")  # a bare OSError, not wrapped by redis-py
 
-    monkeypatch.setattr(throttling._SessionThrottle, "_add", broken)
+    monkeypatch.setattr(store, "connection", broken)
     api.login_ok(user.username)
 
 
 def test_username_cache_key_holds_no_username(user, redis_conn, api):
     api.login(user.username, password="wrong")
-    keys = [key.decode() for key in redis_conn.scan_iter(match="*throttle_*")]
+    keys = [key.decode() for key in redis_conn.scan_iter(match=store.counter_key("*"))]
     assert keys and not any(user.username in key for key in keys)
     assert PASSWORD not in "".join(keys)
