@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth.hashers import get_hasher, identify_hasher
 from django.db.models.signals import post_init, post_save, pre_delete
 from django.dispatch import receiver
 
@@ -54,8 +55,6 @@ def _is_hash_upgrade(old_hash: str, instance: Any) -> bool:
     set_password() leaves the raw password in `_password` until save() ends; the
     upgrade setter clears it first, and only rewrites a hash Django considers outdated.
     """
-    from django.contrib.auth.hashers import get_hasher, identify_hasher
-
     if getattr(instance, "_password", None) is not None:
         return False
     try:

@@ -15,7 +15,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from datetime import timezone as dt_timezone
 from typing import Any, TypeVar
 
@@ -25,7 +25,7 @@ from django.utils import timezone
 
 from . import signals, stats
 from .clients import client_info
-from .conf import jwt_settings
+from .conf import access_token_ttl, jwt_settings, revocation_window
 from .exceptions import (
     RefreshTokenInvalid,
     RefreshTokenReused,
@@ -154,8 +154,7 @@ def _cache(session: Session, replaces: SessionKeys | None = None) -> None:
     try:
         redis_call(store.put_session, _keys_of(session), _epoch(session.absolute_expires_at),
                    refresh_ttl=left,
-                   access_ttl=min(jwt_settings.ACCESS_TOKEN_LIFETIME + jwt_settings.LEEWAY,
-                                  left),
+                   access_ttl=min(access_token_ttl(), left),
                    replaces=replaces)
     except StoreUnavailable:
         if replaces is not None:
@@ -188,8 +187,7 @@ def replay_recent_revocations() -> int:
 
 def recent_revocations() -> Any:
     """Sessions revoked recently enough that one of their access tokens may still live."""
-    window = jwt_settings.ACCESS_TOKEN_LIFETIME + jwt_settings.LEEWAY + timedelta(seconds=5)
-    return Session.objects.filter(revoked_at__gte=timezone.now() - window)
+    return Session.objects.filter(revoked_at__gte=timezone.now() - revocation_window())
 
 
 # ------------------------------------------------------------------ issue
@@ -364,10 +362,9 @@ def _refresh_via_redis(token: RefreshToken, new_refresh: RefreshToken, jti: str,
                        now: datetime) -> TokenPair | None:
     """The fast path: Redis vouches for the token, so no bcrypt. None: ask the database."""
     idle_end = now + jwt_settings.REFRESH_TOKEN_LIFETIME
-    access_ttl = jwt_settings.ACCESS_TOKEN_LIFETIME + jwt_settings.LEEWAY
     try:
         cached = redis_call(store.rotate, token.session_id, token.sha256, new_refresh.sha256,
-                            jti, idle_end - now, access_ttl)
+                            jti, idle_end - now, access_token_ttl())
     except StoreUnavailable:
         _redis_down()
         return None

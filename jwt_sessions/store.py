@@ -39,7 +39,7 @@ from django_redis import get_redis_connection
 from redis.cluster import ClusterPipeline, RedisCluster
 from redis.exceptions import RedisClusterException, RedisError
 
-from .conf import jwt_settings
+from .conf import jwt_settings, revocation_window
 
 HIT, MISS = "hit", "miss"
 # A cluster with no reachable node raises RedisClusterException, which is no RedisError.
@@ -281,8 +281,7 @@ class RedisStore:
 
     def forget(self, sessions: Iterable[SessionKeys], tombstone: bool = True) -> None:
         """Drop sessions' keys in one pipelined round trip; tombstone them if asked."""
-        tombstone_ms = _ms(jwt_settings.ACCESS_TOKEN_LIFETIME + jwt_settings.LEEWAY
-                           + timedelta(seconds=5))
+        tombstone_ms = _ms(revocation_window())
 
         def call(conn):
             pipe = conn.pipeline(transaction=False)
