@@ -547,7 +547,7 @@ def dead_redis(**extra):
 def bench_redis_dead(cfg: Config, report: Report, user, floor_us: float | None,
                      simple_us: float | None) -> None:
     from benchmarks.harness import cost, latencies, summarise
-    from jwt_sessions.store import circuit
+    from jwt_sessions.mirror import circuit
 
     access = jwt_login(__import__("django.test").test.Client(), user.username)["access"]
     header = ("Authorization", f"Bearer {access}")
@@ -580,7 +580,7 @@ def bench_fallback_gate(cfg: Config, report: Report, user) -> None:
     from django.test import Client
 
     from benchmarks.harness import counting_queries
-    from jwt_sessions.store import circuit
+    from jwt_sessions.mirror import circuit
 
     access = jwt_login(Client(), user.username)["access"]
     threads, seconds = 8, cfg.n(3, 1)

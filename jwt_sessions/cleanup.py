@@ -18,10 +18,16 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from . import mirror
 from .conf import jwt_settings
+from .mirror import (
+    SessionKeys,
+    StoreUnavailable,
+    recent_revocations,
+    replay_recent_revocations,
+    session_keys,
+)
 from .models import Session
-from .services import recent_revocations, replay_recent_revocations, session_keys
-from .store import SessionKeys, StoreUnavailable, store
 
 logger = logging.getLogger("jwt_sessions")
 
@@ -52,7 +58,7 @@ def delete_stale(batch_size: int) -> int:
         if not keys:
             return deleted
         try:
-            store.forget(keys, tombstone=False)
+            mirror.forget_ended(keys)
         except StoreUnavailable:
             pass  # their keys expire by TTL anyway
         with transaction.atomic():
@@ -76,7 +82,7 @@ def _users_with_sessions(batch_size: int) -> Iterator[list[Any]]:
 
 def _orphans_of(user_id: Any) -> tuple[list[SessionKeys], list[str]]:
     """(inactive sessions still indexed, indexed members without a row) of one user."""
-    indexed = _as_uuids(store.indexed_session_ids(user_id))
+    indexed = _as_uuids(mirror.indexed_session_ids(user_id))
     ids = {pk for pk in indexed.values() if pk is not None}
     live = set(Session.objects.active().filter(pk__in=ids).values_list("pk", flat=True))
     ended = session_keys(Session.objects.filter(pk__in=ids - live))
@@ -112,8 +118,8 @@ def prune_redis(batch_size: int, dry_run: bool = False) -> int:
             if dry_run:
                 continue
             if ended:
-                store.forget(ended, tombstone=False)
-            store.unindex(user_id, unknown)
+                mirror.forget_ended(ended)
+            mirror.unindex(user_id, unknown)
     return pruned
 
 

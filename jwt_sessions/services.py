@@ -11,21 +11,20 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
-from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from datetime import timezone as dt_timezone
-from typing import Any, TypeVar
+from typing import Any
 
 from django.contrib.auth.signals import user_logged_in
 from django.db import transaction
 from django.utils import timezone
 
-from . import signals, stats
+from . import mirror, signals, stats
 from .clients import client_info
-from .conf import access_token_ttl, jwt_settings, revocation_window
+from .conf import access_token_ttl, jwt_settings
 from .exceptions import (
     RefreshTokenInvalid,
     RefreshTokenReused,
@@ -35,8 +34,8 @@ from .exceptions import (
     TokenInvalid,
 )
 from .geoip import locate
+from .mirror import HIT, MISS, SessionKeys, StoreUnavailable
 from .models import RevokeReason, Session
-from .store import HIT, MISS, SessionKeys, StoreUnavailable, circuit, store
 from .tokens import (
     AccessClaims,
     ExpiredToken,
@@ -53,13 +52,10 @@ from .tokens import (
 )
 
 logger = logging.getLogger("jwt_sessions")
-T = TypeVar("T")
 
 # A compare-and-swap loses only when another refresh of the same session won; give each
 # concurrent caller enough turns to see the winner's state.
 _MAX_ROTATION_ATTEMPTS = 32
-# In SessionKeys order: `SessionKeys(*values_list(*_KEY_FIELDS))` builds one.
-_KEY_FIELDS = ("id", "refresh_token_sha256", "access_jti", "user_id")
 
 
 @dataclass(frozen=True)
@@ -81,113 +77,6 @@ class TokenPair:
             "refresh_expires_at": self.refresh_expires_at.isoformat(),
             "session_id": str(self.session_id),
         }
-
-
-# ------------------------------------------------------------------ Redis, guarded
-def redis_call(call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """Run a store call unless Redis is known down; replay missed revocations first.
-
-    Raises StoreUnavailable: the caller decides, by `REDIS_FAILURE_POLICY`, what then.
-    """
-    if circuit.is_open():
-        raise StoreUnavailable("circuit open")
-    try:
-        if circuit.needs_replay:
-            _resync_after_outage()
-        return call(*args, **kwargs)
-    except StoreUnavailable as exc:
-        if not circuit.is_open():
-            logger.warning("Redis unavailable (%s); using the database for %s s", exc,
-                           jwt_settings.REDIS_RETRY_INTERVAL.total_seconds())
-        circuit.trip()
-        stats.record("redis_errors")
-        raise
-
-
-# Pairs that rotations superseded while Redis was unreachable: a network cut leaves them
-# in Redis, where their access tokens would pass again. Bounded: past the bound the
-# oldest go first, as theirs are the first access tokens to expire.
-_superseded: deque[SessionKeys] = deque(maxlen=100_000)
-_resync_lock = threading.Lock()
-
-
-def _resync_after_outage() -> None:
-    """Before trusting Redis again: replay recent revocations (this process's and any
-    other's) and delete the pairs this process's rotations superseded meanwhile."""
-    with _resync_lock:
-        if not circuit.needs_replay:
-            return  # another thread just did it
-        replayed = replay_recent_revocations()
-        while _superseded:
-            batch = [_superseded[i] for i in range(min(len(_superseded), 1000))]
-            store.drop_pairs(batch)
-            for _ in batch:
-                _superseded.popleft()
-        circuit.reset()
-    logger.info("Redis reachable again; %d recent revocation(s) replayed", replayed)
-
-
-def _redis_down() -> None:
-    """Apply `REDIS_FAILURE_POLICY` to a request path that needed Redis."""
-    if jwt_settings.REDIS_FAILURE_POLICY == "deny":
-        raise ServiceUnavailable()
-
-
-def session_keys(queryset: Any) -> list[SessionKeys]:
-    """The Redis identifiers of a queryset's sessions, without building model objects."""
-    return [SessionKeys(*values) for values in queryset.values_list(*_KEY_FIELDS)]
-
-
-def _keys_of(session: Session) -> SessionKeys:
-    return SessionKeys(session.id, session.refresh_token_sha256, session.access_jti,
-                       session.user_id)
-
-
-def _epoch(value: datetime | None) -> int | None:
-    return None if value is None else int(value.timestamp())
-
-
-def _cache(session: Session, replaces: SessionKeys | None = None) -> None:
-    """Write a session's current pair to Redis (best effort under policy "database")."""
-    now = timezone.now()
-    left = session.expires_at - now
-    try:
-        redis_call(store.put_session, _keys_of(session), _epoch(session.absolute_expires_at),
-                   refresh_ttl=left,
-                   access_ttl=min(access_token_ttl(), left),
-                   replaces=replaces)
-    except StoreUnavailable:
-        if replaces is not None:
-            _superseded.append(replaces)
-        _redis_down()
-
-
-def _forget(sessions: list[SessionKeys]) -> None:
-    """Tombstone revoked sessions in Redis; if unreachable, the circuit replays it later."""
-    if not sessions:
-        return
-    try:
-        redis_call(store.forget, sessions)
-    except StoreUnavailable:
-        logger.warning("Redis unreachable: %d revocation(s) will be replayed", len(sessions))
-
-
-def replay_recent_revocations() -> int:
-    """Tombstone every session revoked recently enough that its access token may live.
-
-    Run before this process trusts Redis again after an outage, and by
-    `clearjwtsessions`; a revocation older than an access lifetime needs no replay, as
-    its access tokens have expired and refresh always asks the database.
-    """
-    rows = session_keys(recent_revocations())
-    if rows:
-        store.forget(rows)
-    return len(rows)
-
-
-def recent_revocations() -> Any:
-    """Sessions revoked recently enough that one of their access tokens may still live."""
-    return Session.objects.filter(revoked_at__gte=timezone.now() - revocation_window())
 
 
 # ------------------------------------------------------------------ issue
@@ -220,7 +109,7 @@ def issue_tokens(user: Any, request: Any = None) -> TokenPair:
             device_type=info.device_type, ip_address=info.ip_address,
             location=locate(info.ip_address), created_at=now, last_activity_at=now,
             expires_at=_capped(idle_end, absolute_end), absolute_expires_at=absolute_end)
-        _cache(session)
+        mirror.cache_session(session)
     access, access_expires = encode_access_token(user.pk, session_id, session.access_jti, now,
                                                  session.expires_at)
     logger.info("Session %s opened for user %s", session_id, user.pk)
@@ -274,10 +163,10 @@ def authenticate_access(token: str) -> AccessClaims:
         raise TokenInvalid() from exc
     counts = stats.take_due()
     try:
-        state = redis_call(store.check_access, claims.session_id, claims.jti, counts)
+        state = mirror.check_access(claims.session_id, claims.jti, counts)
     except StoreUnavailable:
         stats.give_back(counts)
-        _redis_down()
+        mirror.apply_failure_policy()
         state = None
     if state == HIT:
         stats.record("redis_hits")
@@ -300,7 +189,7 @@ def _authenticate_from_database(claims: AccessClaims, rehydrate: bool) -> None:
         if str(session.user_id) != claims.user_id or session.access_jti != claims.jti:
             raise TokenInvalid()
         if rehydrate:
-            _cache_verified(session)
+            mirror.cache_verified(session)
         if now - session.last_activity_at >= jwt_settings.LAST_ACTIVITY_RESOLUTION:
             Session.objects.filter(pk=session.pk).update(last_activity_at=now)
 
@@ -363,10 +252,10 @@ def _refresh_via_redis(token: RefreshToken, new_refresh: RefreshToken, jti: str,
     """The fast path: Redis vouches for the token, so no bcrypt. None: ask the database."""
     idle_end = now + jwt_settings.REFRESH_TOKEN_LIFETIME
     try:
-        cached = redis_call(store.rotate, token.session_id, token.sha256, new_refresh.sha256,
+        cached = mirror.rotate(token.session_id, token.sha256, new_refresh.sha256,
                             jti, idle_end - now, access_token_ttl())
     except StoreUnavailable:
-        _redis_down()
+        mirror.apply_failure_policy()
         return None
     if cached is None:
         return None
@@ -377,33 +266,13 @@ def _refresh_via_redis(token: RefreshToken, new_refresh: RefreshToken, jti: str,
     if not _swap(token.session_id, (token.sha256, cached.access_jti), now, values):
         # The database disagrees (revoked, ended, or rotated through a fallback): undo
         # what the script installed and let the database decide.
-        _forget_quietly(SessionKeys(token.session_id, new_refresh.sha256, jti,
+        mirror.uncache(SessionKeys(token.session_id, new_refresh.sha256, jti,
                                     cached.user_id))
         return None
     access, access_expires = encode_access_token(cached.user_id, token.session_id, jti, now,
                                                  expires_at)
     return TokenPair(access, new_refresh.value, access_expires, expires_at, token.session_id,
                      cached.user_id)
-
-
-def _cache_verified(session: Session, replaced: SessionKeys | None = None) -> None:
-    """Cache the pair the row holds (after a database-path rotation, or to rehydrate), and
-    take it back out if the row has moved on meanwhile: a concurrent rotation's own cache
-    write may have run before ours, and a superseded pair must not stay usable from
-    Redis. Either that rotation swapped the row before our re-read (we see it and remove
-    ours), or after it (its write comes after ours and replaces it)."""
-    _cache(session, replaces=replaced)
-    current = Session.objects.filter(pk=session.pk).values_list(
-        "refresh_token_sha256", "access_jti").first()
-    if current != (session.refresh_token_sha256, session.access_jti):
-        _forget_quietly(_keys_of(session))
-
-
-def _forget_quietly(keys: SessionKeys) -> None:
-    try:
-        redis_call(store.forget, [keys], tombstone=False)
-    except StoreUnavailable:
-        pass
 
 
 def _refresh_from_database(token: RefreshToken, new_refresh: RefreshToken, jti: str,
@@ -430,10 +299,10 @@ def _refresh_from_database(token: RefreshToken, new_refresh: RefreshToken, jti: 
         values = _rotation_update(now, new_refresh, jti, expires_at, presented)
         if _swap(session.pk, (session.refresh_token_sha256, session.access_jti), now,
                  values):
-            replaced = _keys_of(session)
+            replaced = mirror.keys_of(session)
             for name, value in values.items():
                 setattr(session, name, value)
-            _cache_verified(session, replaced)
+            mirror.cache_verified(session, replaced)
             stats.record("db_fallbacks")
             access, access_expires = encode_access_token(session.user_id, session.pk, jti,
                                                          now, expires_at)
@@ -476,9 +345,9 @@ def revoke_sessions(queryset: Any, reason: str, batch_size: int = 1000,
             # refresh can move a revoked row (its compare-and-swap needs revoked_at NULL).
             Session.objects.filter(pk__in=batch, revoked_at__isnull=True).update(
                 revoked_at=now, revoked_reason=reason, revoked_by=revoked_by)
-            keys = session_keys(Session.objects.filter(
+            keys = mirror.session_keys(Session.objects.filter(
                 pk__in=batch, revoked_at=now, revoked_reason=reason))
-        _forget(keys)
+        mirror.tombstone(keys)
         revoked.extend(keys)
     if revoked:
         logger.info("%d session(s) revoked (reason: %s)", len(revoked), reason)
@@ -551,4 +420,4 @@ def revoke_user_sessions(user: Any, reason: str = RevokeReason.API,
 
 def forget_user_sessions(user_id: Any) -> None:
     """Drop a deleted user's sessions from Redis before their rows cascade away."""
-    _forget(session_keys(Session.objects.active().filter(user_id=user_id)))
+    mirror.tombstone(mirror.session_keys(Session.objects.active().filter(user_id=user_id)))

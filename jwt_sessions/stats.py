@@ -49,17 +49,17 @@ def give_back(counts: dict[str, int] | None) -> None:
 
 def snapshot() -> dict[str, int]:
     """Totals across all processes (this one's unflushed counts included)."""
-    from .store import StoreUnavailable, store
+    from . import mirror  # mirror records counters: imported late, no cycle
 
     with _lock:
         counts = dict(_pending)
         _pending.clear()
     try:
         if counts:
-            store.flush_counters(counts)
+            mirror.flush_counters(counts)
             counts = {}
-        shared = store.read_counters()
-    except StoreUnavailable:
+        shared = mirror.read_counters()
+    except mirror.StoreUnavailable:
         give_back(counts)
         shared = {}
     return {name: int(shared.get(name, 0)) + counts.get(name, 0) for name in COUNTERS}

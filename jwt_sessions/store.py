@@ -28,7 +28,6 @@ the access-token check stays one GET.
 from __future__ import annotations
 
 import base64
-import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -334,28 +333,4 @@ class RedisStore:
             self._run(lambda conn: conn.hdel(self.user_index_key(user_id), *members))
 
 
-class Circuit:
-    """Fail fast while Redis is known to be down; probe it again every retry interval.
-
-    `needs_replay` stays set from the first failure until the revocations made meanwhile
-    have been replayed, so this process never trusts Redis before that.
-    """
-
-    def __init__(self) -> None:
-        self.down_until = 0.0
-        self.needs_replay = False
-
-    def is_open(self) -> bool:
-        return time.monotonic() < self.down_until
-
-    def trip(self) -> None:
-        self.down_until = time.monotonic() + jwt_settings.REDIS_RETRY_INTERVAL.total_seconds()
-        self.needs_replay = True
-
-    def reset(self) -> None:
-        self.down_until = 0.0
-        self.needs_replay = False
-
-
 store = RedisStore()
-circuit = Circuit()

@@ -22,12 +22,10 @@ from django.contrib.auth import get_user_model
 from rest_framework.settings import api_settings
 from rest_framework.throttling import BaseThrottle
 
+from . import mirror
 from .clients import client_ip
-from .conf import jwt_settings
-from .exceptions import ServiceUnavailable
+from .mirror import StoreUnavailable
 from .serializers import is_utf8_encodable
-from .services import redis_call
-from .store import StoreUnavailable, store
 
 logger = logging.getLogger("jwt_sessions")
 
@@ -79,7 +77,7 @@ class _SessionThrottle(BaseThrottle):
     @staticmethod
     def _add(key: str, amount: int, duration: int) -> int:
         """Atomically add to the window's counter (created on first use)."""
-        return redis_call(store.add_to_counter, key, amount, timedelta(seconds=duration + 1))
+        return mirror.add_to_counter(key, amount, timedelta(seconds=duration + 1))
 
     def allow_request(self, request: Any, view: Any) -> bool:
         window = self._window()
@@ -106,10 +104,9 @@ class _SessionThrottle(BaseThrottle):
 
 
 def _store_down(exc: Exception) -> bool:
-    """Apply REDIS_FAILURE_POLICY: let the request through (and say so), or 503."""
+    """Under REDIS_FAILURE_POLICY "deny" a 503; else let the request through (and say so)."""
+    mirror.apply_failure_policy()
     logger.warning("Throttle store unavailable (%s): not counting", exc)
-    if jwt_settings.REDIS_FAILURE_POLICY == "deny":
-        raise ServiceUnavailable()
     return True
 
 

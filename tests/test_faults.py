@@ -15,8 +15,9 @@ from django.test import Client
 from django.utils import timezone
 
 from jwt_sessions import services
+from jwt_sessions.mirror import circuit
 from jwt_sessions.models import RevokeReason, Session
-from jwt_sessions.store import circuit, store
+from jwt_sessions.store import store
 from tests.conftest import Api, assert_error
 from tests.redis_servers import TcpProxy, forget_redis_pools, point_cache_at, start_redis
 

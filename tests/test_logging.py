@@ -40,7 +40,7 @@ def test_full_flow_logs_events_and_no_secret(api, user, caplog, jwt_settings, mo
 
         patch.setattr(store, "check_access", down)
         assert api.whoami(third["access"]).status_code == 200  # database fallback
-    from jwt_sessions.store import circuit
+    from jwt_sessions.mirror import circuit
 
     circuit.reset()
     assert api.logout(third["access"]).status_code == 204

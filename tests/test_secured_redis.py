@@ -19,7 +19,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from django.core.management import call_command
 
-from jwt_sessions.store import circuit, store
+from jwt_sessions.mirror import circuit
+from jwt_sessions.store import store
 from jwt_sessions.testing import redis_cache
 from jwt_sessions.tokens import parse_refresh_token, sha256_hex
 from tests.conftest import assert_error

@@ -9,8 +9,9 @@ from redis import Redis
 from redis.client import Pipeline
 
 from jwt_sessions import stats
+from jwt_sessions.mirror import circuit
 from jwt_sessions.models import Session
-from jwt_sessions.store import SessionKeys, StoreUnavailable, circuit, store
+from jwt_sessions.store import SessionKeys, StoreUnavailable, store
 from tests.conftest import assert_error
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -1,0 +1,233 @@
+"""The one door to Redis: every caller (flows, throttles, cleanup, stats) goes through here.
+
+Redis mirrors the session table so that an ordinary request needs no SQL. This module
+keeps that mirror honest: it maps rows to their Redis keys, guards each call with a
+per-process circuit breaker (a dead Redis costs one timeout per retry interval, not one
+per request), and before trusting Redis again after an outage replays what it missed.
+`store` only speaks Redis; the decisions about when Redis may be asked live here.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+
+from django.utils import timezone
+
+from . import stats
+from .conf import access_token_ttl, jwt_settings, revocation_window
+from .exceptions import ServiceUnavailable
+from .models import Session
+from .store import HIT, MISS, CachedSession, SessionKeys, StoreUnavailable, store
+
+__all__ = [
+    "HIT", "MISS", "CachedSession", "SessionKeys", "StoreUnavailable", "Circuit", "circuit",
+    "apply_failure_policy", "session_keys", "keys_of", "cache_session", "cache_verified",
+    "tombstone", "uncache", "check_access", "rotate", "add_to_counter", "flush_counters",
+    "read_counters", "indexed_session_ids", "unindex", "replay_recent_revocations",
+    "recent_revocations",
+]
+
+logger = logging.getLogger("jwt_sessions")
+T = TypeVar("T")
+# In SessionKeys order: `SessionKeys(*values_list(*_KEY_FIELDS))` builds one.
+_KEY_FIELDS = ("id", "refresh_token_sha256", "access_jti", "user_id")
+
+
+class Circuit:
+    """Fail fast while Redis is known to be down; probe it again every retry interval.
+
+    `needs_replay` stays set from the first failure until the revocations made meanwhile
+    have been replayed, so this process never trusts Redis before that.
+    """
+
+    def __init__(self) -> None:
+        self.down_until = 0.0
+        self.needs_replay = False
+
+    def is_open(self) -> bool:
+        return time.monotonic() < self.down_until
+
+    def trip(self) -> None:
+        self.down_until = time.monotonic() + jwt_settings.REDIS_RETRY_INTERVAL.total_seconds()
+        self.needs_replay = True
+
+    def reset(self) -> None:
+        self.down_until = 0.0
+        self.needs_replay = False
+
+
+circuit = Circuit()
+
+
+def _guarded(call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Run a store call unless Redis is known down; replay missed revocations first.
+
+    Raises StoreUnavailable: the caller decides, by `REDIS_FAILURE_POLICY`, what then.
+    """
+    if circuit.is_open():
+        raise StoreUnavailable("circuit open")
+    try:
+        if circuit.needs_replay:
+            _resync_after_outage()
+        return call(*args, **kwargs)
+    except StoreUnavailable as exc:
+        if not circuit.is_open():
+            logger.warning("Redis unavailable (%s); using the database for %s s", exc,
+                           jwt_settings.REDIS_RETRY_INTERVAL.total_seconds())
+        circuit.trip()
+        stats.record("redis_errors")
+        raise
+
+
+def apply_failure_policy() -> None:
+    """A request path needed Redis and could not have it: under `REDIS_FAILURE_POLICY`
+    "deny" that is a 503; under "database" the caller goes on without Redis."""
+    if jwt_settings.REDIS_FAILURE_POLICY == "deny":
+        raise ServiceUnavailable()
+
+
+# Pairs that rotations superseded while Redis was unreachable: a network cut leaves them
+# in Redis, where their access tokens would pass again. Bounded: past the bound the
+# oldest go first, as theirs are the first access tokens to expire.
+_superseded: deque[SessionKeys] = deque(maxlen=100_000)
+_resync_lock = threading.Lock()
+
+
+def _resync_after_outage() -> None:
+    """Before trusting Redis again: replay recent revocations (this process's and any
+    other's) and delete the pairs this process's rotations superseded meanwhile."""
+    with _resync_lock:
+        if not circuit.needs_replay:
+            return  # another thread just did it
+        replayed = replay_recent_revocations()
+        while _superseded:
+            batch = [_superseded[i] for i in range(min(len(_superseded), 1000))]
+            store.drop_pairs(batch)
+            for _ in batch:
+                _superseded.popleft()
+        circuit.reset()
+    logger.info("Redis reachable again; %d recent revocation(s) replayed", replayed)
+
+
+# ------------------------------------------------------------------ rows -> keys
+def session_keys(queryset: Any) -> list[SessionKeys]:
+    """The Redis identifiers of a queryset's sessions, without building model objects."""
+    return [SessionKeys(*values) for values in queryset.values_list(*_KEY_FIELDS)]
+
+
+def keys_of(session: Session) -> SessionKeys:
+    return SessionKeys(session.id, session.refresh_token_sha256, session.access_jti,
+                       session.user_id)
+
+
+def _epoch(value: datetime | None) -> int | None:
+    return None if value is None else int(value.timestamp())
+
+
+# ------------------------------------------------------------------ sessions
+def cache_session(session: Session, replaces: SessionKeys | None = None) -> None:
+    """Write a session's current pair to Redis (best effort under policy "database")."""
+    left = session.expires_at - timezone.now()
+    try:
+        _guarded(store.put_session, keys_of(session), _epoch(session.absolute_expires_at),
+                 refresh_ttl=left, access_ttl=min(access_token_ttl(), left),
+                 replaces=replaces)
+    except StoreUnavailable:
+        if replaces is not None:
+            _superseded.append(replaces)
+        apply_failure_policy()
+
+
+def cache_verified(session: Session, replaced: SessionKeys | None = None) -> None:
+    """Cache the pair the row holds (after a database-path rotation, or to rehydrate), and
+    take it back out if the row has moved on meanwhile: a concurrent rotation's own cache
+    write may have run before ours, and a superseded pair must not stay usable from
+    Redis. Either that rotation swapped the row before our re-read (we see it and remove
+    ours), or after it (its write comes after ours and replaces it)."""
+    cache_session(session, replaces=replaced)
+    current = Session.objects.filter(pk=session.pk).values_list(
+        "refresh_token_sha256", "access_jti").first()
+    if current != (session.refresh_token_sha256, session.access_jti):
+        uncache(keys_of(session))
+
+
+def tombstone(sessions: list[SessionKeys]) -> None:
+    """Tombstone revoked sessions in Redis; if unreachable, the circuit replays it later."""
+    if not sessions:
+        return
+    try:
+        _guarded(store.forget, sessions)
+    except StoreUnavailable:
+        logger.warning("Redis unreachable: %d revocation(s) will be replayed", len(sessions))
+
+
+def uncache(keys: SessionKeys) -> None:
+    """Drop one pair a failed or overtaken write left in Redis; its session may live on,
+    so no tombstone. Best effort: the pair's keys expire by TTL anyway."""
+    try:
+        _guarded(store.forget, [keys], tombstone=False)
+    except StoreUnavailable:
+        pass
+
+
+def check_access(session_id: Any, jti: str, counters: dict[str, int] | None) -> str:
+    """HIT or MISS for an access token (one round trip); raises StoreUnavailable."""
+    return _guarded(store.check_access, session_id, jti, counters)
+
+
+def rotate(session_id: Any, old_sha256: str, new_sha256: str, new_jti: str,
+           refresh_ttl: timedelta, access_ttl: timedelta) -> CachedSession | None:
+    """Consume the old refresh key, install the new pair; raises StoreUnavailable."""
+    return _guarded(store.rotate, session_id, old_sha256, new_sha256, new_jti, refresh_ttl,
+                    access_ttl)
+
+
+def replay_recent_revocations() -> int:
+    """Tombstone every session revoked recently enough that its access token may live.
+
+    Run before this process trusts Redis again after an outage, and by
+    `clearjwtsessions`; a revocation older than an access lifetime needs no replay, as
+    its access tokens have expired and refresh always asks the database.
+    """
+    rows = session_keys(recent_revocations())
+    if rows:
+        store.forget(rows)
+    return len(rows)
+
+
+def recent_revocations() -> Any:
+    """Sessions revoked recently enough that one of their access tokens may still live."""
+    return Session.objects.filter(revoked_at__gte=timezone.now() - revocation_window())
+
+
+# ------------------------------------------------------------------ cleanup
+def forget_ended(sessions: list[SessionKeys]) -> None:
+    """Drop ended sessions' keys without tombstones; raises StoreUnavailable."""
+    _guarded(store.forget, sessions, tombstone=False)
+
+
+def indexed_session_ids(user_id: Any) -> set[str]:
+    return _guarded(store.indexed_session_ids, user_id)
+
+
+def unindex(user_id: Any, session_hexes: Iterable[str]) -> None:
+    _guarded(store.unindex, user_id, session_hexes)
+
+
+# ------------------------------------------------------------------ counters
+def add_to_counter(name: str, amount: int, ttl: timedelta) -> int:
+    """Atomically add to a rate-limit counter; raises StoreUnavailable."""
+    return _guarded(store.add_to_counter, name, amount, ttl)
+
+
+def flush_counters(counters: dict[str, int]) -> None:
+    _guarded(store.flush_counters, counters)
+
+
+def read_counters() -> dict[str, int]:
+    return _guarded(store.read_counters)
