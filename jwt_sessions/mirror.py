@@ -22,10 +22,11 @@ from . import stats
 from .conf import access_token_ttl, jwt_settings, revocation_window
 from .exceptions import ServiceUnavailable
 from .models import Session
-from .store import HIT, MISS, CachedSession, SessionKeys, StoreUnavailable, store
+from .store import HIT, MISS, REVOKED, CachedSession, SessionKeys, StoreUnavailable, store
 
 __all__ = [
-    "HIT", "MISS", "CachedSession", "SessionKeys", "StoreUnavailable", "Circuit", "circuit",
+    "HIT", "MISS", "REVOKED", "CachedSession", "SessionKeys", "StoreUnavailable", "Circuit",
+    "circuit",
     "apply_failure_policy", "session_keys", "keys_of", "cache_session", "cache_verified",
     "tombstone", "uncache", "check_access", "rotate", "add_to_counter", "flush_counters",
     "read_counters", "indexed_session_ids", "unindex", "replay_recent_revocations",
@@ -176,7 +177,7 @@ def uncache(keys: SessionKeys) -> None:
 
 
 def check_access(session_id: Any, jti: str, counters: dict[str, int] | None) -> str:
-    """HIT or MISS for an access token (one round trip); raises StoreUnavailable."""
+    """HIT, MISS or REVOKED for an access token (one round trip); raises StoreUnavailable."""
     return _guarded(store.check_access, session_id, jti, counters)
 
 

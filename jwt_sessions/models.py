@@ -69,6 +69,19 @@ class Session(models.Model):
         _("previous refresh token (SHA-256)"), max_length=64, blank=True, default="")
     rotated_at = models.DateTimeField(_("rotated at"), null=True, blank=True)
     access_jti = models.CharField(_("latest access token id"), max_length=64)
+    # A keyed digest of the session secret: a forged refresh token is told from a genuine
+    # one without bcrypt (the key is derived from SECRET_KEY, so the row alone tells a
+    # database reader nothing).
+    secret_check = models.CharField(_("refresh secret check"), max_length=64, blank=True,
+                                    default="")
+    # A digest of the user's password hash when the session was issued, as Django binds its
+    # own sessions: once the password changes, however it changed, refresh is refused.
+    auth_binding = models.CharField(_("credentials binding"), max_length=64, blank=True,
+                                    default="")
+    auth_time = models.DateTimeField(_("last authenticated"), default=timezone.now,
+                                     help_text=_("When the user last proved who they are "
+                                                 "(login or reauthentication)."))
+    amr = models.JSONField(_("authentication methods"), default=list, blank=True)
     user_agent = models.TextField(_("user agent"), blank=True, default="")
     browser = models.CharField(_("browser"), max_length=100, blank=True, default="")
     os = models.CharField(_("operating system"), max_length=100, blank=True, default="")
@@ -97,7 +110,8 @@ class Session(models.Model):
         verbose_name = _("session")
         verbose_name_plural = _("sessions")
         ordering = ["-last_activity_at"]
-        permissions = [("revoke_session", _("Can revoke sessions"))]
+        permissions = [("revoke_session", _("Can revoke sessions")),
+                       ("introspect_session", _("Can introspect tokens"))]
         indexes = [
             models.Index(fields=["user", "revoked_at", "expires_at"], name="jwts_user_active"),
             models.Index(fields=["expires_at"], name="jwts_expires"),

@@ -34,7 +34,7 @@ from .exceptions import (
     TokenInvalid,
 )
 from .geoip import locate
-from .mirror import HIT, MISS, SessionKeys, StoreUnavailable
+from .mirror import HIT, MISS, REVOKED, SessionKeys, StoreUnavailable
 from .models import RevokeReason, Session
 from .tokens import (
     AccessClaims,
@@ -171,6 +171,9 @@ def authenticate_access(token: str) -> AccessClaims:
     if state == HIT:
         stats.record("redis_hits")
         return claims
+    if state == REVOKED:
+        stats.record("redis_hits")
+        raise SessionRevoked()
     if state == MISS:
         stats.record("redis_misses")
     logger.debug("Session %s: Redis %s; checking the database", claims.session_id,

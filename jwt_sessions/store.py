@@ -21,9 +21,8 @@ stored compactly (listpack), small sets of strings are not before Redis 7.2.
 Every key of one session shares the hash tag `{s}`, so each script touches one Redis
 Cluster slot. A tombstone outlives every access token of its session: while it exists
 no script writes the session's keys again, which closes the races where a revocation
-and a refresh or rehydration cross each other. Readers need not look at it: every
-writer checks it atomically, and a revocation deletes the keys the database names, so
-the access-token check stays one GET.
+and a refresh or rehydration cross each other. The access-token check reads it in the
+same MGET as the access key, so a revoked session's tokens cost no SQL.
 """
 from __future__ import annotations
 
@@ -40,7 +39,9 @@ from redis.exceptions import RedisClusterException, RedisError
 
 from .conf import jwt_settings, revocation_window
 
-HIT, MISS = "hit", "miss"
+# What Redis says of an access token: live, not known (ask the database), or its session
+# revoked (a tombstone: refused with no SQL).
+HIT, MISS, REVOKED = "hit", "miss", "revoked"
 # A cluster with no reachable node raises RedisClusterException, which is no RedisError.
 # OSError: a socket failure that redis-py did not wrap is the same outage.
 _REDIS_ERRORS = (RedisError, RedisClusterException, OSError)
@@ -192,22 +193,27 @@ class RedisStore:
     # --------------------------------------------------------------- reads
     def check_access(self, session_id: uuid.UUID, jti: str,
                      counters: dict[str, int] | None = None) -> str:
-        """HIT or MISS for an access token: one GET, one round trip.
+        """HIT, MISS or REVOKED for an access token: one MGET, one round trip.
 
-        `counters`, when given, are flushed into the shared stats hash in the same
-        round trip (a pipeline), so statistics never cost an extra one.
+        The tombstone is read with the access key (same hash tag, same slot), so a
+        revoked session's tokens are refused without asking the database. `counters`,
+        when given, are flushed into the shared stats hash in the same round trip (a
+        pipeline), so statistics never cost an extra one.
         """
-        key = self.access_key(session_id, jti)
+        keys = (self.access_key(session_id, jti), self.tombstone_key(session_id))
 
         def call(conn):
             if not counters:
-                return conn.get(key)
+                return conn.mget(keys)
             pipe = conn.pipeline(transaction=False)
-            pipe.get(key)
+            pipe.mget(keys)
             self._add_counters(pipe, counters)
             return pipe.execute()[0]
 
-        return HIT if self._run(call) is not None else MISS
+        access, tombstone = self._run(call)
+        if tombstone is not None:
+            return REVOKED
+        return HIT if access is not None else MISS
 
     def _add_counters(self, pipe, counters: dict[str, int]) -> None:
         key = self.stats_key()

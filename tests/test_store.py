@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from jwt_sessions.store import HIT, MISS, SessionKeys, store
+from jwt_sessions.store import HIT, MISS, REVOKED, SessionKeys, store
 
 MINUTE = timedelta(minutes=1)
 DAY = timedelta(days=1)
@@ -67,12 +67,15 @@ def test_put_session_writes_pair_with_ttls(session_keys, redis_conn):
     assert redis_conn.pttl(store.user_index_key(7)) > 0
 
 
-def test_check_access_hit_and_miss(session_keys):
+def test_check_access_hit_miss_and_revoked(session_keys):
     sid = session_keys.session_id
     assert store.check_access(sid, session_keys.access_jti) == HIT
     assert store.check_access(sid, "other-jti") == MISS
-    store.forget([session_keys])
+    store.forget([session_keys], tombstone=False)
     assert store.check_access(sid, session_keys.access_jti) == MISS
+    store.forget([session_keys])
+    assert store.check_access(sid, session_keys.access_jti) == REVOKED
+    assert store.check_access(sid, "any-jti") == REVOKED
 
 
 def test_put_session_is_refused_under_a_tombstone(session_keys, redis_conn):
