@@ -28,7 +28,7 @@ __all__ = [
     "HIT", "MISS", "REVOKED", "CachedSession", "SessionKeys", "StoreUnavailable", "Circuit",
     "circuit",
     "apply_failure_policy", "session_keys", "keys_of", "cache_session", "cache_verified",
-    "tombstone", "uncache", "check_access", "rotate", "add_to_counter", "flush_counters",
+    "tombstone", "restore", "uncache", "check_access", "rotate", "add_to_counter", "flush_counters",
     "read_counters", "indexed_session_ids", "unindex", "replay_recent_revocations",
     "recent_revocations",
 ]
@@ -165,6 +165,19 @@ def tombstone(sessions: list[SessionKeys]) -> None:
         _guarded(store.forget, sessions)
     except StoreUnavailable:
         logger.warning("Redis unreachable: %d revocation(s) will be replayed", len(sessions))
+
+
+def restore(session: Session) -> None:
+    """Lift a session's tombstone and cache its pair again (a revocation its own code
+    took back at once, see `services.update_session_auth`). Without Redis the tombstone
+    keeps refusing the session's access tokens until it expires: refresh still works."""
+    try:
+        _guarded(store.lift_tombstone, session.pk)
+    except StoreUnavailable:
+        logger.warning("Redis unreachable: session %s restored in the database only",
+                       session.pk)
+        return
+    cache_session(session)
 
 
 def uncache(keys: SessionKeys) -> None:

@@ -187,7 +187,9 @@ class RedisStore:
     @staticmethod
     def _parse_session_value(raw: bytes | str) -> CachedSession:
         text = raw.decode() if isinstance(raw, bytes) else raw
-        jti, user_id, end = text.split("|", 2)
+        # "<jti>|<user id>|<end>": a jti and an end never hold "|", a user id may.
+        jti, rest = text.split("|", 1)
+        user_id, end = rest.rsplit("|", 1)
         return CachedSession(jti, user_id, None if end == "-" else int(end))
 
     # --------------------------------------------------------------- reads
@@ -307,6 +309,9 @@ class RedisStore:
                 pipe.execute()
 
         self._run(call)
+
+    def lift_tombstone(self, session_id: uuid.UUID) -> None:
+        self._run(lambda conn: conn.delete(self.tombstone_key(session_id)))
 
     def drop_pairs(self, pairs: Iterable[SessionKeys]) -> None:
         """Delete superseded token pairs in one round trip; their sessions live on."""
