@@ -13,6 +13,7 @@ import threading
 import uuid
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -106,15 +107,44 @@ def _answer(session: Session, refresh: RefreshToken, now: datetime) -> TokenPair
                      str(session.user_id))
 
 
-def issue_tokens(user: Any, request: Any = None) -> TokenPair:
+@dataclass(frozen=True)
+class PreparedSecret:
+    """A new session secret whose bcrypt hash is being computed on a worker thread."""
+
+    secret: bytes
+    bcrypt: Future[str]
+
+
+_bcrypt_workers: ThreadPoolExecutor | None = None
+_bcrypt_workers_lock = threading.Lock()
+
+
+def prepare_session_secret() -> PreparedSecret:
+    """Start hashing a session secret now, so that a login pays for the password check
+    and bcrypt at once rather than one after the other (both release the GIL). A login
+    that then fails wastes that bcrypt: the login throttles bound how often."""
+    global _bcrypt_workers
+    with _bcrypt_workers_lock:
+        if _bcrypt_workers is None:
+            _bcrypt_workers = ThreadPoolExecutor(max_workers=4,
+                                                 thread_name_prefix="jwt_sessions_bcrypt")
+    secret = new_session_secret()
+    return PreparedSecret(secret, _bcrypt_workers.submit(hash_session_secret, secret))
+
+
+def issue_tokens(user: Any, request: Any = None,
+                 prepared: PreparedSecret | None = None) -> TokenPair:
     """Open a session for an authenticated user and return its first token pair.
 
     The session is bound to the password hash the login checked; if the user's
     credentials moved on meanwhile (a password change, a deactivation racing the
-    login), no session is stored.
+    login), no session is stored. `prepared`: a secret whose bcrypt started earlier.
     """
-    secret = new_session_secret()
-    secret_bcrypt = hash_session_secret(secret)  # outside the transaction: ~0.25 s of CPU
+    if prepared is None:
+        secret = new_session_secret()
+        secret_bcrypt = hash_session_secret(secret)  # outside the transaction: ~0.25 s CPU
+    else:
+        secret, secret_bcrypt = prepared.secret, prepared.bcrypt.result()
     now = timezone.now()
     info = client_info(request)
     session_id = uuid.uuid4()

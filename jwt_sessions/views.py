@@ -99,12 +99,13 @@ class LoginView(TokenView):
     def post(self, request: Request) -> Response:
         serializer = self.serializer_class(data=request.data)
         serializer.is_valid(raise_exception=True)
+        prepared = services.prepare_session_secret()  # bcrypt while the password is checked
         user = authenticate(request._request, **serializer.validated_data)
         if user is None:
             logger.info("Login failed from %s", client_ip(request))
             raise InvalidCredentials()
         LoginUserRateThrottle.refund(request)  # only failed logins count per username
-        return self.token_response(services.issue_tokens(user, request))
+        return self.token_response(services.issue_tokens(user, request, prepared))
 
 
 class ClearsDeadRefreshCookie:

@@ -34,16 +34,15 @@ def change(user_pk: int, what: str) -> None:
 @pytest.mark.parametrize("what", ["password", "deactivation"])
 def test_change_committed_after_the_password_check_refuses_the_login(
         api, user, what, monkeypatch):
-    real = services.hash_session_secret
+    real = services.client_info
 
-    def bcrypt_then_change(secret):  # runs after authenticate() checked the password
-        hashed = real(secret)
+    def change_then_go_on(request):  # runs after authenticate() checked the password
         thread = threading.Thread(target=change, args=(user.pk, what))
         thread.start()
         thread.join()
-        return hashed
+        return real(request)
 
-    monkeypatch.setattr(services, "hash_session_secret", bcrypt_then_change)
+    monkeypatch.setattr(services, "client_info", change_then_go_on)
     assert_error(api.login(user.username), 401, "invalid_credentials")
     assert not Session.objects.active().filter(user=user).exists()
 
