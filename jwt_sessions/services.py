@@ -393,24 +393,28 @@ _BCRYPT_CONFIRMED_SIZE = 10_000
 _bcrypt_lock = threading.Lock()
 
 
-def _is_genuine(token: RefreshToken, session: Session | None) -> bool:
+def _is_genuine(token: RefreshToken) -> bool:
     """Whether the token carries its session's real secret.
 
-    The keyed check decides first, so a forged token (a real session id with a made-up
-    secret) costs no bcrypt; bcrypt, the protection of the stored secret, then confirms
-    a genuine one once. Rows from before secret checks existed have only bcrypt.
+    The keyed check decides first, over one single-column lookup that costs the same
+    for a real and an unknown session, so a forged token (a real session id with a
+    made-up secret) costs no bcrypt and tells nothing; bcrypt, the protection of the
+    stored secret, then confirms a genuine one once. Rows from before secret checks
+    existed have only bcrypt.
     """
-    stored = session.secret_check if session is not None else _NO_SESSION_CHECK
-    if session is not None and not stored:
-        return check_session_secret(token.secret, session.refresh_token_bcrypt)
-    if not secret_check_matches(token.secret, stored) or session is None:
+    row = Session.objects.filter(pk=token.session_id).order_by().values_list(
+        "secret_check", "refresh_token_bcrypt").first()
+    stored, hashed = row if row is not None else (_NO_SESSION_CHECK, "")
+    if row is not None and not stored:
+        return check_session_secret(token.secret, hashed)
+    if not secret_check_matches(token.secret, stored) or row is None:
         return False
-    memo = (session.pk, stored)
+    memo = (token.session_id, stored)
     with _bcrypt_lock:
         if memo in _bcrypt_confirmed:
             _bcrypt_confirmed.move_to_end(memo)
             return True
-    if not check_session_secret(token.secret, session.refresh_token_bcrypt):
+    if not check_session_secret(token.secret, hashed):
         return False
     with _bcrypt_lock:
         _bcrypt_confirmed[memo] = None
@@ -422,8 +426,10 @@ def _is_genuine(token: RefreshToken, session: Session | None) -> bool:
 def _refresh_from_database(token: RefreshToken, new_refresh: RefreshToken, jti: str,
                            now: datetime) -> TokenPair:
     """The slow path: the row decides, once the token has proved its secret genuine."""
+    if not _is_genuine(token):
+        raise RefreshTokenInvalid()
     session = _session_for_refresh(token.session_id)
-    if not _is_genuine(token, session) or session is None:
+    if session is None:
         raise RefreshTokenInvalid()
     grace = jwt_settings.REFRESH_REUSE_GRACE
     for _attempt in range(_MAX_ROTATION_ATTEMPTS):
