@@ -26,7 +26,7 @@ from django.utils import timezone
 
 from . import mirror, signals, stats
 from .clients import client_info
-from .conf import access_token_ttl, jwt_settings
+from .conf import access_token_ttl, cached_per_settings, jwt_settings
 from .credentials import binding_of, is_active, is_bound
 from .exceptions import (
     InvalidCredentials,
@@ -208,13 +208,17 @@ def _enforce_session_limit(user: Any) -> None:
 
 
 # ------------------------------------------------------------------ authenticate
+@cached_per_settings
+def _fallback_slots() -> threading.BoundedSemaphore:
+    return threading.BoundedSemaphore(jwt_settings.MAX_CONCURRENT_DB_FALLBACKS)
+
+
 @contextmanager
 def _fallback_gate() -> Iterator[None]:
     """Bound this process's concurrent database fallbacks (MAX_CONCURRENT_DB_FALLBACKS)
     so that a Redis outage or flush cannot pile every request onto the database: beyond
     the bound, 503. Each holder releases the slots it took, even if the bound changed."""
-    slots = jwt_settings.derived("db_fallback_slots", lambda: threading.BoundedSemaphore(
-        jwt_settings.MAX_CONCURRENT_DB_FALLBACKS))
+    slots = _fallback_slots()
     if not slots.acquire(blocking=False):
         logger.warning("Database fallback limit (%d) reached; refusing",
                        jwt_settings.MAX_CONCURRENT_DB_FALLBACKS)

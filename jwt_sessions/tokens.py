@@ -26,7 +26,7 @@ import jwt
 from jwt.algorithms import get_default_algorithms
 
 from . import keyed
-from .conf import jwt_settings
+from .conf import cached_per_settings, jwt_settings
 
 TOKEN_TYPE = "access"
 JWT_TYP = "at+jwt"
@@ -140,8 +140,9 @@ def _load_keys() -> tuple[Any, dict[str | None, Any]]:
     return signing, verifying
 
 
+@cached_per_settings
 def _keys() -> tuple[Any, dict[str | None, Any]]:
-    return jwt_settings.derived("keys", _load_keys)
+    return _load_keys()
 
 
 def jwks() -> dict:
@@ -208,7 +209,7 @@ def decode_access_token(token: str) -> AccessClaims:
     `jwk`, `x5u`, `x5c`) are ignored because the key never comes from the token.
     """
     segment = token.partition(".")[0]
-    memo = jwt_settings.derived("key_by_header", dict)
+    memo = key_by_header()
     try:
         key = memo.get(segment)
         if key is None:
@@ -238,6 +239,13 @@ def decode_access_token(token: str) -> AccessClaims:
 
 # Distinct valid headers are few (one per kid): past this many, stop remembering them.
 _HEADER_MEMO_SIZE = 16
+
+
+@cached_per_settings
+def key_by_header() -> dict[str, Any]:
+    """Encoded JWT header -> its verifying key, for headers that came with a valid
+    signature (the hot path parses a header once)."""
+    return {}
 
 
 def _key_for_header(token: str) -> Any:
