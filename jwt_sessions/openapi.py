@@ -14,7 +14,13 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import serializers
 
-from .serializers import LoginSerializer, LogoutAllSerializer, RefreshSerializer, SessionSerializer
+from .serializers import (
+    LoginSerializer,
+    LogoutAllSerializer,
+    RefreshSerializer,
+    SessionSerializer,
+    TokenPairSerializer,
+)
 
 TAG = "auth"
 
@@ -33,16 +39,6 @@ class ErrorSerializer(serializers.Serializer):
 
     detail = serializers.CharField()
     code = serializers.CharField()
-
-
-class TokenPairSerializer(serializers.Serializer):
-    """The login and refresh answer; `refresh` is absent in refresh-cookie mode."""
-
-    access = serializers.CharField()
-    refresh = serializers.CharField(required=False)
-    access_expires_at = serializers.DateTimeField()
-    refresh_expires_at = serializers.DateTimeField()
-    session_id = serializers.UUIDField()
 
 
 class JWKSSerializer(serializers.Serializer):

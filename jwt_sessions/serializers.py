@@ -89,3 +89,22 @@ class SessionSerializer(serializers.ModelSerializer):
 
     def get_current(self, session: Session) -> bool:
         return session.pk == self.context.get("current_session_id")
+
+
+class IsoDateTimeField(serializers.DateTimeField):
+    """`datetime.isoformat()` as is (`+00:00`, not DRF's `Z`): what every Python
+    version's `fromisoformat` reads back."""
+
+    def to_representation(self, value: Any) -> str:
+        return value.isoformat()
+
+
+class TokenPairSerializer(serializers.Serializer):
+    """The login and refresh answer (and the OpenAPI schema of it); in refresh-cookie mode
+    the view drops `refresh` from the body and sets the cookie instead."""
+
+    access = serializers.CharField()
+    refresh = serializers.CharField(required=False)
+    access_expires_at = IsoDateTimeField()
+    refresh_expires_at = IsoDateTimeField()
+    session_id = serializers.UUIDField()

@@ -40,6 +40,7 @@ from .exceptions import (
 from .geoip import locate
 from .mirror import HIT, MISS, REVOKED, SessionKeys, StoreUnavailable
 from .models import RevokeReason, Session
+from .serializers import TokenPairSerializer
 from .tokens import (
     AccessClaims,
     ExpiredToken,
@@ -76,13 +77,8 @@ class TokenPair:
     user_id: str
 
     def as_dict(self) -> dict[str, str]:
-        return {
-            "access": self.access,
-            "refresh": self.refresh,
-            "access_expires_at": self.access_expires_at.isoformat(),
-            "refresh_expires_at": self.refresh_expires_at.isoformat(),
-            "session_id": str(self.session_id),
-        }
+        """The JSON body login and refresh answer."""
+        return dict(TokenPairSerializer(self).data)
 
 
 # ------------------------------------------------------------------ issue
