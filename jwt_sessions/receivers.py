@@ -5,12 +5,12 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.hashers import get_hasher, identify_hasher
-from django.db.models.signals import post_init, post_save, pre_delete
+from django.db.models.signals import post_delete, post_init, post_save, pre_delete
 from django.dispatch import receiver
 
-from . import services
+from . import mirror, services
 from .conf import jwt_settings
-from .models import RevokeReason
+from .models import RevokeReason, Session
 
 _SEEN = "_jwt_sessions_seen"
 
@@ -77,3 +77,9 @@ def _is_hash_upgrade(old_hash: str | None, instance: Any, update_fields: Any) ->
 def forget_deleted_user(sender: Any, instance: Any, **kwargs: Any) -> None:
     """A deleted user's rows cascade away; their tokens must die in Redis too."""
     services.forget_user_sessions(instance.pk)
+
+
+@receiver(post_delete, sender=Session, dispatch_uid="jwt_sessions_session_deleted")
+def forget_deleted_session(sender: Any, instance: Session, **kwargs: Any) -> None:
+    """A row deleted through the ORM takes its Redis keys with it (once committed)."""
+    mirror.forget_deleted(mirror.keys_of(instance))
