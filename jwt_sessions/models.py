@@ -105,7 +105,8 @@ class Session(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.device_label} ({self.user_id})"
+        """"Mobile Safari 17 on iOS (iPhone) — alice": the device and whose it is."""
+        return f"{self.device_label} — {self.user.get_username()}"
 
     @property
     def device_label(self) -> str:
