@@ -54,7 +54,7 @@ DATABASES = {"default": {
 }}
 CACHES = {"default": redis_cache(os.environ.get("REDIS_URL"))}
 
-# The four lines of the install (SPEC §1), plus the optional settings.
+# The four lines of the install (see the README), plus the optional settings.
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["jwt_sessions.authentication.JWTSessionAuthentication"],
 }

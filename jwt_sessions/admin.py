@@ -1,4 +1,4 @@
-"""The Session admin: see every session, end any of them at once (SPEC §7).
+"""The Session admin: see every session, end any of them at once.
 
 Nothing here is editable and nothing can be added or deleted: a session only ever ends
 by revocation, which goes through `services.revoke_sessions` exactly as a logout does
