@@ -209,9 +209,9 @@ class SessionAdmin(ReadOnlySessions, admin.ModelAdmin):
     @admin.display(description=_("last active"), ordering="last_activity_at")
     def last_active(self, session: Session) -> str:
         """Last activity, and under it when the session was created."""
+        since = format_html(gettext("since {time}"), time=short_time(session.created_at))
         return format_html('{}<br><small class="jwt-created">{}</small>',
-                           short_time(session.last_activity_at),
-                           format_html(gettext("since {time}"), time=short_time(session.created_at)))
+                           short_time(session.last_activity_at), since)
 
     @admin.display(description=_("expires"), ordering="expires_at")
     def expires(self, session: Session) -> str:

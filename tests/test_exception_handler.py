@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import pytest
 from django.http import Http404
+from django.test import Client
+from django.urls import include, path
 from rest_framework import serializers
 from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
-from django.test import Client
-from django.urls import include, path
 from rest_framework.views import APIView
 
 from tests.conftest import assert_error, bearer
