@@ -1,4 +1,4 @@
-"""Python API for custom flows (MFA step-up, social login, tests): SPEC §7."""
+"""Python API for custom flows (MFA step-up, social login, tests)."""
 from __future__ import annotations
 
 from typing import Any

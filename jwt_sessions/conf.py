@@ -57,7 +57,7 @@ FAILURE_POLICIES = ("database", "deny")
 
 
 def as_timedelta(value: Any) -> Any:
-    """Accept an int/float of seconds wherever a duration is expected (SPEC §6)."""
+    """Accept an int/float of seconds wherever a duration is expected."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return timedelta(seconds=value)
     return value

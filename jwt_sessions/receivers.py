@@ -1,4 +1,4 @@
-"""Revocation triggers: a password change, a deactivated or deleted user (SPEC §4)."""
+"""Revocation triggers: a password change, a deactivated or deleted user."""
 from __future__ import annotations
 
 from typing import Any

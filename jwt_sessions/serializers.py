@@ -1,4 +1,4 @@
-"""Input and output shapes of the HTTP API (SPEC §5)."""
+"""Input and output shapes of the HTTP API."""
 from __future__ import annotations
 
 from typing import Any
@@ -46,8 +46,8 @@ class LoginSerializer(serializers.Serializer):
 class AnyStringField(serializers.Field):
     """Any JSON string as is (empty, NUL, surrogates included); other types are a 400.
 
-    A refresh token that is a string but not ours is a 401 `refresh_token_invalid`
-    (SPEC §5), decided by the token parser, not a field error.
+    A refresh token that is a string but not ours is a 401 `refresh_token_invalid`,
+    decided by the token parser, not a field error.
     """
 
     default_error_messages = {"invalid": _("Not a valid string.")}

@@ -1,4 +1,4 @@
-"""The HTTP API: thin DRF views over `services` (SPEC §5).
+"""The HTTP API: thin DRF views over `services`.
 
 Each view is small and made of DRF's own hooks (`serializer_class`, `throttle_classes`,
 `permission_classes`) plus `TokenView.token_response`, so a project customises by
@@ -11,9 +11,7 @@ import uuid
 from typing import Any
 
 from django.contrib.auth import authenticate
-from django.utils.translation import gettext_lazy as _
 from rest_framework import generics, status
-from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -56,7 +54,7 @@ class JWTSessionsView(APIView):
 
     authentication_classes = [JWTSessionAuthentication]
     permission_classes = [IsAuthenticated]
-    # JSON only (SPEC §5): a cross-site HTML form cannot post JSON without a CORS
+    # JSON only: a cross-site HTML form cannot post JSON without a CORS
     # preflight, so no login or logout can be forged from another site's form.
     parser_classes = [JSONParser]
 
@@ -129,8 +127,8 @@ class RefreshView(ClearsDeadRefreshCookie, TokenView):
         token = serializer.validated_data.get("refresh")
         if token is None:
             token = refresh_from_cookie(request)
-        if token is None:
-            raise ValidationError({"refresh": [_("This field is required.")]})
+        if token is None:  # cookie mode: a missing cookie is a dead session, not a field
+            raise RefreshTokenInvalid()
         return self.token_response(services.refresh_tokens(token, request))
 
 
