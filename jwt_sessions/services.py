@@ -67,7 +67,7 @@ _MAX_ROTATION_ATTEMPTS = 32
 
 @dataclass(frozen=True)
 class TokenPair:
-    """What login and refresh answer (SPEC §5)."""
+    """What login and refresh answer."""
 
     access: str
     refresh: str
