@@ -8,7 +8,7 @@ class JWTSessionsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import checks, receivers  # noqa: F401  (registers checks and receivers)
+        from . import checks, receivers, throttling  # noqa: F401  (registers checks, receivers)
 
         if apps.is_installed("drf_spectacular"):
             from . import openapi  # noqa: F401  (registers the schema extensions)

@@ -45,7 +45,12 @@ from .serializers import (
     RefreshSerializer,
     SessionSerializer,
 )
-from .throttling import LoginRateThrottle, LoginUserRateThrottle, RefreshRateThrottle
+from .throttling import (
+    LoginRateThrottle,
+    LoginUserRateThrottle,
+    RefreshRateThrottle,
+    give_back_slots,
+)
 from .tokens import jwks
 
 logger = logging.getLogger("jwt_sessions")
@@ -64,6 +69,7 @@ class JWTSessionsView(APIView):
         return JWTSessionAuthentication().authenticate_header(request)
 
     def throttled(self, request: Request, wait: float | None) -> None:
+        give_back_slots(request)  # a refused request tried nothing: it takes no slot
         raise Throttled(wait)
 
     def permission_denied(self, request: Request, message: Any = None, code: Any = None):
@@ -92,10 +98,6 @@ class LoginView(TokenView):
     serializer_class = LoginSerializer
     throttle_classes = [LoginRateThrottle, LoginUserRateThrottle]
 
-    def throttled(self, request: Request, wait: float | None) -> None:
-        LoginUserRateThrottle.refund(request)  # a refused attempt tried no password
-        super().throttled(request, wait)
-
     def post(self, request: Request) -> Response:
         serializer = self.serializer_class(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -103,7 +105,6 @@ class LoginView(TokenView):
         if user is None:
             logger.info("Login failed from %s", client_ip(request))
             raise InvalidCredentials()
-        LoginUserRateThrottle.refund(request)  # only failed logins count per username
         return self.token_response(services.issue_tokens(user, request))
 
 
