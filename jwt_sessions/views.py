@@ -17,7 +17,6 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from . import services
 from .authentication import JWTSessionAuthentication
@@ -56,8 +55,12 @@ from .tokens import jwks
 logger = logging.getLogger("jwt_sessions")
 
 
-class JWTSessionsView(APIView):
-    """Base of our views: Bearer auth, our error codes, `WWW-Authenticate` on 401."""
+class JWTSessionsView(generics.GenericAPIView):
+    """Base of our views: Bearer auth, our error codes, `WWW-Authenticate` on 401.
+
+    A GenericAPIView for its `get_serializer()`: a subclass swaps `serializer_class` (or
+    overrides `get_serializer_class`) and gets the request in the serializer's context.
+    """
 
     authentication_classes = [JWTSessionAuthentication]
     permission_classes = [IsAuthenticated]
@@ -99,7 +102,7 @@ class LoginView(TokenView):
     throttle_classes = [LoginRateThrottle, LoginUserRateThrottle]
 
     def post(self, request: Request) -> Response:
-        serializer = self.serializer_class(data=request.data)
+        serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         user = authenticate(request._request, **serializer.validated_data)
         if user is None:
@@ -121,10 +124,11 @@ class ClearsDeadRefreshCookie:
 class RefreshView(ClearsDeadRefreshCookie, TokenView):
     """POST {refresh} (or the refresh cookie) -> a new pair; the old refresh dies."""
 
+    serializer_class = RefreshSerializer
     throttle_classes = [RefreshRateThrottle]
 
     def post(self, request: Request) -> Response:
-        serializer = RefreshSerializer(data=request.data, required=not cookie_mode())
+        serializer = self.get_serializer(data=request.data, required=not cookie_mode())
         serializer.is_valid(raise_exception=True)
         token = serializer.validated_data.get("refresh")
         if token is None:
@@ -160,8 +164,10 @@ class LogoutView(ClearsDeadRefreshCookie, JWTSessionsView):
 class LogoutAllView(JWTSessionsView):
     """POST {keep_current?} -> 204; every session of the user is revoked."""
 
+    serializer_class = LogoutAllSerializer
+
     def post(self, request: Request) -> Response:
-        serializer = LogoutAllSerializer(data=request.data)
+        serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         keep = request.auth.session_id if serializer.validated_data["keep_current"] else None
         services.revoke_user_sessions(request.user.pk, RevokeReason.LOGOUT_ALL,
