@@ -280,3 +280,25 @@ def test_the_mixin_offers_the_action_only_to_those_who_may_revoke(client, staff,
     staff.user_permissions.add(permission("revoke_session"))
     page = client.get(reverse("admin:auth_user_changelist")).content.decode()
     assert "revoke_jwt_sessions" in page
+
+
+def test_a_user_admin_registered_too_late_is_reported(jwt_settings):
+    from django.contrib import admin
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.admin import UserAdmin
+
+    import tests.urls  # noqa: F401  (the site's own registration, restored below)
+    from jwt_sessions.checks import check_user_admin
+
+    model = get_user_model()
+    assert check_user_admin() == []
+    original = type(admin.site._registry[model])
+    admin.site.unregister(model)
+    admin.site.register(model, UserAdmin)  # as an app listed after jwt_sessions would
+    try:
+        assert [m.id for m in check_user_admin()] == ["jwt_sessions.W007"]
+        jwt_settings(EXTEND_USER_ADMIN=False)
+        assert check_user_admin() == []  # the project chose to go without
+    finally:
+        admin.site.unregister(model)
+        admin.site.register(model, original)
