@@ -19,7 +19,7 @@ from django.contrib.admin.options import IS_POPUP_VAR
 from django.contrib.admin.utils import quote, unquote
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import BadRequest, PermissionDenied, ValidationError
 from django.db.models import Count, Model, Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -105,9 +105,17 @@ def object_or_404(model: type[Model], raw: str) -> Any:
         raise Http404 from None
 
 
-class RefusesMalformedSelection:
-    """A model admin mixin: an action posted with an id that cannot be a pk (a tampered
-    form) is refused as a whole with a message, where Django would answer a 500."""
+class RefusesMalformedInput:
+    """A model admin mixin for input Django's admin would answer with a 500: an action
+    posted with an id that cannot be a pk (a tampered form) is refused as a whole with a
+    message; a list filter or search with a NUL character (which PostgreSQL text cannot
+    hold) is a 400."""
+
+    def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> Any:
+        if any("\x00" in key or "\x00" in value
+               for key, values in request.GET.lists() for value in values):
+            raise BadRequest("A NUL character in the query.")
+        return super().changelist_view(request, extra_context)  # type: ignore[misc]
 
     def response_action(self, request: HttpRequest, queryset: QuerySet) -> Any:
         model = self.model  # type: ignore[attr-defined]
@@ -180,7 +188,7 @@ class ReadOnlySessions:
 
 
 @admin.register(Session)
-class SessionAdmin(RefusesMalformedSelection, ReadOnlySessions, admin.ModelAdmin):
+class SessionAdmin(RefusesMalformedInput, ReadOnlySessions, admin.ModelAdmin):
     list_display = ["user", "device_label", "ip_address", "location", "created_at",
                     "last_activity_at", "expires_at", "status_badge"]
     list_select_related = ["user", "revoked_by"]
@@ -356,7 +364,7 @@ def _revoke_users_once_confirmed(modeladmin: Any, request: HttpRequest, user_ids
         users=_users_with_active_counts(user_ids), selected=selected, action=action)
 
 
-class UserSessionsAdminMixin(RefusesMalformedSelection):
+class UserSessionsAdminMixin(RefusesMalformedInput):
     """Put before your user admin's base class to give it the user's sessions:
 
         class UserAdmin(UserSessionsAdminMixin, django.contrib.auth.admin.UserAdmin): ...
