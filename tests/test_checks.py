@@ -1,4 +1,4 @@
-"""System checks: bad JWT_SESSIONS settings fail at start-up with a clear message (SPEC §6)."""
+"""System checks: bad JWT_SESSIONS settings fail at start-up with a clear message."""
 from datetime import timedelta
 
 import pytest
