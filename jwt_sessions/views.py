@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from typing import Any
+from typing import Any, NoReturn, cast
 
 from django.contrib.auth import authenticate
 from rest_framework import generics, status
@@ -48,7 +48,7 @@ from .throttling import (
     RefreshRateThrottle,
     give_back_slots,
 )
-from .tokens import jwks
+from .tokens import AccessClaims, jwks
 
 logger = logging.getLogger("jwt_sessions")
 
@@ -69,9 +69,14 @@ class JWTSessionsView(generics.GenericAPIView):
     def get_authenticate_header(self, request: Request) -> str:
         return JWTSessionAuthentication().authenticate_header(request)
 
-    def throttled(self, request: Request, wait: float | None) -> None:
+    def throttled(self, request: Request, wait: float | None) -> NoReturn:
         give_back_slots(request)  # a refused request tried nothing: it takes no slot
         raise Throttled(wait)
+
+    @staticmethod
+    def claims(request: Request) -> AccessClaims:
+        """The verified claims of the calling access token (`request.auth`)."""
+        return cast(AccessClaims, request.auth)
 
     def permission_denied(self, request: Request, message: Any = None, code: Any = None):
         if request.authenticators and not request.successful_authenticator:
@@ -149,7 +154,7 @@ class LogoutView(ClearsDeadRefreshCookie, JWTSessionsView):
 
     def post(self, request: Request) -> Response:
         if request.auth is not None:
-            services.revoke_session(request.auth.session_id, RevokeReason.LOGOUT)
+            services.revoke_session(self.claims(request).session_id, RevokeReason.LOGOUT)
         else:
             token = refresh_from_cookie(request)
             if token is None:
@@ -168,7 +173,8 @@ class LogoutAllView(JWTSessionsView):
     def post(self, request: Request) -> Response:
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        keep = request.auth.session_id if serializer.validated_data["keep_current"] else None
+        current = self.claims(request).session_id
+        keep = current if serializer.validated_data["keep_current"] else None
         services.revoke_user_sessions(request.user.pk, RevokeReason.LOGOUT_ALL,
                                       keep_session_id=keep)
         response = Response(status=status.HTTP_204_NO_CONTENT)
@@ -189,7 +195,7 @@ class SessionListView(JWTSessionsView, generics.ListAPIView):
 
     def get_serializer_context(self) -> dict[str, Any]:
         return {**super().get_serializer_context(),
-                "current_session_id": self.request.auth.session_id}
+                "current_session_id": self.claims(self.request).session_id}
 
 
 class SessionDetailView(JWTSessionsView):
@@ -204,7 +210,7 @@ class SessionDetailView(JWTSessionsView):
         if not services.revoke_sessions(sessions, RevokeReason.USER):
             raise NotFound()
         response = Response(status=status.HTTP_204_NO_CONTENT)
-        if pk == request.auth.session_id:
+        if pk == self.claims(request).session_id:
             clear_refresh_cookie(request, response)
         return response
 
