@@ -3,9 +3,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
-from django.utils.functional import SimpleLazyObject
+from django.utils.functional import SimpleLazyObject, empty
 from rest_framework.authentication import BaseAuthentication
 
 from .exceptions import SessionRevoked, TokenInvalid
@@ -53,6 +54,40 @@ class LazyUser(SimpleLazyObject):
         return True
 
 
+def bearer_token(header: str) -> str | None:
+    """The token of an `Authorization: Bearer <token>` value; None for another scheme.
+
+    A Bearer value that is not exactly one reasonably sized token is a 401, not a guess.
+    """
+    parts = header.split()
+    if not parts or parts[0].lower() != KEYWORD.lower():
+        return None
+    if len(parts) != 2 or len(parts[1]) > MAX_TOKEN_LENGTH:
+        raise TokenInvalid("The Authorization header must be 'Bearer <one token>'.")
+    return parts[1]
+
+
+def lazy_user(claims: AccessClaims) -> LazyUser:
+    """The token's user, loaded only when more than its pk is read."""
+    model = get_user_model()
+    try:
+        pk = model._meta.pk.to_python(claims.user_id)
+    except ValidationError as exc:
+        raise TokenInvalid() from exc
+    return LazyUser(model, pk)
+
+
+def _loaded(user: LazyUser) -> Any:
+    if user._wrapped is empty:
+        user._setup()
+    return user._wrapped
+
+
+async def aload_user(user: LazyUser) -> Any:
+    """The user row behind a LazyUser, from async code (the query runs in a thread)."""
+    return await sync_to_async(_loaded)(user)
+
+
 class JWTSessionAuthentication(BaseAuthentication):
     """Authenticate with a jwt_sessions access token; `request.auth` is its AccessClaims."""
 
@@ -60,20 +95,11 @@ class JWTSessionAuthentication(BaseAuthentication):
 
     def authenticate(self, request: Any) -> tuple[Any, AccessClaims] | None:
         header = request.META.get("HTTP_AUTHORIZATION")
-        if not header:
-            return None
-        parts = header.split()
-        if not parts or parts[0].lower() != self.keyword.lower():
-            return None  # another scheme: leave it to another authentication class
-        if len(parts) != 2 or len(parts[1]) > MAX_TOKEN_LENGTH:
-            raise TokenInvalid("The Authorization header must be 'Bearer <one token>'.")
-        claims = authenticate_access(parts[1])
-        model = get_user_model()
-        try:
-            pk = model._meta.pk.to_python(claims.user_id)
-        except ValidationError as exc:
-            raise TokenInvalid() from exc
-        return LazyUser(model, pk), claims
+        token = bearer_token(header) if header else None
+        if token is None:
+            return None  # no credentials, or another scheme: another class may take it
+        claims = authenticate_access(token)
+        return lazy_user(claims), claims
 
     def authenticate_header(self, request: Any) -> str:
         return f'{self.keyword} realm="api"'

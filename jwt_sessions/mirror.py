@@ -12,13 +12,15 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
+from asgiref.sync import sync_to_async
 from django.utils import timezone
 
 from . import stats
+from .astore import astore
 from .conf import access_token_ttl, jwt_settings, revocation_window
 from .exceptions import ServiceUnavailable
 from .models import Session
@@ -28,9 +30,9 @@ __all__ = [
     "HIT", "MISS", "REVOKED", "CachedSession", "SessionKeys", "StoreUnavailable", "Circuit",
     "circuit",
     "apply_failure_policy", "session_keys", "keys_of", "cache_session", "cache_verified",
-    "tombstone", "uncache", "check_access", "rotate", "add_to_counter", "flush_counters",
-    "read_counters", "indexed_session_ids", "unindex", "replay_recent_revocations",
-    "recent_revocations",
+    "tombstone", "uncache", "check_access", "acheck_access", "rotate", "add_to_counter",
+    "flush_counters", "read_counters", "indexed_session_ids", "unindex",
+    "replay_recent_revocations", "recent_revocations",
 ]
 
 logger = logging.getLogger("jwt_sessions")
@@ -77,12 +79,29 @@ def _guarded(call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
             _resync_after_outage()
         return call(*args, **kwargs)
     except StoreUnavailable as exc:
-        if not circuit.is_open():
-            logger.warning("Redis unavailable (%s); using the database for %s s", exc,
-                           jwt_settings.REDIS_RETRY_INTERVAL.total_seconds())
-        circuit.trip()
-        stats.record("redis_errors")
+        _tripped(exc)
         raise
+
+
+async def _aguarded(call: Callable[..., Awaitable[T]], *args: Any) -> T:
+    """`_guarded` for a coroutine of `astore`: the same circuit, the replay in a thread."""
+    if circuit.is_open():
+        raise StoreUnavailable("circuit open")
+    try:
+        if circuit.needs_replay:
+            await sync_to_async(_resync_after_outage)()
+        return await call(*args)
+    except StoreUnavailable as exc:
+        _tripped(exc)
+        raise
+
+
+def _tripped(exc: StoreUnavailable) -> None:
+    if not circuit.is_open():
+        logger.warning("Redis unavailable (%s); using the database for %s s", exc,
+                       jwt_settings.REDIS_RETRY_INTERVAL.total_seconds())
+    circuit.trip()
+    stats.record("redis_errors")
 
 
 def apply_failure_policy() -> None:
@@ -179,6 +198,11 @@ def uncache(keys: SessionKeys) -> None:
 def check_access(session_id: Any, jti: str, counters: dict[str, int] | None) -> str:
     """HIT, MISS or REVOKED for an access token (one round trip); raises StoreUnavailable."""
     return _guarded(store.check_access, session_id, jti, counters)
+
+
+async def acheck_access(session_id: Any, jti: str, counters: dict[str, int] | None) -> str:
+    """`check_access` without blocking the event loop; raises StoreUnavailable."""
+    return await _aguarded(astore.check_access, session_id, jti, counters)
 
 
 def rotate(session_id: Any, old_sha256: str, new_sha256: str, new_jti: str,

@@ -200,7 +200,7 @@ class RedisStore:
         when given, are flushed into the shared stats hash in the same round trip (a
         pipeline), so statistics never cost an extra one.
         """
-        keys = (self.access_key(session_id, jti), self.tombstone_key(session_id))
+        keys = self.access_check_keys(session_id, jti)
 
         def call(conn):
             if not counters:
@@ -210,7 +210,15 @@ class RedisStore:
             self._add_counters(pipe, counters)
             return pipe.execute()[0]
 
-        access, tombstone = self._run(call)
+        return self.access_state(*self._run(call))
+
+    def access_check_keys(self, session_id: uuid.UUID, jti: str) -> tuple[str, str]:
+        """What an access check reads, in this order: the access key and the tombstone."""
+        return self.access_key(session_id, jti), self.tombstone_key(session_id)
+
+    @staticmethod
+    def access_state(access: bytes | None, tombstone: bytes | None) -> str:
+        """HIT, MISS or REVOKED from the values of `access_check_keys`."""
         if tombstone is not None:
             return REVOKED
         return HIT if access is not None else MISS
