@@ -38,6 +38,8 @@ DEFAULTS: dict[str, Any] = {
     "AUDIT_RETENTION": timedelta(days=30),
     "MAX_CONCURRENT_DB_FALLBACKS": 32,
     "GEOIP_PATH": None,
+    "EVENTS_HEARTBEAT": timedelta(seconds=1),
+    "LOCAL_CACHE": None,
 }
 
 DURATION_KEYS = (
@@ -49,6 +51,7 @@ DURATION_KEYS = (
     "AUDIT_RETENTION",
     "LAST_ACTIVITY_RESOLUTION",
     "REDIS_RETRY_INTERVAL",
+    "EVENTS_HEARTBEAT",
 )
 
 FAILURE_POLICIES = ("database", "deny")

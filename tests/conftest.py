@@ -103,6 +103,18 @@ def _clean_state(settings):
     get_redis_connection("default").flushdb()
     yield
     circuit.reset()
+    _stop_event_receiver()
+
+
+def _stop_event_receiver() -> None:
+    """No test leaves a revocation-event receiver thread behind."""
+    import threading
+
+    from jwt_sessions import events
+
+    events.stop()
+    leaked = [t for t in threading.enumerate() if t.name == "jwt_sessions-events"]
+    assert not leaked, f"event receiver threads leaked: {leaked}"
 
 
 @pytest.fixture
