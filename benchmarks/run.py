@@ -667,6 +667,12 @@ def targets(report: Report, figures: dict, at: int) -> None:
     if "memory" in figures:
         check("<= 400 bytes of Redis per active session (index included, 1 session/user)",
               f"{figures['memory']:.0f} bytes", figures["memory"] <= 400)
+    if figures.get("socket_close"):
+        close = figures["socket_close"]
+        check("revoked session's WebSocket closed in another process within 1 s (p99)",
+              f"p50 {close['p50']:.1f} ms, p99 {close['p99']:.1f} ms, "
+              f"{close['closed']}/{close['count']} with 4401",
+              close["p99"] < 1000 and close["closed"] == close["count"])
     if rows:
         summary = Report()
         summary.add("## Targets (issue 7), from this run", "")
@@ -675,7 +681,7 @@ def targets(report: Report, figures: dict, at: int) -> None:
 
 
 # ---------------------------------------------------------------------------- main
-SECTIONS = ("requests", "http", "refresh", "logout", "memory", "dead")
+SECTIONS = ("requests", "http", "refresh", "logout", "memory", "dead", "doors")
 
 
 def main() -> None:
@@ -716,6 +722,11 @@ def main() -> None:
     if "dead" in only:
         bench_redis_dead(cfg, report, user, floor_us, simple_us)  # p50s of table 1
         bench_fallback_gate(cfg, report, user)
+    if "doors" in only:
+        from benchmarks import doors
+
+        figures["ninja"] = doors.bench_ninja(cfg, report, creds["jwt_sessions"][1][7:])
+        figures["socket_close"] = doors.bench_socket_close(cfg, report, user)
     targets(report, figures, at=header_end)
     text = report.text()
     sys.stdout.write(text)
