@@ -15,7 +15,7 @@ def bench_ninja(cfg, report, access: str) -> dict | None:
     from benchmarks.run import fmt, log, ratio
 
     if not loadtest.available(loadtest.UVICORN):
-        report.add("## 6. django-ninja under uvicorn", "", "Skipped (wrk or uvicorn missing).",
+        report.add("## 7. django-ninja under uvicorn", "", "Skipped (wrk or uvicorn missing).",
                    "")
         return None
     seconds, connections = cfg.n(5, 2), 8
@@ -38,7 +38,7 @@ def bench_ninja(cfg, report, access: str) -> dict | None:
         statistics.median(r.p99_ms for r in rs), sum(r.errors for r in rs))
         for scheme, rs in runs.items()}
     floor = results["stateless"].per_second
-    report.add("## 6. Async django-ninja operation under uvicorn",
+    report.add("## 7. Async django-ninja operation under uvicorn",
                "",
                f"uvicorn (2 workers, asyncio loop, access log off) on 127.0.0.1, wrk -t1 "
                f"-c{connections} -d{seconds}s on the same 2 cores, {repeats} interleaved "
@@ -62,7 +62,7 @@ def bench_socket_close(cfg, report, user) -> dict | None:
     from jwt_sessions.services import revoke_session
 
     if not loadtest.UVICORN.exists():
-        report.add("## 7. WebSocket close on revocation", "", "Skipped (uvicorn missing).", "")
+        report.add("## 8. WebSocket close on revocation", "", "Skipped (uvicorn missing).", "")
         return None
     count = cfg.n(100, 30)
     pairs = open_sessions(user, count)
@@ -90,7 +90,7 @@ def bench_socket_close(cfg, report, user) -> dict | None:
     ordered = sorted(latencies)
     p50 = statistics.median(ordered)
     p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
-    report.add("## 7. WebSocket closed on revocation, across processes",
+    report.add("## 8. WebSocket closed on revocation, across processes",
                "",
                f"{count} sessions, one at a time: a socket opened on a uvicorn process "
                "(1 worker), `revoke_session()` called in the benchmark process; the time "

@@ -14,7 +14,8 @@ returned before t has been delivered. `healthy()` holds while that proof is youn
 three heartbeats, and lapses by itself when beats stop coming back (a partition that drops
 packets without closing anything). A "gap" event tells consumers to distrust what they
 hold: sent when the subscription is lost, when a beat does not come back in time, when
-Redis restarted (its run_id changed), and again once the subscription is back.
+Redis restarted (its run_id changed), and again once the subscription is (or first
+is) made, so that consumers re-check what they hold from before.
 """
 from __future__ import annotations
 
@@ -30,6 +31,8 @@ from typing import Any
 
 import redis
 from django.core.signals import setting_changed
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from .conf import jwt_settings
 from .store import _REDIS_ERRORS, EVENT_REVOKED, EVENT_ROTATED, StoreUnavailable, store
@@ -150,7 +153,9 @@ class _Receiver(threading.Thread):
         self._sent: dict[bytes, float] = {}  # beats not heard back yet -> send time
         self._beats = itertools.count()
         self._run_id: str | None = None
-        self._lost = False  # a gap was reported; the next subscription resynchronises
+        # Set while a gap is owed to consumers: from the start too, since what they hold
+        # from before this receiver (a stopped one, a settings change) is not covered.
+        self._lost = True
         self._subscribed_at = 0.0
 
     def healthy(self) -> bool:
@@ -200,7 +205,7 @@ class _Receiver(threading.Thread):
         self._subscribed_at = time.monotonic()
         if self._lost:  # what happened meanwhile is unknown: consumers re-check now
             self._lost = False
-            logger.info("Revocation events: subscription back; consumers resynchronise")
+            logger.info("Revocation events: subscribed; consumers resynchronise")
             _dispatch(SessionEvent(GAP, None))
 
     def _listen(self, pubsub: Any) -> None:
@@ -250,7 +255,7 @@ class _Receiver(threading.Thread):
     def _lose(self, reason: str) -> None:
         self._proof = None
         if self._lost:
-            return  # already reported; still reconnecting
+            return  # already owed; still (re)connecting
         self._lost = True
         logger.warning("Revocation events: %s; consumers told to distrust what they hold",
                        reason)
@@ -280,6 +285,7 @@ def _receiver_client(timeout: float) -> Any:
     for name in ("socket_timeout", "socket_connect_timeout"):
         if kwargs.get(name) is None or kwargs[name] > timeout:
             kwargs[name] = timeout
+    kwargs["retry"] = Retry(NoBackoff(), 0)  # the receiver reconnects on its own terms
     return redis.Redis(connection_pool=redis.ConnectionPool(
         connection_class=pool.connection_class, max_connections=4, **kwargs))
 

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 from asgiref.sync import sync_to_async
 from django.utils import timezone
 
-from . import stats
+from . import local_cache, stats
 from .astore import astore
 from .conf import access_token_ttl, jwt_settings, revocation_window
 from .exceptions import ServiceUnavailable
@@ -128,6 +128,7 @@ def _resync_after_outage() -> None:
         while _superseded:
             batch = [_superseded[i] for i in range(min(len(_superseded), 1000))]
             store.drop_pairs(batch)
+            local_cache.forget(item.session_id for item in batch)
             for _ in batch:
                 _superseded.popleft()
         circuit.reset()
@@ -161,6 +162,9 @@ def cache_session(session: Session, replaces: SessionKeys | None = None) -> None
         if replaces is not None:
             _superseded.append(replaces)
         apply_failure_policy()
+    finally:
+        if replaces is not None:
+            local_cache.forget([replaces.session_id])
 
 
 def cache_verified(session: Session, replaced: SessionKeys | None = None) -> None:
@@ -184,6 +188,8 @@ def tombstone(sessions: list[SessionKeys]) -> None:
         _guarded(store.forget, sessions)
     except StoreUnavailable:
         logger.warning("Redis unreachable: %d revocation(s) will be replayed", len(sessions))
+    finally:
+        local_cache.forget(item.session_id for item in sessions)
 
 
 def uncache(keys: SessionKeys) -> None:
@@ -193,6 +199,8 @@ def uncache(keys: SessionKeys) -> None:
         _guarded(store.forget, [keys], tombstone=False)
     except StoreUnavailable:
         pass
+    finally:
+        local_cache.forget([keys.session_id])
 
 
 def check_access(session_id: Any, jti: str, counters: dict[str, int] | None) -> str:
@@ -208,8 +216,11 @@ async def acheck_access(session_id: Any, jti: str, counters: dict[str, int] | No
 def rotate(session_id: Any, old_sha256: str, new_sha256: str, new_jti: str,
            refresh_ttl: timedelta, access_ttl: timedelta) -> CachedSession | None:
     """Consume the old refresh key, install the new pair; raises StoreUnavailable."""
-    return _guarded(store.rotate, session_id, old_sha256, new_sha256, new_jti, refresh_ttl,
-                    access_ttl)
+    try:
+        return _guarded(store.rotate, session_id, old_sha256, new_sha256, new_jti,
+                        refresh_ttl, access_ttl)
+    finally:
+        local_cache.forget([session_id])
 
 
 def replay_recent_revocations() -> int:
@@ -222,6 +233,7 @@ def replay_recent_revocations() -> int:
     rows = session_keys(recent_revocations())
     if rows:
         store.forget(rows)
+        local_cache.forget(row.session_id for row in rows)
     return len(rows)
 
 
@@ -233,6 +245,7 @@ def recent_revocations() -> Any:
 # ------------------------------------------------------------------ cleanup
 def forget_ended(sessions: list[SessionKeys]) -> None:
     """Drop ended sessions' keys without tombstones; raises StoreUnavailable."""
+    local_cache.forget(item.session_id for item in sessions)
     _guarded(store.forget, sessions, tombstone=False)
 
 

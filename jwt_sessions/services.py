@@ -23,7 +23,7 @@ from django.contrib.auth.signals import user_logged_in
 from django.db import transaction
 from django.utils import timezone
 
-from . import mirror, signals, stats
+from . import local_cache, mirror, signals, stats
 from .clients import client_info
 from .conf import access_token_ttl, jwt_settings
 from .exceptions import (
@@ -155,15 +155,20 @@ def _fallback_gate() -> Iterator[None]:
 
 
 def authenticate_access(token: str) -> AccessClaims:
-    """Verify an access token: the JWT, then one Redis lookup; the database on a miss."""
+    """Verify an access token: the JWT, then this process's LOCAL_CACHE (when on), then
+    one Redis lookup; the database on a miss."""
     claims = decode_claims(token)
+    cache = local_cache.current()
+    if cache is not None and cache.holds(claims.session_id, claims.jti):
+        return claims
+    since = 0 if cache is None else cache.version()
     counts = stats.take_due()
     try:
         state = mirror.check_access(claims.session_id, claims.jti, counts)
     except StoreUnavailable:
         _store_unavailable(counts)
         state = None
-    if not _redis_vouches(claims, state):
+    if not _redis_vouches(claims, state, cache, since):
         _authenticate_from_database(claims, rehydrate=state == MISS)
     return claims
 
@@ -172,13 +177,17 @@ async def aauthenticate_access(token: str) -> AccessClaims:
     """`authenticate_access` for async code: the same steps, none blocking the loop (the
     database fallback runs in a thread, through the same gate)."""
     claims = decode_claims(token)
+    cache = local_cache.current()
+    if cache is not None and cache.holds(claims.session_id, claims.jti):
+        return claims
+    since = 0 if cache is None else cache.version()
     counts = stats.take_due()
     try:
         state = await mirror.acheck_access(claims.session_id, claims.jti, counts)
     except StoreUnavailable:
         _store_unavailable(counts)
         state = None
-    if not _redis_vouches(claims, state):
+    if not _redis_vouches(claims, state, cache, since):
         await sync_to_async(_authenticate_from_database)(claims, rehydrate=state == MISS)
     return claims
 
@@ -199,11 +208,15 @@ def _store_unavailable(counts: dict[str, int] | None) -> None:
     mirror.apply_failure_policy()
 
 
-def _redis_vouches(claims: AccessClaims, state: str | None) -> bool:
-    """What Redis's answer (None: no answer) decides: True for a live token, 401 for a
-    revoked session, False when the database must decide."""
+def _redis_vouches(claims: AccessClaims, state: str | None, cache: local_cache.LocalCache | None,
+                   since: int) -> bool:
+    """What Redis's answer (None: no answer) decides: True for a live token (kept in the
+    LOCAL_CACHE, unless an event since `since` said otherwise), 401 for a revoked
+    session, False when the database must decide."""
     if state == HIT:
         stats.record("redis_hits")
+        if cache is not None:
+            cache.keep(claims.session_id, claims.jti, since)
         return True
     if state == REVOKED:
         stats.record("redis_hits")

@@ -17,6 +17,8 @@ Pub/sub channels (jwt_sessions.events): `Pev` carries every revocation and rotat
 published in the same round trip as the change itself (inside the script or pipeline);
 `Phb:<receiver>` is one receiver's heartbeat. An event message is a kind byte (R: revoked,
 O: a pair superseded) and records of session id (16 bytes), jti length (1 byte), jti.
+A PUBLISH that fails (an ACL without the channels) never fails the change it announces:
+receivers then cannot prove their subscription, and no local cache is trusted.
 
 Names are short and binary parts base64url because every byte is paid per active
 session (see docs/how-it-works.md for the measured sizes); 128 bits of the SHA-256 name a
@@ -40,7 +42,7 @@ from typing import Any
 
 from django_redis import get_redis_connection
 from redis.cluster import ClusterPipeline, RedisCluster
-from redis.exceptions import RedisClusterException, RedisError
+from redis.exceptions import RedisClusterException, RedisError, ResponseError
 
 from .conf import jwt_settings, revocation_window
 
@@ -93,7 +95,7 @@ return n
 # ARGV[5], ARGV[6] (with old keys): the events channel and the "rotated" message.
 _PUT = """
 for i = 4, #KEYS do redis.call('DEL', KEYS[i]) end
-if ARGV[6] then redis.call('PUBLISH', ARGV[5], ARGV[6]) end
+if ARGV[6] then redis.pcall('PUBLISH', ARGV[5], ARGV[6]) end
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[3])
 redis.call('SET', KEYS[3], ARGV[2], 'PX', ARGV[4])
@@ -128,7 +130,7 @@ redis.call('DEL', KEYS[2])
 redis.call('DEL', ARGV[1] .. old_jti)
 redis.call('SET', KEYS[3], ARGV[2] .. rest, 'PX', ttl)
 redis.call('SET', KEYS[4], ARGV[3], 'PX', access_ttl)
-redis.call('PUBLISH', ARGV[6], ARGV[7] .. string.char(#old_jti) .. old_jti)
+redis.pcall('PUBLISH', ARGV[6], ARGV[7] .. string.char(#old_jti) .. old_jti)
 return old
 """
 
@@ -224,8 +226,11 @@ class RedisStore:
                 return None
             pipe = conn.pipeline(transaction=False)
             pipe.publish(self.heartbeat_channel(receiver), beat)
-            pipe.info("server")
-            return pipe.execute()[1].get("run_id")
+            pipe.info("server")  # an ACL may refuse INFO (@dangerous): then no run_id
+            published, info = pipe.execute(raise_on_error=False)
+            if isinstance(published, Exception):
+                raise published
+            return None if isinstance(info, Exception) else info.get("run_id")
 
         return self._run(call, client)
 
@@ -408,14 +413,21 @@ class RedisStore:
         A cluster pipeline refuses PUBLISH: there the messages follow in their own round
         trip (any node: classic pub/sub reaches every node of a cluster)."""
         messages = self._event_messages(kind, records)
-        if not isinstance(pipe, ClusterPipeline):
-            for message in messages:
-                pipe.publish(self.events_channel(), message)
+        if isinstance(pipe, ClusterPipeline):
             pipe.execute()
+            for message in messages:
+                try:
+                    conn.publish(self.events_channel(), message,
+                                 target_nodes=RedisCluster.RANDOM)
+                except ResponseError:
+                    pass
             return
-        pipe.execute()
         for message in messages:
-            conn.publish(self.events_channel(), message, target_nodes=RedisCluster.RANDOM)
+            pipe.publish(self.events_channel(), message)
+        results = pipe.execute(raise_on_error=False)
+        for result in results[:len(results) - len(messages)]:
+            if isinstance(result, Exception):
+                raise result
 
     def _pair_keys(self, item: SessionKeys) -> tuple[str, str]:
         return (self.session_key(item.session_id, item.refresh_sha256),

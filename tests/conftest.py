@@ -125,6 +125,26 @@ def redis_conn():
 
 
 @pytest.fixture
+def round_trips(monkeypatch):
+    """Counts requests on the wire (a command, a pipeline or a script each), but not the
+    event receiver's own."""
+    import threading
+
+    from redis.connection import AbstractConnection
+
+    sent = [0]
+    real = AbstractConnection.send_packed_command
+
+    def counting(self, command, check_health=True):
+        if threading.current_thread().name != "jwt_sessions-events":
+            sent[0] += 1
+        return real(self, command, check_health)
+
+    monkeypatch.setattr(AbstractConnection, "send_packed_command", counting)
+    return sent
+
+
+@pytest.fixture
 def api() -> Api:
     return Api()
 

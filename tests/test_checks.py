@@ -149,3 +149,26 @@ def test_host_prefixed_cookie_needs_root_path_no_domain_and_secure(settings):
     for bad in ({"path": "/auth/"}, {"domain": "example.com"}, {"secure": False}):
         value = {"REFRESH_COOKIE": {**good, **bad}}
         assert error_ids(settings, value) == ["jwt_sessions.E013"]
+
+
+@pytest.mark.parametrize("value", [
+    {"max_age": timedelta(seconds=30), "max_entries": 10_000},
+    {"max_age": 5},
+    {},
+])
+def test_good_local_cache_settings_pass(settings, value):
+    assert error_ids(settings, {"LOCAL_CACHE": value}) == []
+
+
+@pytest.mark.parametrize("value", [
+    "on", [], {"max_age": 0}, {"max_age": -1}, {"max_age": "30s"},
+    {"max_age": timedelta(hours=1)},  # longer than the access lifetime
+    {"max_entries": 0}, {"max_entries": 1.5}, {"max_entries": True}, {"size": 10},
+])
+def test_bad_local_cache_settings_fail(settings, value):
+    assert error_ids(settings, {"LOCAL_CACHE": value}) == ["jwt_sessions.E021"]
+
+
+@pytest.mark.parametrize("value", [0, timedelta(0), -1, "1s"])
+def test_bad_heartbeat_fails(settings, value):
+    assert set(error_ids(settings, {"EVENTS_HEARTBEAT": value})) == {"jwt_sessions.E002"}
