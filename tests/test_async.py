@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import timedelta
 
 import pytest
 from asgiref.sync import async_to_sync
@@ -256,3 +257,21 @@ def test_slow_redis_does_not_block_the_event_loop(settings, jwt_settings, user, 
         forget_redis_pools()
         proxy.close()
         server.close()
+
+
+# ------------------------------------------------------------------ LOCAL_CACHE
+def test_local_cache_answers_repeat_async_checks_without_redis(api, tokens, jwt_settings,
+                                                                async_round_trips):
+    from jwt_sessions import events, local_cache
+
+    jwt_settings(LOCAL_CACHE={"max_age": timedelta(seconds=30), "max_entries": 100})
+    assert local_cache.current() is not None
+    assert events.wait_until_healthy(5)
+    check(tokens["access"])  # Redis vouches; the token is kept
+    async_round_trips.clear()
+    [claims] = check(tokens["access"])
+    assert claims.session_id == decode_access_token(tokens["access"]).session_id
+    assert async_round_trips == []
+    assert api.logout(tokens["access"]).status_code == 204  # this process drops it at once
+    [result] = check(tokens["access"])
+    assert isinstance(result, SessionRevoked)
