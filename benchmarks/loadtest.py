@@ -14,6 +14,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 GUNICORN = Path(sys.executable).with_name("gunicorn")
+UVICORN = Path(sys.executable).with_name("uvicorn")
 
 
 @dataclass
@@ -33,12 +34,29 @@ def free_port() -> int:
 @contextmanager
 def gunicorn(workers: int = 2):
     """A gunicorn of the benchmark site on a free loopback port; stopped by its pid."""
+    with _server([str(GUNICORN), "benchmarks.site.wsgi:application", "-w", str(workers),
+                  "--log-level", "warning", "--chdir", str(ROOT)],
+                 lambda port: ["-b", f"127.0.0.1:{port}"], "gunicorn") as url:
+        yield url
+
+
+@contextmanager
+def uvicorn(workers: int = 2):
+    """uvicorn serving the benchmark site's ASGI application (HTTP and WebSockets)."""
+    with _server([str(UVICORN), "benchmarks.site.asgi:application", "--workers",
+                  str(workers), "--log-level", "warning", "--lifespan", "off",
+                  "--no-access-log"],
+                 lambda port: ["--host", "127.0.0.1", "--port", str(port)], "uvicorn") as url:
+        yield url
+
+
+@contextmanager
+def _server(command: list[str], bind, name: str):
+    """Run `command` bound (by `bind(port)`'s arguments) to a free loopback port until
+    the block ends; stopped by its pid."""
     port = free_port()
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "benchmarks.site.settings"}
-    proc = subprocess.Popen(
-        [str(GUNICORN), "benchmarks.site.wsgi:application", "-w", str(workers), "-b",
-         f"127.0.0.1:{port}", "--log-level", "warning", "--chdir", str(ROOT)],
-        cwd=ROOT, env=env)
+    proc = subprocess.Popen([*command, *bind(port)], cwd=ROOT, env=env)
     try:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -48,7 +66,7 @@ def gunicorn(workers: int = 2):
             except OSError:
                 time.sleep(0.2)
         else:
-            raise RuntimeError("gunicorn did not start")
+            raise RuntimeError(f"{name} did not start")
         time.sleep(1)  # let every worker finish booting
         yield f"http://127.0.0.1:{port}"
     finally:
@@ -76,5 +94,5 @@ def wrk(url: str, header: str, seconds: int, connections: int = 8) -> WrkResult:
     return WrkResult(rate, p50, p99, int(errors.group(1)) if errors else 0)
 
 
-def available() -> bool:
-    return shutil.which("wrk") is not None and GUNICORN.exists()
+def available(server: Path = GUNICORN) -> bool:
+    return shutil.which("wrk") is not None and server.exists()

@@ -29,12 +29,15 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "benchmarks.site.settings")
 
 PASSWORD = "bench-Pa55word"
-SCHEMES = ["none", "floor", "jwt_sessions", "simplejwt", "knox", "session"]
+SCHEMES = ["none", "floor", "jwt_sessions", "simplejwt", "simplejwt_stateless", "knox",
+           "session"]
 LABELS = {
     "none": "no authentication (DRF view, AllowAny)",
     "floor": "floor: PyJWT decode + 1 Redis GET",
     "jwt_sessions": "jwt_sessions JWTSessionAuthentication",
+    "jwt_sessions_cached": "jwt_sessions with LOCAL_CACHE (hit)",
     "simplejwt": "simplejwt JWTAuthentication",
+    "simplejwt_stateless": "simplejwt JWTStatelessUserAuthentication (not revocable)",
     "knox": "knox TokenAuthentication",
     "session": "DRF SessionAuthentication (db sessions)",
 }
@@ -129,6 +132,7 @@ def credentials(user) -> dict[str, tuple[str, str] | None]:
         "floor": ("Authorization", f"Bearer {floor_token}"),
         "jwt_sessions": ("Authorization", f"Bearer {jwt_access}"),
         "simplejwt": ("Authorization", f"Bearer {simple['access']}"),
+        "simplejwt_stateless": ("Authorization", f"Bearer {simple['access']}"),
         "knox": ("Authorization", f"Token {knox_token['token']}"),
         "session": ("Cookie", f"sessionid={session_client.cookies['sessionid'].value}"),
     }
@@ -250,6 +254,121 @@ def bench_requests(cfg: Config, report: Report, creds: dict) -> dict:
     report.table(["scheme", "us/req", "us/req range", "p50 us", "p99 us", "req/s", "SQL/req",
                   "Redis RT/req", "time / floor", "speed-up vs simplejwt"], rows)
     return {"results": results, "costs": costs}
+
+
+LOCAL_CACHE = {"max_age": timedelta(seconds=30), "max_entries": 10_000}
+
+
+def local_cache_on():
+    from django.conf import settings
+    from django.test import override_settings
+
+    return override_settings(JWT_SESSIONS={**settings.JWT_SESSIONS, "LOCAL_CACHE": LOCAL_CACHE})
+
+
+def bench_local_cache(cfg: Config, report: Report, creds: dict) -> dict:
+    """Issue 14: jwt_sessions with LOCAL_CACHE on, beside the stateless check and the floor
+    (interleaved in one block, as in table 1)."""
+    from benchmarks.harness import cost, latencies, median_summary, summarise
+    from jwt_sessions import events, local_cache
+
+    schemes = ["floor", "simplejwt_stateless", "jwt_sessions", "jwt_sessions_cached"]
+    repeats, n = cfg.n(5, 3), cfg.n(2000, 400)
+    runs: dict[str, list] = {scheme: [] for scheme in schemes}
+    with local_cache_on():
+        local_cache.current()
+        assert events.wait_until_healthy(10)
+        calls = {scheme: whoami_call(scheme.replace("_cached", ""), creds[
+            scheme.replace("_cached", "")]) for scheme in schemes}
+        plain = calls["jwt_sessions"]
+
+        def uncached():  # the same request with the cache emptied first: Redis answers
+            local_cache.current().clear()
+            plain()
+
+        calls["jwt_sessions"] = uncached
+        for rep in range(repeats):
+            log(f"LOCAL_CACHE block, repeat {rep + 1}/{repeats}")
+            for scheme in schemes:
+                runs[scheme].append(summarise(latencies(calls[scheme], n)))
+        costs = {scheme: cost(calls[scheme], repeat=20) for scheme in schemes}
+        cache = local_cache.current()
+        hits = cache.hits
+    events.stop()
+    results = {scheme: median_summary(runs[scheme]) for scheme in schemes}
+    floor, stateless = results["floor"].p50, results["simplejwt_stateless"].p50
+    report.add("## 1c. LOCAL_CACHE: a repeat request answered from memory",
+               "",
+               f"Same view and client as table 1, {n} requests per scheme, {repeats} "
+               "interleaved repeats (medians), all inside one `LOCAL_CACHE` setting "
+               f"(`max_age` 30 s, `max_entries` 10,000; {hits:,} cache hits in the run). "
+               "'cache miss' empties the cache before each request, so Redis answers (and "
+               "the token is remembered again). Targets: cached <= 1.15x the stateless "
+               "row and <= 0.6x the floor (p50).",
+               "")
+    labels = {**LABELS, "jwt_sessions": "jwt_sessions with LOCAL_CACHE (cache miss)"}
+    rows = []
+    for scheme in schemes:
+        r, c = results[scheme], costs[scheme]
+        rows.append([labels[scheme], fmt(r.mean), fmt(r.p50), fmt(r.p99), fmt(r.per_second),
+                     fmt(c.sql, 1), fmt(c.redis, 1), ratio(r.p50 / floor),
+                     ratio(r.p50 / stateless)])
+    report.table(["scheme", "us/req", "p50 us", "p99 us", "req/s", "SQL/req", "Redis RT/req",
+                  "time / floor", "time / stateless"], rows)
+    return {"results": results, "costs": costs}
+
+
+def bench_local_cache_scale(cfg: Config, report: Report) -> None:
+    """Hit rate and memory of one process's cache with 10,000 and 1,000,000 live sessions.
+
+    The cache class itself, fed (session id, jti) lookups the way authenticate_access
+    does (keep after a miss), with the events taken as healthy: this measures the bound
+    and the LRU, not the network."""
+    import random
+    import tracemalloc
+
+    from jwt_sessions import events
+    from jwt_sessions.local_cache import LocalCache
+
+    real_healthy = events.healthy
+    events.healthy = lambda: True
+    rows = []
+    lookups = cfg.n(1_000_000, 200_000)
+    try:
+        for live in (10_000, 1_000_000):
+            log(f"local cache at {live:,} live sessions")
+            rng = random.Random(1)
+            for max_entries in (10_000, 100_000):
+                for traffic in ("uniform", "skewed (1/rank)"):
+                    # Session n is UUID(int=n) with jti "j<n>"; skewed: P(rank) ~ 1/rank
+                    # (a few busy clients, a long tail), drawn as live ** U.
+                    picks = ([rng.randrange(live) for _ in range(lookups)]
+                             if traffic == "uniform" else
+                             [int(live ** rng.random()) - 1 for _ in range(lookups)])
+                    tracemalloc.start()
+                    cache = LocalCache(max_age=30, max_entries=max_entries)
+                    for n in picks:
+                        sid, jti = uuid.UUID(int=n), f"j{n:015d}"  # 16 chars, as ours
+                        if not cache.holds(sid, jti):
+                            cache.keep(sid, jti, cache.version())
+                    held, _peak = tracemalloc.get_traced_memory()
+                    tracemalloc.stop()
+                    per_entry = held / max(1, len(cache))
+                    rows.append([fmt(live), fmt(max_entries), traffic, fmt(len(cache)),
+                                 f"{100 * cache.hits / lookups:.1f}%",
+                                 f"{held / 2**20:.1f} MiB", fmt(per_entry)])
+    finally:
+        events.healthy = real_healthy
+    report.add("## 6. LOCAL_CACHE at scale: hit rate and memory per process",
+               "",
+               f"{lookups:,} access checks per case against one process's cache, sessions "
+               "drawn uniformly or by popularity (weight 1/rank). Memory: what the cache "
+               "holds (tracemalloc: entries, session UUIDs, jti strings), per process. A "
+               "miss costs what table 1's jwt_sessions row costs (one Redis round trip); "
+               "`max_age` expiry is not exercised here (the runs last seconds).",
+               "")
+    report.table(["live sessions", "max_entries", "traffic", "entries held", "hit rate",
+                  "cache memory", "bytes/entry"], rows)
 
 
 def bench_http(cfg: Config, report: Report, creds: dict) -> dict | None:
@@ -781,15 +900,33 @@ def targets(report: Report, figures: dict, at: int) -> None:
     if "memory" in figures:
         check("<= 400 bytes of Redis per active session (index included, 1 session/user)",
               f"{figures['memory']:.0f} bytes", figures["memory"] <= 400)
+    if "cache" in figures:
+        results, costs = figures["cache"]["results"], figures["cache"]["costs"]
+        cached = results["jwt_sessions_cached"].p50
+        stateless, floor = results["simplejwt_stateless"].p50, results["floor"].p50
+        check("LOCAL_CACHE hit <= 1.15x the stateless simplejwt check (p50)",
+              ratio(cached / stateless), cached / stateless <= 1.15)
+        check("LOCAL_CACHE hit <= 0.6x the floor (p50)", ratio(cached / floor),
+              cached / floor <= 0.6)
+        spent = costs["jwt_sessions_cached"]
+        check("0 SQL and 0 Redis round trips on a cached hit",
+              f"{spent.sql:g} SQL, {spent.redis:g} RT", spent.sql == 0 and spent.redis == 0)
+    if figures.get("socket_close"):
+        close = figures["socket_close"]
+        check("revoked session's WebSocket closed in another process within 1 s (p99)",
+              f"p50 {close['p50']:.1f} ms, p99 {close['p99']:.1f} ms, "
+              f"{close['closed']}/{close['count']} with 4401",
+              close["p99"] < 1000 and close["closed"] == close["count"])
     if rows:
         summary = Report()
-        summary.add("## Targets (issue 7), from this run", "")
+        summary.add("## Targets (issues 7 and 14), from this run", "")
         summary.table(["target", "measured", "status"], rows)
         report.lines[at:at] = summary.lines
 
 
 # ---------------------------------------------------------------------------- main
-SECTIONS = ("requests", "http", "refresh", "trust", "logout", "memory", "dead")
+SECTIONS = ("requests", "cache", "http", "refresh", "trust", "logout", "memory", "dead",
+            "scale", "doors")
 
 
 def main() -> None:
@@ -818,6 +955,8 @@ def main() -> None:
         figures["requests"] = bench_requests(cfg, report, creds)
         results = figures["requests"]["results"]
         floor_us, simple_us = results["floor"].p50, results["simplejwt"].p50
+    if "cache" in only:
+        figures["cache"] = bench_local_cache(cfg, report, creds)
     if "http" in only:
         figures["http"] = bench_http(cfg, report, creds)
     if "refresh" in only:
@@ -832,6 +971,13 @@ def main() -> None:
     if "dead" in only:
         bench_redis_dead(cfg, report, user, floor_us, simple_us)  # p50s of table 1
         bench_fallback_gate(cfg, report, user)
+    if "scale" in only:
+        bench_local_cache_scale(cfg, report)
+    if "doors" in only:
+        from benchmarks import doors
+
+        figures["ninja"] = doors.bench_ninja(cfg, report, creds["jwt_sessions"][1][7:])
+        figures["socket_close"] = doors.bench_socket_close(cfg, report, user)
     targets(report, figures, at=header_end)
     text = report.text()
     sys.stdout.write(text)

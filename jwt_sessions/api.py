@@ -5,6 +5,7 @@ from typing import Any
 
 from . import services
 from .models import RevokeReason
+from .tokens import AccessClaims
 
 
 def issue_tokens(user: Any, request: Any = None) -> dict[str, str]:
@@ -32,3 +33,9 @@ def update_session_auth(user: Any, session_id: Any) -> bool:
     `update_session_auth_hash` keeps the current login: call it before or after
     `user.save()`. False if the session is unknown, not the user's, or already ended."""
     return services.update_session_auth(user, session_id)
+async def aauthenticate(token: str) -> AccessClaims:
+    """Check an access token from async code (an ASGI view, a consumer), as DRF's
+    authentication does: its claims, or the same 401/503 errors (`jwt_sessions.exceptions`).
+    One Redis round trip and no SQL when Redis vouches for it; the event loop never waits
+    on a socket or the database."""
+    return await services.aauthenticate_access(token)

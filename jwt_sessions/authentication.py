@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
-from django.utils.functional import SimpleLazyObject
+from django.utils.functional import SimpleLazyObject, empty
 from rest_framework.authentication import BaseAuthentication
 
 from .exceptions import SessionRevoked, TokenInvalid
@@ -51,6 +52,19 @@ class LazyUser(SimpleLazyObject):
         return True
 
 
+def bearer_token(header: str, keyword: str = KEYWORD) -> str | None:
+    """The token of an `Authorization: Bearer <token>` value; None for another scheme.
+
+    A Bearer value that is not exactly one reasonably sized token is a 401, not a guess.
+    """
+    parts = header.split()
+    if not parts or parts[0].lower() != keyword.lower():
+        return None
+    if len(parts) != 2 or len(parts[1]) > MAX_TOKEN_LENGTH:
+        raise TokenInvalid(f"The Authorization header must be '{keyword} <one token>'.")
+    return parts[1]
+
+
 def load_active_user(model: Any, pk: Any) -> Any:
     """The user row, or `session_revoked` if it is gone or not active (Django's rule:
     a model without `is_active` counts as active)."""
@@ -69,6 +83,17 @@ def lazy_user(claims: AccessClaims, load: Any = load_active_user) -> LazyUser:
     except ValidationError as exc:
         raise TokenInvalid() from exc
     return LazyUser(model, pk, load)
+
+
+def _loaded(user: LazyUser) -> Any:
+    if user._wrapped is empty:
+        user._setup()
+    return user._wrapped
+
+
+async def aload_user(user: LazyUser) -> Any:
+    """The user row behind a LazyUser, from async code (the query runs in a thread)."""
+    return await sync_to_async(_loaded)(user)
 
 
 class JWTSessionAuthentication(BaseAuthentication):
@@ -93,12 +118,7 @@ class JWTSessionAuthentication(BaseAuthentication):
     def get_raw_token(self, header: str) -> str | None:
         """The token in `Bearer <token>`; None for another scheme (left to another
         authentication class), `token_invalid` for a malformed header."""
-        parts = header.split()
-        if not parts or parts[0].lower() != self.keyword.lower():
-            return None
-        if len(parts) != 2 or len(parts[1]) > MAX_TOKEN_LENGTH:
-            raise TokenInvalid("The Authorization header must be 'Bearer <one token>'.")
-        return parts[1]
+        return bearer_token(header, self.keyword)
 
     def get_validated_token(self, raw_token: str) -> AccessClaims:
         """Signature, claims, and the session: one Redis round trip on a hit."""

@@ -16,6 +16,7 @@ from .conf import DEFAULTS, DURATION_KEYS, FAILURE_POLICIES, as_timedelta
 
 _HMAC_MIN_BYTES = {"HS256": 32, "HS384": 48, "HS512": 64}
 _COOKIE_KEYS = {"name", "path", "domain", "secure", "samesite"}
+_LOCAL_CACHE_KEYS = {"max_age", "max_entries"}
 
 
 def _error(msg: str, hint: str, number: int) -> checks.Error:
@@ -32,7 +33,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
     if not isinstance(raw, dict):
         return [_error("JWT_SESSIONS must be a dict.", "Set JWT_SESSIONS = {...}.", 1)]
     return [*_unknown_keys(raw), *_durations(raw), *_algorithm_and_keys(raw),
-            *_policies(raw), *_cookie(raw)]
+            *_policies(raw), *_cookie(raw), *_local_cache(raw)]
 
 
 def _unknown_keys(raw: dict) -> Iterator[checks.Error]:
@@ -56,7 +57,8 @@ def _durations(raw: dict) -> Iterator[checks.Error]:
     access = as_timedelta(_value(raw, "ACCESS_TOKEN_LIFETIME"))
     grace = as_timedelta(_value(raw, "REFRESH_REUSE_GRACE"))
     for key, example in (("ACCESS_TOKEN_LIFETIME", "15 minutes"),
-                         ("REFRESH_TOKEN_LIFETIME", "30 days")):
+                         ("REFRESH_TOKEN_LIFETIME", "30 days"),
+                         ("EVENTS_HEARTBEAT", "1 second")):
         value = as_timedelta(_value(raw, key))
         if isinstance(value, timedelta) and value <= timedelta(0):
             yield _error(f"{key} must be positive.", f"Use e.g. {example}.", 16)
@@ -172,6 +174,35 @@ def _cookie(raw: dict) -> Iterator[checks.Error]:
         yield _error("REFRESH_COOKIE samesite 'None' requires secure.",
                      "Browsers drop a SameSite=None cookie that is not Secure: set "
                      "secure=True (and serve HTTPS), or use samesite 'Lax'.", 21)
+
+
+def _local_cache(raw: dict) -> Iterator[checks.Error]:
+    hint = 'For example {"max_age": timedelta(seconds=30), "max_entries": 10_000}.'
+    for problem, fix in _local_cache_problems(raw, hint):
+        yield _error(problem, fix, 22)
+
+
+def _local_cache_problems(raw: dict, hint: str) -> Iterator[tuple[str, str]]:
+    config = _value(raw, "LOCAL_CACHE")
+    if config is None:
+        return
+    if not isinstance(config, dict):
+        yield "LOCAL_CACHE must be None or a dict.", hint
+        return
+    for key in sorted(set(config) - _LOCAL_CACHE_KEYS):
+        yield (f"Unknown LOCAL_CACHE option {key!r}.",
+               f"Use: {', '.join(sorted(_LOCAL_CACHE_KEYS))}.")
+    max_age = as_timedelta(config.get("max_age", timedelta(seconds=1)))
+    if not isinstance(max_age, timedelta) or max_age <= timedelta(0):
+        yield "LOCAL_CACHE max_age must be a positive timedelta (or seconds).", hint
+    access = as_timedelta(_value(raw, "ACCESS_TOKEN_LIFETIME"))
+    if (isinstance(max_age, timedelta) and isinstance(access, timedelta)
+            and max_age > access):
+        yield ("LOCAL_CACHE max_age is longer than ACCESS_TOKEN_LIFETIME.",
+               "It bounds how long a revocation may go unseen: keep it to seconds.")
+    entries = config.get("max_entries", 1)
+    if not isinstance(entries, int) or isinstance(entries, bool) or entries < 1:
+        yield "LOCAL_CACHE max_entries must be a positive integer.", hint
 
 
 @checks.register(checks.Tags.security)

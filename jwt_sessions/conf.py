@@ -41,6 +41,8 @@ DEFAULTS: dict[str, Any] = {
     "MAX_CONCURRENT_DB_FALLBACKS": 32,
     "GEOIP_PATH": None,
     "EXTEND_USER_ADMIN": True,  # the user admin shows sessions (see docs/admin.md)
+    "EVENTS_HEARTBEAT": timedelta(seconds=1),
+    "LOCAL_CACHE": None,
 }
 
 DURATION_KEYS = (
@@ -52,6 +54,7 @@ DURATION_KEYS = (
     "AUDIT_RETENTION",
     "LAST_ACTIVITY_RESOLUTION",
     "REDIS_RETRY_INTERVAL",
+    "EVENTS_HEARTBEAT",
 )
 
 FAILURE_POLICIES = ("database", "deny")

@@ -12,14 +12,16 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
+from asgiref.sync import sync_to_async
 from django.db import connection, transaction
 from django.utils import timezone
 
-from . import stats
+from . import local_cache, stats
+from .astore import astore
 from .conf import access_token_ttl, jwt_settings, revocation_window
 from .exceptions import ServiceUnavailable
 from .models import Session
@@ -28,8 +30,8 @@ from .store import HIT, MISS, REVOKED, CachedSession, SessionKeys, StoreUnavaila
 __all__ = [
     "HIT", "MISS", "REVOKED", "CachedSession", "SessionKeys", "StoreUnavailable", "Circuit",
     "circuit", "apply_failure_policy", "session_keys", "keys_of", "cache_session",
-    "cache_verified", "tombstone", "restore", "uncache", "check_access", "rotate",
-    "add_to_counter", "flush_counters", "read_counters", "forget_deleted",
+    "cache_verified", "tombstone", "restore", "uncache", "check_access", "acheck_access",
+    "rotate", "add_to_counter", "flush_counters", "read_counters", "forget_deleted",
     "indexed_session_ids", "unindex", "replay_recent_revocations", "recent_revocations",
 ]
 
@@ -77,12 +79,29 @@ def _guarded(call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
             _resync_after_outage()
         return call(*args, **kwargs)
     except StoreUnavailable as exc:
-        if not circuit.is_open():
-            logger.warning("Redis unavailable (%s); using the database for %s s", exc,
-                           jwt_settings.REDIS_RETRY_INTERVAL.total_seconds())
-        circuit.trip()
-        stats.record("redis_errors")
+        _tripped(exc)
         raise
+
+
+async def _aguarded(call: Callable[..., Awaitable[T]], *args: Any) -> T:
+    """`_guarded` for a coroutine of `astore`: the same circuit, the replay in a thread."""
+    if circuit.is_open():
+        raise StoreUnavailable("circuit open")
+    try:
+        if circuit.needs_replay:
+            await sync_to_async(_resync_after_outage)()
+        return await call(*args)
+    except StoreUnavailable as exc:
+        _tripped(exc)
+        raise
+
+
+def _tripped(exc: StoreUnavailable) -> None:
+    if not circuit.is_open():
+        logger.warning("Redis unavailable (%s); using the database for %s s", exc,
+                       jwt_settings.REDIS_RETRY_INTERVAL.total_seconds())
+    circuit.trip()
+    stats.record("redis_errors")
 
 
 def apply_failure_policy() -> None:
@@ -109,6 +128,7 @@ def _resync_after_outage() -> None:
         while _superseded:
             batch = [_superseded[i] for i in range(min(len(_superseded), 1000))]
             store.drop_pairs(batch)
+            local_cache.forget(item.session_id for item in batch)
             for _ in batch:
                 _superseded.popleft()
         circuit.reset()
@@ -142,6 +162,9 @@ def cache_session(session: Session, replaces: SessionKeys | None = None) -> None
         if replaces is not None:
             _superseded.append(replaces)
         apply_failure_policy()
+    finally:
+        if replaces is not None:
+            local_cache.forget([replaces.session_id])
 
 
 def cache_verified(session: Session, replaced: SessionKeys | None = None) -> None:
@@ -165,6 +188,8 @@ def tombstone(sessions: list[SessionKeys]) -> None:
         _guarded(store.forget, sessions)
     except StoreUnavailable:
         logger.warning("Redis unreachable: %d revocation(s) will be replayed", len(sessions))
+    finally:
+        local_cache.forget(item.session_id for item in sessions)
 
 
 def restore(session: Session) -> None:
@@ -187,6 +212,8 @@ def uncache(keys: SessionKeys) -> None:
         _guarded(store.forget, [keys], tombstone=False)
     except StoreUnavailable:
         pass
+    finally:
+        local_cache.forget([keys.session_id])
 
 
 def check_access(session_id: Any, jti: str, counters: dict[str, int] | None) -> str:
@@ -194,11 +221,19 @@ def check_access(session_id: Any, jti: str, counters: dict[str, int] | None) -> 
     return _guarded(store.check_access, session_id, jti, counters)
 
 
+async def acheck_access(session_id: Any, jti: str, counters: dict[str, int] | None) -> str:
+    """`check_access` without blocking the event loop; raises StoreUnavailable."""
+    return await _aguarded(astore.check_access, session_id, jti, counters)
+
+
 def rotate(session_id: Any, old_sha256: str, new_sha256: str, new_jti: str,
            refresh_ttl: timedelta, access_ttl: timedelta) -> CachedSession | None:
     """Consume the old refresh key, install the new pair; raises StoreUnavailable."""
-    return _guarded(store.rotate, session_id, old_sha256, new_sha256, new_jti, refresh_ttl,
-                    access_ttl)
+    try:
+        return _guarded(store.rotate, session_id, old_sha256, new_sha256, new_jti,
+                        refresh_ttl, access_ttl)
+    finally:
+        local_cache.forget([session_id])
 
 
 def replay_recent_revocations() -> int:
@@ -211,6 +246,7 @@ def replay_recent_revocations() -> int:
     rows = session_keys(recent_revocations())
     if rows:
         store.forget(rows)
+        local_cache.forget(row.session_id for row in rows)
     return len(rows)
 
 
@@ -253,6 +289,7 @@ def _drop_deleted(sessions: list[SessionKeys]) -> None:
 # ------------------------------------------------------------------ cleanup
 def forget_ended(sessions: list[SessionKeys]) -> None:
     """Drop ended sessions' keys without tombstones; raises StoreUnavailable."""
+    local_cache.forget(item.session_id for item in sessions)
     _guarded(store.forget, sessions, tombstone=False)
 
 

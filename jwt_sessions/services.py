@@ -19,12 +19,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from django.contrib.auth.signals import user_logged_in
 from django.core.exceptions import FieldDoesNotExist
 from django.db import transaction
 from django.utils import timezone
 
-from . import mirror, signals, stats
+from . import local_cache, mirror, signals, stats
 from .clients import client_info
 from .conf import access_token_ttl, cached_per_settings, jwt_settings
 from .credentials import binding_of, is_active, is_bound
@@ -226,23 +227,69 @@ def _fallback_gate() -> Iterator[None]:
 
 
 def authenticate_access(token: str) -> AccessClaims:
-    """Verify an access token: the JWT, then one Redis lookup; the database on a miss."""
-    try:
-        claims = decode_access_token(token)
-    except ExpiredToken as exc:
-        raise TokenExpired() from exc
-    except InvalidToken as exc:
-        raise TokenInvalid() from exc
+    """Verify an access token: the JWT, then this process's LOCAL_CACHE (when on), then
+    one Redis lookup; the database on a miss."""
+    claims = decode_claims(token)
+    cache = local_cache.current()
+    if cache is not None and cache.holds(claims.session_id, claims.jti):
+        return claims
+    since = 0 if cache is None else cache.version()
     counts = stats.take_due()
     try:
         state = mirror.check_access(claims.session_id, claims.jti, counts)
     except StoreUnavailable:
-        stats.give_back(counts)
-        mirror.apply_failure_policy()
+        _store_unavailable(counts)
         state = None
+    if not _redis_vouches(claims, state, cache, since):
+        _authenticate_from_database(claims, rehydrate=state == MISS)
+    return claims
+
+
+async def aauthenticate_access(token: str) -> AccessClaims:
+    """`authenticate_access` for async code: the same steps, none blocking the loop (the
+    database fallback runs in a thread, through the same gate)."""
+    claims = decode_claims(token)
+    cache = local_cache.current()
+    if cache is not None and cache.holds(claims.session_id, claims.jti):
+        return claims
+    since = 0 if cache is None else cache.version()
+    counts = stats.take_due()
+    try:
+        state = await mirror.acheck_access(claims.session_id, claims.jti, counts)
+    except StoreUnavailable:
+        _store_unavailable(counts)
+        state = None
+    if not _redis_vouches(claims, state, cache, since):
+        await sync_to_async(_authenticate_from_database)(claims, rehydrate=state == MISS)
+    return claims
+
+
+def decode_claims(token: str) -> AccessClaims:
+    """The verified claims of an access token, or its 401."""
+    try:
+        return decode_access_token(token)
+    except ExpiredToken as exc:
+        raise TokenExpired() from exc
+    except InvalidToken as exc:
+        raise TokenInvalid() from exc
+
+
+def _store_unavailable(counts: dict[str, int] | None) -> None:
+    """Redis could not answer: keep the counts, then 503 or go on without Redis."""
+    stats.give_back(counts)
+    mirror.apply_failure_policy()
+
+
+def _redis_vouches(claims: AccessClaims, state: str | None, cache: local_cache.LocalCache | None,
+                   since: int) -> bool:
+    """What Redis's answer (None: no answer) decides: True for a live token (kept in the
+    LOCAL_CACHE, unless an event since `since` said otherwise), 401 for a revoked
+    session, False when the database must decide."""
     if state == HIT:
         stats.record("redis_hits")
-        return claims
+        if cache is not None:
+            cache.keep(claims.session_id, claims.jti, since)
+        return True
     if state == REVOKED:
         stats.record("redis_hits")
         raise SessionRevoked()
@@ -251,8 +298,7 @@ def authenticate_access(token: str) -> AccessClaims:
     logger.debug("Session %s: Redis %s; checking the database", claims.session_id,
                  "missed" if state == MISS else "unavailable")
     stats.record("db_fallbacks")
-    _authenticate_from_database(claims, rehydrate=state == MISS)
-    return claims
+    return False
 
 
 def _authenticate_from_database(claims: AccessClaims, rehydrate: bool) -> None:

@@ -13,6 +13,13 @@ SHA-256(refresh token), base64url; u = user pk):
     P{stats}           hash of counters (jwt_sessions.stats)
     Pt:<name>          a throttle counter   TTL = its window
 
+Pub/sub channels (jwt_sessions.events): `Pev` carries every revocation and rotation,
+published in the same round trip as the change itself (inside the script or pipeline);
+`Phb:<receiver>` is one receiver's heartbeat. An event message is a kind byte (R: revoked,
+O: a pair superseded) and records of session id (16 bytes), jti length (1 byte), jti.
+A PUBLISH that fails (an ACL without the channels) never fails the change it announces:
+receivers then cannot prove their subscription, and no local cache is trusted.
+
 Names are short and binary parts base64url because every byte is paid per active
 session (see docs/how-it-works.md for the measured sizes); 128 bits of the SHA-256 name a
 token uniquely within its session. The user index is a hash, not a set: small hashes are
@@ -35,7 +42,7 @@ from typing import Any
 
 from django_redis import get_redis_connection
 from redis.cluster import ClusterPipeline, RedisCluster
-from redis.exceptions import RedisClusterException, RedisError
+from redis.exceptions import RedisClusterException, RedisError, ResponseError
 
 from .conf import cached_per_settings, jwt_settings, revocation_window
 
@@ -46,6 +53,8 @@ HIT, MISS, REVOKED = "hit", "miss", "revoked"
 # OSError: a socket failure that redis-py did not wrap is the same outage.
 _REDIS_ERRORS = (RedisError, RedisClusterException, OSError)
 _DEL_BATCH = 1000  # keys per DEL command
+EVENT_REVOKED, EVENT_ROTATED = b"R", b"O"
+_EVENT_RECORDS = 1000  # records per event message (~20 KB at most)
 
 
 class StoreUnavailable(Exception):
@@ -83,8 +92,10 @@ if redis.call('PTTL', KEYS[1]) < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) 
 return n
 """
 
+# ARGV[5], ARGV[6] (with old keys): the events channel and the "rotated" message.
 _PUT = """
 for i = 4, #KEYS do redis.call('DEL', KEYS[i]) end
+if ARGV[6] then redis.pcall('PUBLISH', ARGV[5], ARGV[6]) end
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[3])
 redis.call('SET', KEYS[3], ARGV[2], 'PX', ARGV[4])
@@ -96,7 +107,8 @@ return 1
 # value keeps the old one's user and absolute end, and neither new key's TTL passes
 # that end.
 # KEYS: tombstone, old session, new session, new access.
-# ARGV: access key prefix, new jti, new token part, session ttl (ms), access ttl (ms).
+# ARGV: access key prefix, new jti, new token part, session ttl (ms), access ttl (ms),
+# events channel, "rotated" message head (kind + session id; the old jti is appended).
 _ROTATE = """
 if redis.call('EXISTS', KEYS[1]) == 1 then return false end
 local old = redis.call('GET', KEYS[2])
@@ -113,10 +125,12 @@ if last ~= '-' then
   if left < ttl then ttl = left end
   if left < access_ttl then access_ttl = left end
 end
+local old_jti = string.sub(old, 1, sep - 1)
 redis.call('DEL', KEYS[2])
-redis.call('DEL', ARGV[1] .. string.sub(old, 1, sep - 1))
+redis.call('DEL', ARGV[1] .. old_jti)
 redis.call('SET', KEYS[3], ARGV[2] .. rest, 'PX', ttl)
 redis.call('SET', KEYS[4], ARGV[3], 'PX', access_ttl)
+redis.pcall('PUBLISH', ARGV[6], ARGV[7] .. string.char(#old_jti) .. old_jti)
 return old
 """
 
@@ -172,10 +186,65 @@ class RedisStore:
     def counter_key(self, name: str) -> str:
         return f"{jwt_settings.REDIS_KEY_PREFIX}t:{name}"
 
+    def events_channel(self) -> str:
+        return f"{jwt_settings.REDIS_KEY_PREFIX}ev"
+
+    def heartbeat_channel(self, receiver: str) -> str:
+        return f"{jwt_settings.REDIS_KEY_PREFIX}hb:{receiver}"
+
+    # --------------------------------------------------------------- event messages
+    @staticmethod
+    def event_record(session_id: uuid.UUID, jti: str | None = None) -> bytes:
+        """One session in an event message; a jti too long for its length byte is left
+        out (consumers then drop the whole session, which is always safe)."""
+        raw = (jti or "").encode()
+        if len(raw) > 255:
+            raw = b""
+        return session_id.bytes + bytes([len(raw)]) + raw
+
+    def _event_messages(self, kind: bytes, records: list[bytes]) -> list[bytes]:
+        return [kind + b"".join(records[start:start + _EVENT_RECORDS])
+                for start in range(0, len(records), _EVENT_RECORDS)]
+
+    @staticmethod
+    def parse_event(message: bytes) -> tuple[bytes, list[tuple[uuid.UUID, str | None]]]:
+        """(kind, [(session id, jti or None)]) of an event message; ValueError if garbled."""
+        if not message or message[:1] not in (EVENT_REVOKED, EVENT_ROTATED):
+            raise ValueError("unknown event kind")
+        records, at = [], 1
+        while at < len(message):
+            if at + 17 > len(message):
+                raise ValueError("truncated event record")
+            session_id = uuid.UUID(bytes=message[at:at + 16])
+            end = at + 17 + message[at + 16]
+            if end > len(message):
+                raise ValueError("truncated jti")
+            records.append((session_id, message[at + 17:end].decode() or None))
+            at = end
+        return message[:1], records
+
+    def publish_heartbeat(self, client, receiver: str, beat: bytes) -> str | None:
+        """Publish a receiver's heartbeat through `client`; returns the server's run_id
+        in the same round trip (None on a cluster, whose nodes each have their own)."""
+        def call(conn):
+            if isinstance(conn, RedisCluster):
+                conn.publish(self.heartbeat_channel(receiver), beat,
+                             target_nodes=RedisCluster.RANDOM)
+                return None
+            pipe = conn.pipeline(transaction=False)
+            pipe.publish(self.heartbeat_channel(receiver), beat)
+            pipe.info("server")  # an ACL may refuse INFO (@dangerous): then no run_id
+            published, info = pipe.execute(raise_on_error=False)
+            if isinstance(published, Exception):
+                raise published
+            return None if isinstance(info, Exception) else info.get("run_id")
+
+        return self._run(call, client)
+
     # --------------------------------------------------------------- helpers
-    def _run(self, call):
+    def _run(self, call, client=None):
         try:
-            return call(self.connection())
+            return call(self.connection() if client is None else client)
         except _REDIS_ERRORS as exc:
             raise StoreUnavailable(type(exc).__name__) from exc
 
@@ -205,7 +274,7 @@ class RedisStore:
         when given, are flushed into the shared stats hash in the same round trip (a
         pipeline), so statistics never cost an extra one.
         """
-        keys = (self.access_key(session_id, jti), self.tombstone_key(session_id))
+        keys = self.access_check_keys(session_id, jti)
 
         def call(conn):
             if not counters:
@@ -215,7 +284,15 @@ class RedisStore:
             self._add_counters(pipe, counters)
             return pipe.execute()[0]
 
-        access, tombstone = self._run(call)
+        return self.access_state(*self._run(call))
+
+    def access_check_keys(self, session_id: uuid.UUID, jti: str) -> tuple[str, str]:
+        """What an access check reads, in this order: the access key and the tombstone."""
+        return self.access_key(session_id, jti), self.tombstone_key(session_id)
+
+    @staticmethod
+    def access_state(access: bytes | None, tombstone: bytes | None) -> str:
+        """HIT, MISS or REVOKED from the values of `access_check_keys`."""
         if tombstone is not None:
             return REVOKED
         return HIT if access is not None else MISS
@@ -257,6 +334,9 @@ class RedisStore:
                            self.access_key(sid, replaces.access_jti)]
         args = [self.session_value(keys.access_jti, keys.user_id, absolute_end),
                 self.token_part(keys.refresh_sha256), _ms(refresh_ttl), _ms(access_ttl)]
+        if replaces is not None:
+            args += [self.events_channel(),
+                     EVENT_ROTATED + self.event_record(sid, replaces.access_jti)]
         index = self.user_index_key(keys.user_id)
 
         def call(conn):
@@ -276,7 +356,8 @@ class RedisStore:
 
     def rotate(self, session_id: uuid.UUID, old_sha256: str, new_sha256: str, new_jti: str,
                refresh_ttl: timedelta, access_ttl: timedelta) -> CachedSession | None:
-        """Consume the old refresh key and install the new pair, atomically.
+        """Consume the old refresh key and install the new pair, atomically (and announce
+        the superseded pair on the events channel, in the same script).
 
         None when Redis cannot vouch for the old token (unknown, already used, or the
         session is tombstoned): the caller must then ask the database.
@@ -284,32 +365,39 @@ class RedisStore:
         keys = [self.tombstone_key(session_id), self.session_key(session_id, old_sha256),
                 self.session_key(session_id, new_sha256), self.access_key(session_id, new_jti)]
         args = [self.access_key(session_id, ""), new_jti, self.token_part(new_sha256),
-                _ms(refresh_ttl), _ms(access_ttl)]
+                _ms(refresh_ttl), _ms(access_ttl), self.events_channel(),
+                EVENT_ROTATED + session_id.bytes]
         raw = self._run(lambda conn: self._script(conn, _ROTATE)(keys=keys, args=args,
                                                                   client=conn))
         return None if raw is None else self._parse_session_value(raw)
 
     def forget(self, sessions: Iterable[SessionKeys], tombstone: bool = True) -> None:
-        """Drop sessions' keys in one pipelined round trip; tombstone them if asked."""
+        """Drop sessions' keys in one pipelined round trip; tombstone them if asked.
+
+        The same round trip announces it on the events channel: "revoked" with
+        tombstones, else "rotated" (the pairs no longer stand)."""
         tombstone_ms = _ms(revocation_window())
 
         def call(conn):
             pipe = conn.pipeline(transaction=False)
             unindexed: dict[Any, list[str]] = {}
             doomed: list[str] = []
+            records: list[bytes] = []
             for item in sessions:
                 sid = item.session_id
                 if tombstone:  # every tombstone is set before any key goes
                     pipe.set(self.tombstone_key(sid), 1, px=tombstone_ms)
                 doomed += self._pair_keys(item)
                 unindexed.setdefault(item.user_id, []).append(sid.hex)
+                records.append(self.event_record(sid, None if tombstone else item.access_jti))
             # Few commands, not one per key: DELs of many keys, one HDEL per user. Each
             # command costs the client more than the server (logout-all of 1000 sessions).
             self._delete(pipe, doomed)
             for user_id, hexes in unindexed.items():
                 pipe.hdel(self.user_index_key(user_id), *hexes)
             if pipe:
-                pipe.execute()
+                self._execute_and_announce(
+                    conn, pipe, EVENT_REVOKED if tombstone else EVENT_ROTATED, records)
 
         self._run(call)
 
@@ -317,13 +405,37 @@ class RedisStore:
         self._run(lambda conn: conn.delete(self.tombstone_key(session_id)))
 
     def drop_pairs(self, pairs: Iterable[SessionKeys]) -> None:
-        """Delete superseded token pairs in one round trip; their sessions live on."""
+        """Delete superseded token pairs in one round trip ("rotated"); their sessions
+        live on."""
         def call(conn):
             pipe = conn.pipeline(transaction=False)
-            self._delete(pipe, [key for item in pairs for key in self._pair_keys(item)])
-            pipe.execute()
+            items = list(pairs)
+            self._delete(pipe, [key for item in items for key in self._pair_keys(item)])
+            self._execute_and_announce(conn, pipe, EVENT_ROTATED, [
+                self.event_record(item.session_id, item.access_jti) for item in items])
 
         self._run(call)
+
+    def _execute_and_announce(self, conn, pipe, kind: bytes, records: list[bytes]) -> None:
+        """Run `pipe` with the event messages last, once every write before them is done.
+        A cluster pipeline refuses PUBLISH: there the messages follow in their own round
+        trip (any node: classic pub/sub reaches every node of a cluster)."""
+        messages = self._event_messages(kind, records)
+        if isinstance(pipe, ClusterPipeline):
+            pipe.execute()
+            for message in messages:
+                try:
+                    conn.publish(self.events_channel(), message,
+                                 target_nodes=RedisCluster.RANDOM)
+                except ResponseError:
+                    pass
+            return
+        for message in messages:
+            pipe.publish(self.events_channel(), message)
+        results = pipe.execute(raise_on_error=False)
+        for result in results[:len(results) - len(messages)]:
+            if isinstance(result, Exception):
+                raise result
 
     def _pair_keys(self, item: SessionKeys) -> tuple[str, str]:
         return (self.session_key(item.session_id, item.refresh_sha256),

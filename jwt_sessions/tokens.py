@@ -16,6 +16,7 @@ import hashlib
 import hmac
 import json
 import secrets
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -207,7 +208,60 @@ def decode_access_token(token: str) -> AccessClaims:
     Only the configured algorithm is accepted (so `none` and HS/RS confusion are
     impossible); `kid` only picks among configured keys; key-pointing headers (`jku`,
     `jwk`, `x5u`, `x5c`) are ignored because the key never comes from the token.
+    A token verified before in this process (and under these settings) is only checked
+    for expiry: its signature cannot have changed.
     """
+    memo = verified_tokens()
+    known = memo.get(token)
+    if known is not None:
+        claims, deadline = known
+        if time.time() < deadline:
+            return claims
+        memo.pop(token, None)
+        raise ExpiredToken("expired")
+    claims = _verify(token)
+    _remember_verified(memo, token, claims)
+    return claims
+
+
+# Live tokens whose signature this process checked: few per client, one per request in
+# flight at most. Past the bound the oldest go first; only verified tokens ever enter, so
+# nobody without the signing key can push the real ones out.
+_VERIFIED_MEMO_SIZE = 4096
+
+
+def _remember_verified(memo: dict, token: str, claims: AccessClaims) -> None:
+    # Valid while now < exp + leeway, exactly as PyJWT decides.
+    memo[token] = (claims, claims.expires_at.timestamp()
+                   + jwt_settings.LEEWAY.total_seconds())
+    while len(memo) > _VERIFIED_MEMO_SIZE:
+        try:
+            memo.pop(next(iter(memo)), None)
+        except (StopIteration, RuntimeError):  # emptied or changed by another thread
+            break
+
+
+@cached_per_settings
+def _decode_arguments() -> dict[str, Any]:
+    """PyJWT's verification arguments under the current settings (built once)."""
+    return {
+        "algorithms": [jwt_settings.ALGORITHM],
+        "audience": jwt_settings.AUDIENCE,
+        "issuer": jwt_settings.ISSUER,
+        "leeway": jwt_settings.LEEWAY,
+        # strict_aud: `aud` must be the configured string itself, as we issue it.
+        "options": {"require": _required_claims(), "verify_sub": False,
+                    "verify_jti": False, "strict_aud": True},
+    }
+
+
+@cached_per_settings
+def verified_tokens() -> dict[str, Any]:
+    """Token -> (claims, expiry) of tokens whose signature this process has checked."""
+    return {}
+
+
+def _verify(token: str) -> AccessClaims:
     segment = token.partition(".")[0]
     memo = key_by_header()
     try:
@@ -215,16 +269,7 @@ def decode_access_token(token: str) -> AccessClaims:
         if key is None:
             key = _key_for_header(token)
         decoded = jwt.api_jwt.decode_complete(
-            token,
-            key,
-            algorithms=[jwt_settings.ALGORITHM],
-            audience=jwt_settings.AUDIENCE,
-            issuer=jwt_settings.ISSUER,
-            leeway=jwt_settings.LEEWAY,
-            # strict_aud: `aud` must be the configured string itself, as we issue it.
-            options={"require": _required_claims(), "verify_sub": False,
-                     "verify_jti": False, "strict_aud": True},
-        )
+            token, key, **_decode_arguments())
     except jwt.ExpiredSignatureError as exc:
         raise ExpiredToken("expired") from exc
     except (jwt.InvalidTokenError, ValueError, TypeError, KeyError) as exc:

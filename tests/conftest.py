@@ -103,6 +103,18 @@ def _clean_state(settings):
     get_redis_connection("default").flushdb()
     yield
     circuit.reset()
+    _stop_event_receiver()
+
+
+def _stop_event_receiver() -> None:
+    """No test leaves a revocation-event receiver thread behind."""
+    import threading
+
+    from jwt_sessions import events
+
+    events.stop()
+    leaked = [t for t in threading.enumerate() if t.name == "jwt_sessions-events"]
+    assert not leaked, f"event receiver threads leaked: {leaked}"
 
 
 @pytest.fixture
@@ -110,6 +122,26 @@ def redis_conn():
     from django_redis import get_redis_connection
 
     return get_redis_connection("default")
+
+
+@pytest.fixture
+def round_trips(monkeypatch):
+    """Counts requests on the wire (a command, a pipeline or a script each), but not the
+    event receiver's own."""
+    import threading
+
+    from redis.connection import AbstractConnection
+
+    sent = [0]
+    real = AbstractConnection.send_packed_command
+
+    def counting(self, command, check_health=True):
+        if threading.current_thread().name != "jwt_sessions-events":
+            sent[0] += 1
+        return real(self, command, check_health)
+
+    monkeypatch.setattr(AbstractConnection, "send_packed_command", counting)
+    return sent
 
 
 @pytest.fixture

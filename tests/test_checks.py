@@ -180,3 +180,29 @@ def test_every_check_id_means_one_problem():
     assert len(ids) >= 28 and repeated == [], repeated
     table = (Path(__file__).parent.parent / "docs" / "checks.md").read_text()
     assert sorted(set(re.findall(r"`(jwt_sessions\.[EW]\d{3})`", table))) == sorted(ids)
+@pytest.mark.parametrize("value", [
+    {"max_age": timedelta(seconds=30), "max_entries": 10_000},
+    {"max_age": 5},
+    {},
+])
+def test_good_local_cache_settings_pass(settings, value):
+    assert error_ids(settings, {"LOCAL_CACHE": value}) == []
+
+
+@pytest.mark.parametrize("value", [
+    "on", [], {"max_age": 0}, {"max_age": -1}, {"max_age": "30s"},
+    {"max_age": timedelta(hours=1)},  # longer than the access lifetime
+    {"max_entries": 0}, {"max_entries": 1.5}, {"max_entries": True}, {"size": 10},
+])
+def test_bad_local_cache_settings_fail(settings, value):
+    assert error_ids(settings, {"LOCAL_CACHE": value}) == ["jwt_sessions.E022"]
+
+
+@pytest.mark.parametrize(("value", "checks"), [
+    (0, {"E016"}), (timedelta(0), {"E016"}),  # zero: "must be positive"
+    (-1, {"E002", "E016"}),  # negative: neither a duration >= 0 nor positive
+    ("1s", {"E002"}),  # not a duration
+])
+def test_bad_heartbeat_fails(settings, value, checks):
+    assert set(error_ids(settings, {"EVENTS_HEARTBEAT": value})) == {
+        f"jwt_sessions.{check}" for check in checks}

@@ -31,7 +31,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 ADMIN_PASSWORD = secrets.token_urlsafe(16)
 ALICE, ALICE_PASSWORD = "alice", secrets.token_urlsafe(16)
 # What docs/securing-redis.md recommends: the key prefix only, no dangerous commands.
-ALICE_ACL = ["on", f">{ALICE_PASSWORD}", "~jwts:*", "+@all", "-@dangerous"]
+ALICE_ACL = ["on", f">{ALICE_PASSWORD}", "~jwts:*", "&jwts:*", "+@all", "-@dangerous"]
 
 
 # ------------------------------------------------------------------ a TLS Redis
@@ -164,6 +164,44 @@ def test_the_acl_user_is_really_confined_to_the_prefix(secured_redis):
             alice.set("elsewhere:probe", 1)
         with pytest.raises(redis.exceptions.NoPermissionError):
             alice.flushdb()
+
+
+def test_events_flow_over_tls_under_the_acl(api, user, secured_redis, use_redis):
+    from jwt_sessions import events
+    from tests.test_events import Heard, is_event
+
+    use_redis(secured_redis.url_for(ALICE, ALICE_PASSWORD), ssl_ca_certs=str(secured_redis.ca))
+    heard = Heard()
+    unsubscribe = events.subscribe(heard)
+    try:
+        assert events.wait_until_healthy(5)
+        data = api.login_ok(user.username)
+        assert api.logout(data["access"]).status_code == 204
+        heard.wait_for(is_event(events.REVOKED, data["session_id"]))
+    finally:
+        unsubscribe()
+
+
+def test_an_acl_without_the_channels_still_revokes_but_trusts_no_cache(
+        api, user, secured_redis, use_redis, jwt_settings):
+    from datetime import timedelta
+
+    from jwt_sessions import events
+
+    with secured_redis.client() as admin:
+        admin.execute_command("ACL", "SETUSER", "carol", "on", f">{ALICE_PASSWORD}",
+                              "~jwts:*", "resetchannels", "+@all", "-@dangerous")
+    use_redis(secured_redis.url_for("carol", ALICE_PASSWORD),
+              ssl_ca_certs=str(secured_redis.ca))
+    jwt_settings(LOCAL_CACHE={"max_age": timedelta(seconds=30)})
+    data = api.login_ok(user.username)
+    assert api.whoami(data["access"]).status_code == 200
+    new = api.refresh_ok(data["refresh"])  # the rotation script's PUBLISH is refused
+    assert_error(api.whoami(data["access"]), 401, "token_invalid")
+    assert api.logout(new["access"]).status_code == 204  # so is the pipeline's
+    assert_error(api.whoami(new["access"]), 401, "session_revoked")
+    assert not circuit.needs_replay  # the revocation itself went through
+    assert not events.wait_until_healthy(0.5)  # the receiver cannot subscribe
 
 
 MISCONFIGURED = {

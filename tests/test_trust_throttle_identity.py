@@ -11,6 +11,11 @@ from tests.conftest import assert_error, next_ip
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
+
+@pytest.fixture(autouse=True)
+def _one_window(clock):
+    """Frozen time: a slow run never crosses a fixed window's boundary mid-test."""
+
 _PADDING = [" ", "\t", "\n", "\u3000", "\u00a0", "\u2003"]
 _nets = itertools.count(1)
 

@@ -5,7 +5,10 @@ from rest_framework.authentication import BasicAuthentication, SessionAuthentica
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
-from rest_framework_simplejwt.authentication import JWTAuthentication
+from rest_framework_simplejwt.authentication import (
+    JWTAuthentication,
+    JWTStatelessUserAuthentication,
+)
 
 from jwt_sessions.authentication import JWTSessionAuthentication
 
@@ -36,6 +39,7 @@ VIEWS = {
     "floor": whoami(FloorAuthentication),
     "jwt_sessions": whoami(JWTSessionAuthentication),
     "simplejwt": whoami(JWTAuthentication),
+    "simplejwt_stateless": whoami(JWTStatelessUserAuthentication),
     "knox": whoami(TokenAuthentication),
     "session": whoami(SessionAuthentication),
 }
