@@ -7,6 +7,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core import checks
+from django.utils.module_loading import import_string
 
 from .conf import DEFAULTS, DURATION_KEYS, FAILURE_POLICIES, as_timedelta
 
@@ -24,7 +25,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
     if not isinstance(raw, dict):
         return [_error("JWT_SESSIONS must be a dict.", "Set JWT_SESSIONS = {...}.", 1)]
     return [*_unknown_keys(raw), *_durations(raw), *_algorithm_and_keys(raw),
-            *_policies(raw), *_cookie(raw)]
+            *_policies(raw), *_cookie(raw), *_claims_hook(raw)]
 
 
 def _unknown_keys(raw: dict) -> Iterator[checks.Error]:
@@ -156,6 +157,23 @@ def _cookie(raw: dict) -> Iterator[checks.Error]:
                      13)
     if samesite == "None" and not secure:
         yield _error("REFRESH_COOKIE samesite 'None' requires secure.", "", 12)
+
+
+def _claims_hook(raw: dict) -> Iterator[checks.Error]:
+    hook = _value(raw, "CLAIMS_HOOK")
+    if hook is None or callable(hook):
+        return
+    hint = "Give the dotted path of a function (user, session_id) -> dict, or None."
+    if not isinstance(hook, str):
+        yield _error("CLAIMS_HOOK must be an import string or a callable.", hint, 15)
+        return
+    try:
+        found = import_string(hook)
+    except ImportError as exc:
+        yield _error(f"CLAIMS_HOOK {hook!r} cannot be imported ({exc}).", hint, 15)
+        return
+    if not callable(found):
+        yield _error(f"CLAIMS_HOOK {hook!r} is not callable.", hint, 15)
 
 
 @checks.register(checks.Tags.security)

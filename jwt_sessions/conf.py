@@ -38,6 +38,7 @@ DEFAULTS: dict[str, Any] = {
     "AUDIT_RETENTION": timedelta(days=30),
     "MAX_CONCURRENT_DB_FALLBACKS": 32,
     "GEOIP_PATH": None,
+    "CLAIMS_HOOK": None,
 }
 
 DURATION_KEYS = (

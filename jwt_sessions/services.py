@@ -23,6 +23,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from . import mirror, signals, stats
+from .claims import extra_claims, extra_claims_for_id
 from .clients import client_info
 from .conf import access_token_ttl, jwt_settings
 from .exceptions import (
@@ -79,6 +80,10 @@ class TokenPair:
         }
 
 
+# How the user proved who they are (RFC 8176 method names), for the `amr` claim.
+AMR_PASSWORD = "pwd"
+
+
 # ------------------------------------------------------------------ issue
 def _session_ends(now: datetime) -> tuple[datetime, datetime | None]:
     """(idle expiry, absolute end) of a session that starts or refreshes at `now`."""
@@ -92,8 +97,14 @@ def _capped(idle_end: datetime, absolute_end: datetime | None) -> datetime:
     return idle_end if absolute_end is None else min(idle_end, absolute_end)
 
 
-def issue_tokens(user: Any, request: Any = None) -> TokenPair:
-    """Open a session for an authenticated user and return its first token pair."""
+def issue_tokens(user: Any, request: Any = None, amr: Iterable[str] = ()) -> TokenPair:
+    """Open a session for an authenticated user and return its first token pair.
+
+    `amr` says how the user proved who they are (`["pwd"]` for a password login); it
+    and the time of this login (`auth_time`) are the session's until it reauthenticates.
+    """
+    if isinstance(amr, str):
+        raise TypeError("amr is a list of method names, e.g. ['pwd'], not a string")
     now = timezone.now()
     info = client_info(request)
     secret = new_session_secret()
@@ -103,15 +114,17 @@ def issue_tokens(user: Any, request: Any = None) -> TokenPair:
     with transaction.atomic():
         _enforce_session_limit(user)
         session = Session.objects.create(
-            id=session_id, user=user, refresh_token_bcrypt=hash_session_secret(secret),
+            id=session_id, user=user, **_stored_secret(secret),
             refresh_token_sha256=refresh.sha256, access_jti=new_jti(),
             user_agent=info.user_agent, browser=info.browser, os=info.os, device=info.device,
             device_type=info.device_type, ip_address=info.ip_address,
             location=locate(info.ip_address), created_at=now, last_activity_at=now,
+            auth_time=now, amr=list(amr),
             expires_at=_capped(idle_end, absolute_end), absolute_expires_at=absolute_end)
         mirror.cache_session(session)
-    access, access_expires = encode_access_token(user.pk, session_id, session.access_jti, now,
-                                                 session.expires_at)
+    access, access_expires = encode_access_token(
+        user.pk, session_id, session.access_jti, now, session.expires_at,
+        auth_time=session.auth_time, amr=session.amr, extra=extra_claims(user, session_id))
     logger.info("Session %s opened for user %s", session_id, user.pk)
     django_request = getattr(request, "_request", request)
     transaction.on_commit(lambda: signals.session_created.send(
@@ -120,6 +133,13 @@ def issue_tokens(user: Any, request: Any = None) -> TokenPair:
         user_logged_in.send(sender=user.__class__, request=django_request, user=user)
     return TokenPair(access, refresh.value, access_expires, session.expires_at, session_id,
                      str(user.pk))
+
+
+def _stored_secret(secret: bytes) -> dict[str, str]:
+    """What a session row keeps of a new session secret (login, reauthentication): its
+    bcrypt hash, and the keyed check that tells a forged refresh token from a genuine one
+    without bcrypt (empty: bcrypt alone decides)."""
+    return {"refresh_token_bcrypt": hash_session_secret(secret), "secret_check": ""}
 
 
 def _enforce_session_limit(user: Any) -> None:
@@ -266,14 +286,20 @@ def _refresh_via_redis(token: RefreshToken, new_refresh: RefreshToken, jti: str,
                 else datetime.fromtimestamp(cached.absolute_end, tz=dt_timezone.utc))
     expires_at = _capped(idle_end, absolute)
     values = _rotation_update(now, new_refresh, jti, expires_at, token.sha256)
-    if not _swap(token.session_id, (token.sha256, cached.access_jti), now, values):
+    # The row's auth_time and amr, read before the swap that holds the row to them (this
+    # query folds into this path's read of the row).
+    authenticated = Session.objects.filter(pk=token.session_id).values_list(
+        "auth_time", "amr").first()
+    if authenticated is None or not _swap(token.session_id, (token.sha256, cached.access_jti),
+                                          now, values):
         # The database disagrees (revoked, ended, or rotated through a fallback): undo
         # what the script installed and let the database decide.
         mirror.uncache(SessionKeys(token.session_id, new_refresh.sha256, jti,
                                     cached.user_id))
         return None
-    access, access_expires = encode_access_token(cached.user_id, token.session_id, jti, now,
-                                                 expires_at)
+    access, access_expires = encode_access_token(
+        cached.user_id, token.session_id, jti, now, expires_at, auth_time=authenticated[0],
+        amr=authenticated[1], extra=extra_claims_for_id(cached.user_id, token.session_id))
     return TokenPair(access, new_refresh.value, access_expires, expires_at, token.session_id,
                      cached.user_id)
 
@@ -307,8 +333,10 @@ def _refresh_from_database(token: RefreshToken, new_refresh: RefreshToken, jti: 
                 setattr(session, name, value)
             mirror.cache_verified(session, replaced)
             stats.record("db_fallbacks")
-            access, access_expires = encode_access_token(session.user_id, session.pk, jti,
-                                                         now, expires_at)
+            access, access_expires = encode_access_token(
+                session.user_id, session.pk, jti, now, expires_at,
+                auth_time=session.auth_time, amr=session.amr,
+                extra=extra_claims_for_id(session.user_id, session.pk))
             return TokenPair(access, new_refresh.value, access_expires, expires_at, session.pk,
                              str(session.user_id))
         session = Session.objects.by_id(token.session_id)
@@ -327,6 +355,51 @@ def _reuse_detected(session: Session) -> None:
     transaction.on_commit(lambda: signals.refresh_token_reused.send(
         sender=Session, session_id=session.pk, user_id=session.user_id))
     raise RefreshTokenReused()
+
+
+# ------------------------------------------------------------------ reauthenticate
+def reauthenticate(claims: AccessClaims, user: Any, amr: Iterable[str] = (AMR_PASSWORD,),
+                   request: Any = None) -> TokenPair:
+    """A new pair for the session of `claims`, whose `user` has just proved who they are
+    again (the caller checked the password): `auth_time` becomes now, and the previous
+    pair dies.
+
+    The server never holds the session secret, so the session gets a new one (new
+    bcrypt hash); the compare-and-swap holds the row to the pair `claims` belongs to, so
+    a concurrent refresh or revocation wins over this and the answer is a 401.
+    """
+    secret = new_session_secret()
+    stored = _stored_secret(secret)  # bcrypt before any row is read: it takes a while
+    now = timezone.now()
+    session = Session.objects.by_id(claims.session_id)
+    if session is None or session.revoked_at is not None or session.expires_at <= now:
+        raise SessionRevoked()
+    if (str(session.user_id) != claims.user_id or str(user.pk) != claims.user_id
+            or session.access_jti != claims.jti):
+        raise TokenInvalid()
+    refresh = make_refresh_token(session.pk, secret)
+    expires_at = _capped(now + jwt_settings.REFRESH_TOKEN_LIFETIME, session.absolute_expires_at)
+    # No previous token: the old one carries the old secret, so no retry of it can pass.
+    values: dict[str, Any] = {
+        **stored, "refresh_token_sha256": refresh.sha256, "access_jti": new_jti(),
+        "previous_refresh_token_sha256": "", "rotated_at": now, "last_activity_at": now,
+        "expires_at": expires_at, "auth_time": now, "amr": list(amr)}
+    if not _swap(session.pk, (session.refresh_token_sha256, session.access_jti), now, values):
+        raise TokenInvalid()
+    replaced = mirror.keys_of(session)
+    for name, value in values.items():
+        setattr(session, name, value)
+    mirror.cache_verified(session, replaced)
+    access, access_expires = encode_access_token(
+        session.user_id, session.pk, session.access_jti, now, expires_at, auth_time=now,
+        amr=session.amr, extra=extra_claims(user, session.pk))
+    logger.info("Session %s reauthenticated", session.pk)
+    django_request = getattr(request, "_request", request)
+    transaction.on_commit(lambda: signals.session_refreshed.send(
+        sender=Session, session_id=session.pk, user_id=str(session.user_id),
+        request=django_request))
+    return TokenPair(access, refresh.value, access_expires, expires_at, session.pk,
+                     str(session.user_id))
 
 
 # ------------------------------------------------------------------ revoke

@@ -1,0 +1,64 @@
+"""A project's own access-token claims (`name`, `roles`...): the `CLAIMS_HOOK` setting.
+
+    JWT_SESSIONS = {"CLAIMS_HOOK": "myproject.auth.token_claims"}
+
+    def token_claims(user, session_id) -> dict:
+        roles = user.groups.values_list("name", flat=True)
+        return {"name": user.get_full_name(), "roles": sorted(roles)}
+
+The hook runs whenever an access token is signed (login, refresh, reauthentication).
+On refresh only the user's id is at hand: `user` is then a lazy object that loads the
+row on first use, so a hook that does not need the user costs no query. The claims come
+back to views as `request.auth.extra`. Reserved claims (`sub`, `sid`, `jti`, `iat`,
+`exp`, `nbf`, `token_type`, `iss`, `aud`, `auth_time`, `amr`) are ours: a hook that sets
+one is a configuration error, raised as ImproperlyConfigured rather than ignored.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.functional import SimpleLazyObject
+from django.utils.module_loading import import_string
+
+from .conf import jwt_settings
+from .tokens import RESERVED_CLAIMS
+
+ClaimsHook = Callable[[Any, Any], Mapping[str, Any]]
+
+
+def claims_hook() -> ClaimsHook | None:
+    """The configured hook (an import string or a callable), or None."""
+    return jwt_settings.derived("claims_hook", _load_hook)
+
+
+def _load_hook() -> ClaimsHook | None:
+    hook = jwt_settings.CLAIMS_HOOK
+    return import_string(hook) if isinstance(hook, str) else hook
+
+
+def extra_claims(user: Any, session_id: Any) -> dict[str, Any]:
+    """The hook's claims for a token of `user`'s session; {} without a hook."""
+    hook = claims_hook()
+    if hook is None:
+        return {}
+    claims = hook(user, session_id)
+    if not isinstance(claims, Mapping) or not all(isinstance(name, str) for name in claims):
+        raise ImproperlyConfigured("CLAIMS_HOOK must return a dict with string keys.")
+    clash = RESERVED_CLAIMS.intersection(claims)
+    if clash:
+        raise ImproperlyConfigured(
+            f"CLAIMS_HOOK may not set the reserved claim(s) {', '.join(sorted(clash))}.")
+    return dict(claims)
+
+
+def extra_claims_for_id(user_id: Any, session_id: Any) -> dict[str, Any]:
+    """The hook's claims where only the user's id is known (refresh): the user row is
+    loaded only if the hook reads it."""
+    if claims_hook() is None:
+        return {}
+    model = get_user_model()
+    pk = model._meta.pk.to_python(user_id)
+    return extra_claims(SimpleLazyObject(lambda: model._default_manager.get(pk=pk)), session_id)
