@@ -12,7 +12,7 @@ from django.core.management.base import SystemCheckError
 from jwt_sessions import api as jwt_api
 from jwt_sessions.models import Session
 from tests.conftest import bearer, url
-from tests.jwt_forge import b64url_decode, parts, segment
+from tests.jwt_forge import b64url_decode, hmac_sign, parts, segment
 
 pytestmark = pytest.mark.django_db
 
@@ -152,3 +152,22 @@ def test_system_check_refuses_an_unusable_hook(settings, value):
     settings.JWT_SESSIONS = {**settings.JWT_SESSIONS, "CLAIMS_HOOK": value}
     with pytest.raises(SystemCheckError, match="E015"):
         call_command("check")
+
+
+@pytest.mark.parametrize("change", [{"auth_time": "yesterday"}, {"auth_time": True},
+                                    {"amr": "pwd"}, {"amr": [1]}])
+def test_signed_tokens_with_malformed_auth_claims_are_refused(api, user, settings, change):
+    header, claims = parts(api.login_ok(user.username)["access"])
+    assert api.whoami(hmac_sign(header, claims, settings.SECRET_KEY)).status_code == 200
+    forged = hmac_sign(header, {**claims, **change}, settings.SECRET_KEY)
+    assert api.whoami(forged).status_code == 401
+
+
+def test_a_token_without_auth_time_passes_authentication_but_not_step_up(api, user, settings):
+    """Tokens signed before the claim existed stay valid until they expire."""
+    header, claims = parts(api.login_ok(user.username)["access"])
+    del claims["auth_time"], claims["amr"]
+    legacy = hmac_sign(header, claims, settings.SECRET_KEY)
+    assert api.whoami(legacy).status_code == 200
+    resp = api.post("/api/sensitive/", {}, **bearer(legacy))
+    assert resp.status_code == 401 and resp.json()["code"] == "reauthentication_required"

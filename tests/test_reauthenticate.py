@@ -9,6 +9,7 @@ from datetime import timedelta
 import pytest
 from django.contrib.auth.signals import user_login_failed
 from django.test import Client
+from django.utils import translation
 from rest_framework.test import APIRequestFactory
 
 from jwt_sessions import services
@@ -181,3 +182,10 @@ def test_cookie_mode_puts_the_new_refresh_token_in_the_cookie(user, jwt_settings
     refreshed = browser.post(url("refresh"), "{}", content_type="application/json",
                              HTTP_X_CSRFTOKEN="k" * 32, REMOTE_ADDR=next_ip())
     assert refreshed.status_code == 200, refreshed.content
+
+
+def test_the_challenge_detail_translates_and_its_code_does_not(api, tokens, clock):
+    clock.tick(timedelta(minutes=6))
+    with translation.override("de"):
+        body = assert_error(sensitive(api, tokens["access"]), 401, "reauthentication_required")
+    assert body["detail"] == "Bitte bestätigen Sie Ihr Passwort, um fortzufahren."
