@@ -1,4 +1,4 @@
-"""Python API for custom flows (MFA step-up, social login, tests): SPEC §7."""
+"""Python API for custom flows (MFA step-up, social login, tests)."""
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -30,3 +30,10 @@ def revoke_user_sessions(user: Any, reason: str = RevokeReason.API,
                          keep_session_id: Any = None) -> int:
     """Revoke every active session of `user` (but `keep_session_id`); returns the count."""
     return services.revoke_user_sessions(user, reason, keep_session_id=keep_session_id)
+
+
+def update_session_auth(user: Any, session_id: Any) -> bool:
+    """Keep one session across a deliberate password change, as Django's
+    `update_session_auth_hash` keeps the current login: call it before or after
+    `user.save()`. False if the session is unknown, not the user's, or already ended."""
+    return services.update_session_auth(user, session_id)

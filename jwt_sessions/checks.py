@@ -55,7 +55,8 @@ def _durations(raw: dict) -> Iterator[checks.Error]:
             yield _error(f"{key} must be positive.", f"Use e.g. {example}.", 2)
     if isinstance(access, timedelta) and isinstance(grace, timedelta) and grace > access:
         yield _error("REFRESH_REUSE_GRACE is longer than ACCESS_TOKEN_LIFETIME.",
-                     "A retry window must be short: keep it to seconds (default 10 s).", 3)
+                     "Set REFRESH_REUSE_GRACE to a few seconds (default 10 s), at most "
+                     "ACCESS_TOKEN_LIFETIME: it is a retry window, not a lifetime.", 3)
 
 
 def _algorithm_and_keys(raw: dict) -> Iterator[checks.Error]:

@@ -6,10 +6,11 @@
         roles = user.groups.values_list("name", flat=True)
         return {"name": user.get_full_name(), "roles": sorted(roles)}
 
-The hook runs whenever an access token is signed (login, refresh, reauthentication).
-On refresh only the user's id is at hand: `user` is then a lazy object that loads the
-row on first use, so a hook that does not need the user costs no query. The claims come
-back to views as `request.auth.extra`. Reserved claims (`sub`, `sid`, `jti`, `iat`,
+The hook runs whenever an access token is signed (login, refresh, reauthentication),
+with the session's user as already loaded for the flow (a refresh reads the user row
+anyway, to check the credentials the session is bound to), so the hook costs no query
+unless it makes its own (`user.groups`...). The claims come back to views as
+`request.auth.extra`. Reserved claims (`sub`, `sid`, `jti`, `iat`,
 `exp`, `nbf`, `token_type`, `iss`, `aud`, `auth_time`, `amr`) are ours: a hook that sets
 one is a configuration error, raised as ImproperlyConfigured rather than ignored.
 """
@@ -18,23 +19,18 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from django.contrib.auth import get_user_model
 from django.core.exceptions import ImproperlyConfigured
-from django.utils.functional import SimpleLazyObject
 from django.utils.module_loading import import_string
 
-from .conf import jwt_settings
+from .conf import cached_per_settings, jwt_settings
 from .tokens import RESERVED_CLAIMS
 
 ClaimsHook = Callable[[Any, Any], Mapping[str, Any]]
 
 
+@cached_per_settings
 def claims_hook() -> ClaimsHook | None:
     """The configured hook (an import string or a callable), or None."""
-    return jwt_settings.derived("claims_hook", _load_hook)
-
-
-def _load_hook() -> ClaimsHook | None:
     hook = jwt_settings.CLAIMS_HOOK
     return import_string(hook) if isinstance(hook, str) else hook
 
@@ -53,12 +49,3 @@ def extra_claims(user: Any, session_id: Any) -> dict[str, Any]:
             f"CLAIMS_HOOK may not set the reserved claim(s) {', '.join(sorted(clash))}.")
     return dict(claims)
 
-
-def extra_claims_for_id(user_id: Any, session_id: Any) -> dict[str, Any]:
-    """The hook's claims where only the user's id is known (refresh): the user row is
-    loaded only if the hook reads it."""
-    if claims_hook() is None:
-        return {}
-    model = get_user_model()
-    pk = model._meta.pk.to_python(user_id)
-    return extra_claims(SimpleLazyObject(lambda: model._default_manager.get(pk=pk)), session_id)

@@ -1,4 +1,5 @@
-"""Who is calling: the client IP (SPEC §4) and a readable device from the User-Agent."""
+"""Who is calling: the client IP (proxies trusted only as DRF's NUM_PROXIES says) and a
+readable device from the User-Agent."""
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -23,7 +23,7 @@ def cookie_mode() -> bool:
 
 
 def cookie_options() -> dict[str, Any]:
-    """Name, path, domain, secure and samesite of the refresh cookie (SPEC §6 defaults)."""
+    """Name, path, domain, secure and samesite of the refresh cookie, with their defaults."""
     configured = dict(jwt_settings.REFRESH_COOKIE or {})
     login_path = reverse("jwt_sessions:login")
     return {

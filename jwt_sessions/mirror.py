@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
+from django.db import connection, transaction
 from django.utils import timezone
 
 from . import stats
@@ -26,11 +27,10 @@ from .store import HIT, MISS, REVOKED, CachedSession, SessionKeys, StoreUnavaila
 
 __all__ = [
     "HIT", "MISS", "REVOKED", "CachedSession", "SessionKeys", "StoreUnavailable", "Circuit",
-    "circuit",
-    "apply_failure_policy", "session_keys", "keys_of", "cache_session", "cache_verified",
-    "tombstone", "uncache", "check_access", "rotate", "add_to_counter", "flush_counters",
-    "read_counters", "indexed_session_ids", "unindex", "replay_recent_revocations",
-    "recent_revocations",
+    "circuit", "apply_failure_policy", "session_keys", "keys_of", "cache_session",
+    "cache_verified", "tombstone", "restore", "uncache", "check_access", "rotate",
+    "add_to_counter", "flush_counters", "read_counters", "forget_deleted",
+    "indexed_session_ids", "unindex", "replay_recent_revocations", "recent_revocations",
 ]
 
 logger = logging.getLogger("jwt_sessions")
@@ -167,6 +167,19 @@ def tombstone(sessions: list[SessionKeys]) -> None:
         logger.warning("Redis unreachable: %d revocation(s) will be replayed", len(sessions))
 
 
+def restore(session: Session) -> None:
+    """Lift a session's tombstone and cache its pair again (a revocation its own code
+    took back at once, see `services.update_session_auth`). Without Redis the tombstone
+    keeps refusing the session's access tokens until it expires: refresh still works."""
+    try:
+        _guarded(store.lift_tombstone, session.pk)
+    except StoreUnavailable:
+        logger.warning("Redis unreachable: session %s restored in the database only",
+                       session.pk)
+        return
+    cache_session(session)
+
+
 def uncache(keys: SessionKeys) -> None:
     """Drop one pair a failed or overtaken write left in Redis; its session may live on,
     so no tombstone. Best effort: the pair's keys expire by TTL anyway."""
@@ -204,6 +217,37 @@ def replay_recent_revocations() -> int:
 def recent_revocations() -> Any:
     """Sessions revoked recently enough that one of their access tokens may still live."""
     return Session.objects.filter(revoked_at__gte=timezone.now() - revocation_window())
+
+
+# ------------------------------------------------------------------ deleted rows
+def forget_deleted(keys: SessionKeys) -> None:
+    """Drop a deleted row's keys, so no session key outlives its row (deleted by the
+    ORM: a cascade from its user, a queryset, the cleanup). Inside a transaction they go
+    once it commits, all of that transaction's in one round trip."""
+    if not connection.in_atomic_block:
+        _drop_deleted([keys])
+        return
+    pending = connection.__dict__.setdefault(_DELETED, [])
+    pending.append(keys)
+    # A rolled-back transaction takes our callback with it: register again then.
+    if not any(entry[1] is _flush_deleted for entry in connection.run_on_commit):
+        transaction.on_commit(_flush_deleted)
+
+
+_DELETED = "_jwt_sessions_deleted_sessions"
+
+
+def _flush_deleted() -> None:
+    _drop_deleted(connection.__dict__.pop(_DELETED, []))
+
+
+def _drop_deleted(sessions: list[SessionKeys]) -> None:
+    if not sessions:
+        return
+    try:
+        _guarded(store.forget, sessions, tombstone=False)
+    except StoreUnavailable:
+        pass  # their keys expire by TTL
 
 
 # ------------------------------------------------------------------ cleanup

@@ -89,7 +89,7 @@ class Session(models.Model):
     device_type = models.CharField(
         _("device type"), max_length=10, choices=DeviceType.choices, default=DeviceType.OTHER)
     ip_address = models.GenericIPAddressField(_("IP address"), null=True, blank=True)
-    # null, not "": SPEC §6 promises `location: null` when GeoIP is not configured.
+    # null, not "": the API answers `location: null` when GeoIP is not configured.
     location = models.CharField(_("location"), max_length=200, null=True, blank=True)  # noqa: DJ001
     created_at = models.DateTimeField(_("created"), default=timezone.now)
     last_activity_at = models.DateTimeField(_("last activity"), default=timezone.now)
@@ -119,7 +119,8 @@ class Session(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.device_label} ({self.user_id})"
+        """"Mobile Safari 17 on iOS (iPhone) — alice": the device and whose it is."""
+        return f"{self.device_label} — {self.user.get_username()}"
 
     @property
     def device_label(self) -> str:

@@ -20,6 +20,7 @@ from .serializers import (
     ReauthenticateSerializer,
     RefreshSerializer,
     SessionSerializer,
+    TokenPairSerializer,
     TokenSerializer,
 )
 
@@ -40,16 +41,6 @@ class ErrorSerializer(serializers.Serializer):
 
     detail = serializers.CharField()
     code = serializers.CharField()
-
-
-class TokenPairSerializer(serializers.Serializer):
-    """The login and refresh answer; `refresh` is absent in refresh-cookie mode."""
-
-    access = serializers.CharField()
-    refresh = serializers.CharField(required=False)
-    access_expires_at = serializers.DateTimeField()
-    refresh_expires_at = serializers.DateTimeField()
-    session_id = serializers.UUIDField()
 
 
 class JWKSSerializer(serializers.Serializer):

@@ -1,4 +1,4 @@
-"""Input and output shapes of the HTTP API (SPEC §5)."""
+"""Input and output shapes of the HTTP API."""
 from __future__ import annotations
 
 from typing import Any
@@ -46,8 +46,8 @@ class LoginSerializer(serializers.Serializer):
 class AnyStringField(serializers.Field):
     """Any JSON string as is (empty, NUL, surrogates included); other types are a 400.
 
-    A refresh token that is a string but not ours is a 401 `refresh_token_invalid`
-    (SPEC §5), decided by the token parser, not a field error.
+    A refresh token that is a string but not ours is a 401 `refresh_token_invalid`,
+    decided by the token parser, not a field error.
     """
 
     default_error_messages = {"invalid": _("Not a valid string.")}
@@ -113,3 +113,22 @@ class SessionSerializer(serializers.ModelSerializer):
 
     def get_current(self, session: Session) -> bool:
         return session.pk == self.context.get("current_session_id")
+
+
+class IsoDateTimeField(serializers.DateTimeField):
+    """`datetime.isoformat()` as is (`+00:00`, not DRF's `Z`): what every Python
+    version's `fromisoformat` reads back."""
+
+    def to_representation(self, value: Any) -> str:
+        return value.isoformat()
+
+
+class TokenPairSerializer(serializers.Serializer):
+    """The login and refresh answer (and the OpenAPI schema of it); in refresh-cookie mode
+    the view drops `refresh` from the body and sets the cookie instead."""
+
+    access = serializers.CharField()
+    refresh = serializers.CharField(required=False)
+    access_expires_at = IsoDateTimeField()
+    refresh_expires_at = IsoDateTimeField()
+    session_id = serializers.UUIDField()

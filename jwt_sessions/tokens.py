@@ -26,7 +26,8 @@ import bcrypt
 import jwt
 from jwt.algorithms import get_default_algorithms
 
-from .conf import jwt_settings
+from . import keyed
+from .conf import cached_per_settings, jwt_settings
 
 TOKEN_TYPE = "access"
 JWT_TYP = "at+jwt"
@@ -116,6 +117,20 @@ def hash_session_secret(secret: bytes) -> str:
     return bcrypt.hashpw(_bcrypt_input(secret), salt).decode()
 
 
+_SECRET_CHECK = "jwt_sessions.refresh-secret-check"
+
+
+def secret_check_of(secret: bytes) -> str:
+    """The cheap check of a session secret: tells a genuine refresh token from a forged
+    one before any bcrypt runs (so a stranger costs no bcrypt), keyed so that the
+    database alone does not let anyone test guesses."""
+    return keyed.digest(_SECRET_CHECK, secret)
+
+
+def secret_check_matches(secret: bytes, stored: str) -> bool:
+    return keyed.matches(_SECRET_CHECK, secret, stored)
+
+
 def check_session_secret(secret: bytes, hashed: str) -> bool:
     try:
         return bcrypt.checkpw(_bcrypt_input(secret), hashed.encode())
@@ -140,8 +155,9 @@ def _load_keys() -> tuple[Any, dict[str | None, Any]]:
     return signing, verifying
 
 
+@cached_per_settings
 def _keys() -> tuple[Any, dict[str | None, Any]]:
-    return jwt_settings.derived("keys", _load_keys)
+    return _load_keys()
 
 
 def jwks() -> dict:
@@ -215,7 +231,7 @@ def decode_access_token(token: str) -> AccessClaims:
     `jwk`, `x5u`, `x5c`) are ignored because the key never comes from the token.
     """
     segment = token.partition(".")[0]
-    memo = jwt_settings.derived("key_by_header", dict)
+    memo = key_by_header()
     try:
         key = memo.get(segment)
         if key is None:
@@ -245,6 +261,13 @@ def decode_access_token(token: str) -> AccessClaims:
 
 # Distinct valid headers are few (one per kid): past this many, stop remembering them.
 _HEADER_MEMO_SIZE = 16
+
+
+@cached_per_settings
+def key_by_header() -> dict[str, Any]:
+    """Encoded JWT header -> its verifying key, for headers that came with a valid
+    signature (the hot path parses a header once)."""
+    return {}
 
 
 def _key_for_header(token: str) -> Any:

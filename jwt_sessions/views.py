@@ -1,4 +1,4 @@
-"""The HTTP API: thin DRF views over `services` (SPEC §5).
+"""The HTTP API: thin DRF views over `services`.
 
 Each view is small and made of DRF's own hooks (`serializer_class`, `throttle_classes`,
 `permission_classes`) plus `TokenView.token_response`, so a project customises by
@@ -11,9 +11,7 @@ import uuid
 from typing import Any
 
 from django.contrib.auth import authenticate, get_user_model
-from django.utils.translation import gettext_lazy as _
 from rest_framework import generics, status
-from rest_framework.exceptions import ValidationError
 from rest_framework.parsers import FormParser
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
@@ -68,7 +66,7 @@ class JWTSessionsView(APIView):
 
     authentication_classes = [JWTSessionAuthentication]
     permission_classes = [IsAuthenticated]
-    # JSON only (SPEC §5): a cross-site HTML form cannot post JSON without a CORS
+    # JSON only: a cross-site HTML form cannot post JSON without a CORS
     # preflight, so no login or logout can be forged from another site's form.
     parser_classes = [JSONParser]
 
@@ -111,13 +109,14 @@ class LoginView(TokenView):
     def post(self, request: Request) -> Response:
         serializer = self.serializer_class(data=request.data)
         serializer.is_valid(raise_exception=True)
+        prepared = services.prepare_session_secret()  # bcrypt while the password is checked
         user = authenticate(request._request, **serializer.validated_data)
         if user is None:
             logger.info("Login failed from %s", client_ip(request))
             raise InvalidCredentials()
         LoginUserRateThrottle.refund(request)  # only failed logins count per username
         return self.token_response(services.issue_tokens(
-            user, request, amr=[services.AMR_PASSWORD]))
+            user, request, prepared, amr=[services.AMR_PASSWORD]))
 
 
 class ClearsDeadRefreshCookie:
@@ -141,8 +140,8 @@ class RefreshView(ClearsDeadRefreshCookie, TokenView):
         token = serializer.validated_data.get("refresh")
         if token is None:
             token = refresh_from_cookie(request)
-        if token is None:
-            raise ValidationError({"refresh": [_("This field is required.")]})
+        if token is None:  # cookie mode: a missing cookie is a dead session, not a field
+            raise RefreshTokenInvalid()
         return self.token_response(services.refresh_tokens(token, request))
 
 

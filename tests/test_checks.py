@@ -72,6 +72,9 @@ def test_int_and_float_seconds_are_accepted_for_durations(settings):
 def test_grace_longer_than_access_lifetime_is_an_error(settings):
     value = {"ACCESS_TOKEN_LIFETIME": 60, "REFRESH_REUSE_GRACE": timedelta(minutes=2)}
     assert error_ids(settings, value) == ["jwt_sessions.E003"]
+    settings.JWT_SESSIONS = value
+    [error] = check_settings()
+    assert "REFRESH_REUSE_GRACE" in error.hint and "ACCESS_TOKEN_LIFETIME" in error.hint
 
 
 @pytest.mark.parametrize("algorithm", ["HS999", "none", "", None, 256, ["HS256"]])

@@ -1,15 +1,14 @@
 """tokens.py internals that no HTTP test can see: the per-header key memo."""
 import pytest
 
-from jwt_sessions.conf import jwt_settings
-from jwt_sessions.tokens import InvalidToken, decode_access_token
+from jwt_sessions.tokens import InvalidToken, decode_access_token, key_by_header
 from tests import jwt_forge as forge
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def memo() -> dict:
-    return jwt_settings.derived("key_by_header", dict)
+    return key_by_header()
 
 
 def test_only_headers_with_a_valid_signature_are_remembered(tokens):
