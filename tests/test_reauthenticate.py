@@ -7,6 +7,7 @@ import uuid
 from datetime import timedelta
 
 import pytest
+from django.contrib.auth.hashers import make_password
 from django.contrib.auth.signals import user_login_failed
 from django.test import Client
 from django.utils import translation
@@ -189,3 +190,13 @@ def test_the_challenge_detail_translates_and_its_code_does_not(api, tokens, cloc
     with translation.override("de"):
         body = assert_error(sensitive(api, tokens["access"]), 401, "reauthentication_required")
     assert body["detail"] == "Bitte bestätigen Sie Ihr Passwort, um fortzufahren."
+
+
+def test_reauthenticating_with_a_changed_password_rebinds_the_session(api, user, tokens):
+    """A password changed behind the ORM's back ends the session at its next refresh,
+    unless its user proves the new password first."""
+    type(user).objects.filter(pk=user.pk).update(password=make_password("New-pa55word"))
+    assert_error(reauthenticate(api, tokens["access"]), 401, "invalid_credentials")
+    fresh = reauthenticate(api, tokens["access"], password="New-pa55word")
+    assert fresh.status_code == 200, fresh.content
+    assert api.refresh(fresh.json()["refresh"]).status_code == 200
