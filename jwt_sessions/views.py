@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import logging
 import uuid
-from typing import Any
+from typing import Any, cast
 
 from django.contrib.auth import authenticate, get_user_model
 from rest_framework import generics, status
+from rest_framework.authentication import BaseAuthentication
 from rest_framework.parsers import FormParser
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
@@ -283,10 +284,12 @@ class IntrospectView(TokenEndpointView):
     permission_classes = [IsAuthenticated, CanIntrospect]
     throttle_classes = [IntrospectRateThrottle]
 
-    def get_authenticators(self) -> list:
-        classes = [JWTSessionAuthentication]
-        classes += [cls for cls in api_settings.DEFAULT_AUTHENTICATION_CLASSES
-                    if cls not in classes]
+    def get_authenticators(self) -> list[BaseAuthentication]:
+        # Imported classes at run time (the stubs type the setting as its strings).
+        defaults = cast(list[type[BaseAuthentication]],
+                        api_settings.DEFAULT_AUTHENTICATION_CLASSES)
+        classes: list[type[BaseAuthentication]] = [JWTSessionAuthentication]
+        classes += [cls for cls in defaults if cls not in classes]
         return [cls() for cls in classes]
 
     def post(self, request: Request) -> Response:
