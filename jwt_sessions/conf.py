@@ -41,6 +41,7 @@ DEFAULTS: dict[str, Any] = {
     "MAX_CONCURRENT_DB_FALLBACKS": 32,
     "GEOIP_PATH": None,
     "CLAIMS_HOOK": None,
+    "EXTEND_USER_ADMIN": True,  # the user admin shows sessions (see docs/admin.md)
 }
 
 DURATION_KEYS = (

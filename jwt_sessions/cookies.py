@@ -8,9 +8,10 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from django.middleware.csrf import CsrfViewMiddleware, get_token
+from django.middleware.csrf import get_token
 from django.urls import reverse
 from django.utils import timezone
+from rest_framework.authentication import CSRFCheck
 
 from .conf import jwt_settings
 from .exceptions import CsrfFailed
@@ -60,11 +61,6 @@ def clear_refresh_cookie(request: Any, response: Any) -> None:
                                domain=options["domain"], samesite=options["samesite"])
 
 
-class _CsrfCheck(CsrfViewMiddleware):
-    def _reject(self, request: Any, reason: str) -> str:
-        return reason
-
-
 def refresh_from_cookie(request: Any) -> str | None:
     """The refresh token from the cookie, after a CSRF check (403 `csrf_failed`)."""
     if not cookie_mode():
@@ -73,7 +69,8 @@ def refresh_from_cookie(request: Any) -> str | None:
     if not value:
         return None
     django_request = getattr(request, "_request", request)
-    check = _CsrfCheck(lambda req: None)
+    # DRF's CSRFCheck: Django's middleware, answering the reason instead of a response.
+    check = CSRFCheck(lambda req: None)
     check.process_request(django_request)
     reason = check.process_view(django_request, None, (), {})
     if reason:

@@ -31,6 +31,14 @@ class RevokeReason(models.TextChoices):
     MAX_SESSIONS = "max_sessions", _("Too many sessions")
 
 
+class SessionStatus(models.TextChoices):
+    """Where a session stands: the one name for it in the model, the admin and the docs."""
+
+    ACTIVE = "active", _("Active")
+    EXPIRED = "expired", _("Expired")
+    REVOKED = "revoked", _("Revoked")
+
+
 class SessionQuerySet(models.QuerySet):
     def active(self) -> SessionQuerySet:
         return self.filter(revoked_at__isnull=True, expires_at__gt=timezone.now())
@@ -40,6 +48,11 @@ class SessionQuerySet(models.QuerySet):
 
     def revoked(self) -> SessionQuerySet:
         return self.filter(revoked_at__isnull=False)
+
+    def with_status(self, status: SessionStatus) -> SessionQuerySet:
+        by_status = {SessionStatus.ACTIVE: self.active, SessionStatus.EXPIRED: self.expired,
+                     SessionStatus.REVOKED: self.revoked}
+        return by_status[SessionStatus(status)]()
 
     def for_user(self, user) -> SessionQuerySet:
         return self.filter(user=user)
@@ -145,7 +158,7 @@ class Session(models.Model):
         return not self.is_revoked and not self.is_expired
 
     @property
-    def status(self) -> str:
+    def status(self) -> SessionStatus:
         if self.is_revoked:
-            return "revoked"
-        return "expired" if self.is_expired else "active"
+            return SessionStatus.REVOKED
+        return SessionStatus.EXPIRED if self.is_expired else SessionStatus.ACTIVE

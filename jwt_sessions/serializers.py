@@ -9,6 +9,8 @@ from rest_framework import serializers
 
 from .models import Session
 
+USERNAME_MAX_LENGTH = 256
+
 
 class StrictCharField(serializers.CharField):
     """A CharField that refuses numbers and other non-strings instead of coercing them,
@@ -40,7 +42,8 @@ class LoginSerializer(serializers.Serializer):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields[get_user_model().USERNAME_FIELD] = StrictCharField(max_length=256)
+        self.fields[get_user_model().USERNAME_FIELD] = StrictCharField(
+            max_length=USERNAME_MAX_LENGTH)
 
 
 class AnyStringField(serializers.Field):

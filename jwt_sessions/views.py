@@ -18,7 +18,6 @@ from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
-from rest_framework.views import APIView
 
 from . import introspection, services
 from .authentication import JWTSessionAuthentication
@@ -56,14 +55,19 @@ from .throttling import (
     LoginUserRateThrottle,
     ReauthenticateUserRateThrottle,
     RefreshRateThrottle,
+    give_back_slots,
 )
 from .tokens import jwks
 
 logger = logging.getLogger("jwt_sessions")
 
 
-class JWTSessionsView(APIView):
-    """Base of our views: Bearer auth, our error codes, `WWW-Authenticate` on 401."""
+class JWTSessionsView(generics.GenericAPIView):
+    """Base of our views: Bearer auth, our error codes, `WWW-Authenticate` on 401.
+
+    A GenericAPIView for its `get_serializer()`: a subclass swaps `serializer_class` (or
+    overrides `get_serializer_class`) and gets the request in the serializer's context.
+    """
 
     authentication_classes = [JWTSessionAuthentication]
     permission_classes = [IsAuthenticated]
@@ -75,6 +79,7 @@ class JWTSessionsView(APIView):
         return JWTSessionAuthentication().authenticate_header(request)
 
     def throttled(self, request: Request, wait: float | None) -> None:
+        give_back_slots(request)  # a refused request tried nothing: it takes no slot
         raise Throttled(wait)
 
     def permission_denied(self, request: Request, message: Any = None, code: Any = None):
@@ -103,19 +108,14 @@ class LoginView(TokenView):
     serializer_class = LoginSerializer
     throttle_classes = [LoginRateThrottle, LoginUserRateThrottle]
 
-    def throttled(self, request: Request, wait: float | None) -> None:
-        LoginUserRateThrottle.refund(request)  # a refused attempt tried no password
-        super().throttled(request, wait)
-
     def post(self, request: Request) -> Response:
-        serializer = self.serializer_class(data=request.data)
+        serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         prepared = services.prepare_session_secret()  # bcrypt while the password is checked
         user = authenticate(request._request, **serializer.validated_data)
         if user is None:
             logger.info("Login failed from %s", client_ip(request))
             raise InvalidCredentials()
-        LoginUserRateThrottle.refund(request)  # only failed logins count per username
         return self.token_response(services.issue_tokens(
             user, request, prepared, amr=[services.AMR_PASSWORD]))
 
@@ -133,10 +133,11 @@ class ClearsDeadRefreshCookie:
 class RefreshView(ClearsDeadRefreshCookie, TokenView):
     """POST {refresh} (or the refresh cookie) -> a new pair; the old refresh dies."""
 
+    serializer_class = RefreshSerializer
     throttle_classes = [RefreshRateThrottle]
 
     def post(self, request: Request) -> Response:
-        serializer = RefreshSerializer(data=request.data, required=not cookie_mode())
+        serializer = self.get_serializer(data=request.data, required=not cookie_mode())
         serializer.is_valid(raise_exception=True)
         token = serializer.validated_data.get("refresh")
         if token is None:
@@ -172,8 +173,10 @@ class LogoutView(ClearsDeadRefreshCookie, JWTSessionsView):
 class LogoutAllView(JWTSessionsView):
     """POST {keep_current?} -> 204; every session of the user is revoked."""
 
+    serializer_class = LogoutAllSerializer
+
     def post(self, request: Request) -> Response:
-        serializer = LogoutAllSerializer(data=request.data)
+        serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         keep = request.auth.session_id if serializer.validated_data["keep_current"] else None
         services.revoke_user_sessions(request.user.pk, RevokeReason.LOGOUT_ALL,
@@ -240,12 +243,8 @@ class ReauthenticateView(TokenView):
     serializer_class = ReauthenticateSerializer
     throttle_classes = [LoginRateThrottle, ReauthenticateUserRateThrottle]
 
-    def throttled(self, request: Request, wait: float | None) -> None:
-        ReauthenticateUserRateThrottle.refund(request)  # a refused attempt tried no password
-        super().throttled(request, wait)
-
     def post(self, request: Request) -> Response:
-        serializer = self.serializer_class(data=request.data)
+        serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         user = request.user
         credentials = {get_user_model().USERNAME_FIELD: user.get_username(),
@@ -254,7 +253,7 @@ class ReauthenticateView(TokenView):
         if checked is None or checked.pk != user.pk:
             logger.info("Reauthentication of session %s failed", request.auth.session_id)
             raise InvalidCredentials()
-        ReauthenticateUserRateThrottle.refund(request)
+        give_back_slots(request)  # only failed attempts count per username
         return self.token_response(services.reauthenticate(request.auth, checked,
                                                            request=request))
 
@@ -267,7 +266,7 @@ class TokenEndpointView(JWTSessionsView):
     serializer_class = TokenSerializer
 
     def token(self, request: Request) -> str:
-        serializer = self.serializer_class(data=request.data)
+        serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         return serializer.validated_data["token"]
 

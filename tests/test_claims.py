@@ -144,7 +144,7 @@ def test_a_forged_extra_claim_is_still_verified_by_signature(api, user, jwt_sett
 @pytest.mark.parametrize("value", ["tests.test_claims.missing", 42, "tests.test_claims.HOOK"])
 def test_system_check_refuses_an_unusable_hook(settings, value):
     settings.JWT_SESSIONS = {**settings.JWT_SESSIONS, "CLAIMS_HOOK": value}
-    with pytest.raises(SystemCheckError, match="E015"):
+    with pytest.raises(SystemCheckError, match="E022"):
         call_command("check")
 
 

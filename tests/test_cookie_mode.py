@@ -1,4 +1,4 @@
-"""Refresh cookie mode (SPEC §6): the refresh token lives in an HttpOnly cookie scoped to
+"""Refresh cookie mode: the refresh token lives in an HttpOnly cookie scoped to
 the app's prefix, and every use of that cookie is CSRF-checked like a Django form."""
 from __future__ import annotations
 

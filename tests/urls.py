@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from example_project import admin as _user_admin  # noqa: F401  (the user admin, with the mixin)
 from example_project import views
 from tests import views as test_views
 
