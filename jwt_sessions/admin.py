@@ -11,7 +11,7 @@ project puts on its own user admin; `extend_user_admin` registers that for Djang
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
@@ -19,7 +19,12 @@ from django.contrib.admin.options import IS_POPUP_VAR
 from django.contrib.admin.utils import quote, unquote
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
-from django.core.exceptions import BadRequest, PermissionDenied, ValidationError
+from django.core.exceptions import (
+    BadRequest,
+    ObjectDoesNotExist,
+    PermissionDenied,
+    ValidationError,
+)
 from django.db.models import Count, Model, Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -32,7 +37,7 @@ from django.utils.translation import gettext_lazy as _
 
 from . import services, stats
 from .conf import jwt_settings
-from .models import RevokeReason, Session, SessionStatus
+from .models import RevokeReason, Session, SessionQuerySet, SessionStatus
 
 CONFIRMATION_TEMPLATE = "admin/jwt_sessions/session/revoke_confirmation.html"
 FINGERPRINT_LENGTH = 8
@@ -102,7 +107,7 @@ def object_or_404(model: type[Model], raw: str) -> Any:
         raise Http404 from None
     try:
         return model._default_manager.get(pk=pk)
-    except model.DoesNotExist:
+    except ObjectDoesNotExist:
         raise Http404 from None
 
 
@@ -118,7 +123,8 @@ class RefusesMalformedInput:
             raise BadRequest("A NUL character in the query.")
         return super().changelist_view(request, extra_context)  # type: ignore[misc]
 
-    def response_action(self, request: HttpRequest, queryset: QuerySet) -> Any:
+    def response_action(self, request: HttpRequest, queryset: QuerySet, *args: Any,
+                        **kwargs: Any) -> Any:
         model = self.model  # type: ignore[attr-defined]
         for raw in request.POST.getlist(helpers.ACTION_CHECKBOX_NAME):
             try:
@@ -128,7 +134,8 @@ class RefusesMalformedInput:
                     request, gettext("Some selected items are not valid; nothing was done."),
                     messages.ERROR)
                 return HttpResponseRedirect(request.get_full_path())
-        return super().response_action(request, queryset)  # type: ignore[misc]
+        return super().response_action(  # type: ignore[misc]
+            request, queryset, *args, **kwargs)
 
 
 class StatusFilter(admin.SimpleListFilter):
@@ -143,7 +150,7 @@ class StatusFilter(admin.SimpleListFilter):
     def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
         value = self.value()
         if value in SessionStatus.values:
-            return queryset.with_status(SessionStatus(value))
+            return cast(SessionQuerySet, queryset).with_status(SessionStatus(value))
         return queryset
 
 
@@ -355,14 +362,14 @@ class ActiveSessionInline(ReadOnlySessions, admin.TabularInline):
     can_delete = False
     show_change_link = True
     template = "admin/jwt_sessions/session/user_sessions_inline.html"
-    fields = ["device_label", "ip_address", "location", "created_at", "last_activity_at",
-              "expires_at"]
+    fields = ("device_label", "ip_address", "location", "created_at", "last_activity_at",
+              "expires_at")
     readonly_fields = fields
     verbose_name = _("active session")
     verbose_name_plural = _("active sessions")
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
-        return super().get_queryset(request).active()
+        return cast(SessionQuerySet, super().get_queryset(request)).active()
 
     @admin.display(description=_("device"))
     def device_label(self, session: Session) -> str:

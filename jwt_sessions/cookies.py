@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
+from django.http import HttpRequest, HttpResponse
 from django.middleware.csrf import get_token
 from django.urls import reverse
 from django.utils import timezone
@@ -70,9 +71,14 @@ def refresh_from_cookie(request: Any) -> str | None:
         return None
     django_request = getattr(request, "_request", request)
     # DRF's CSRFCheck: Django's middleware, answering the reason instead of a response.
-    check = CSRFCheck(lambda req: None)
+    check = CSRFCheck(_no_view)
     check.process_request(django_request)
-    reason = check.process_view(django_request, None, (), {})
+    reason = check.process_view(django_request, _no_view, (), {})
     if reason:
         raise CsrfFailed()
     return value
+
+
+def _no_view(request: HttpRequest) -> HttpResponse:
+    """The CSRF check runs as middleware would, in front of no view."""
+    return HttpResponse()

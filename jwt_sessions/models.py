@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import cast
 
 from django.conf import settings
 from django.db import models
@@ -59,7 +60,7 @@ class SessionQuerySet(models.QuerySet):
 
     def by_id(self, session_id) -> Session | None:
         """One row by primary key, or None (no ORDER BY: it is a unique lookup)."""
-        return self.filter(pk=session_id).order_by().first()
+        return cast("Session | None", self.filter(pk=session_id).order_by().first())
 
 
 class Session(models.Model):

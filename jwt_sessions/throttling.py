@@ -47,6 +47,8 @@ def parse_rate(rate: str) -> tuple[int, int]:
     # DRF's parser is an instance method that reads nothing from the instance; ours
     # cannot be a SimpleRateThrottle, whose history list is what we replace.
     count, duration = SimpleRateThrottle.parse_rate(None, rate)  # type: ignore[arg-type]
+    if count is None or duration is None:
+        raise ValueError(f"not a rate: {rate!r}")
     return count, duration
 
 
@@ -60,7 +62,8 @@ class _SessionThrottle(BaseThrottle):
 
     def get_rate(self) -> str | None:
         rates = {**DEFAULT_RATES, **(api_settings.DEFAULT_THROTTLE_RATES or {})}
-        return rates.get(self.scope)
+        rate = rates.get(self.scope)
+        return None if rate is None else str(rate)
 
     def get_ident(self, request: Any) -> str | None:  # type: ignore[override]
         return client_network(request) or "unknown"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from typing import Any, cast
+from typing import Any, NoReturn, cast
 
 from django.contrib.auth import authenticate, get_user_model
 from rest_framework import generics, status
@@ -57,7 +57,7 @@ from .throttling import (
     RefreshRateThrottle,
     give_back_slots,
 )
-from .tokens import jwks
+from .tokens import AccessClaims, jwks
 
 logger = logging.getLogger("jwt_sessions")
 
@@ -78,9 +78,14 @@ class JWTSessionsView(generics.GenericAPIView):
     def get_authenticate_header(self, request: Request) -> str:
         return JWTSessionAuthentication().authenticate_header(request)
 
-    def throttled(self, request: Request, wait: float | None) -> None:
+    def throttled(self, request: Request, wait: float | None) -> NoReturn:
         give_back_slots(request)  # a refused request tried nothing: it takes no slot
         raise Throttled(wait)
+
+    @staticmethod
+    def claims(request: Request) -> AccessClaims:
+        """The verified claims of the calling access token (`request.auth`)."""
+        return cast(AccessClaims, request.auth)
 
     def permission_denied(self, request: Request, message: Any = None, code: Any = None):
         if request.authenticators and not request.successful_authenticator:
@@ -159,7 +164,7 @@ class LogoutView(ClearsDeadRefreshCookie, JWTSessionsView):
 
     def post(self, request: Request) -> Response:
         if request.auth is not None:
-            services.revoke_session(request.auth.session_id, RevokeReason.LOGOUT)
+            services.revoke_session(self.claims(request).session_id, RevokeReason.LOGOUT)
         else:
             token = refresh_from_cookie(request)
             if token is None:
@@ -178,7 +183,8 @@ class LogoutAllView(JWTSessionsView):
     def post(self, request: Request) -> Response:
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        keep = request.auth.session_id if serializer.validated_data["keep_current"] else None
+        current = self.claims(request).session_id
+        keep = current if serializer.validated_data["keep_current"] else None
         services.revoke_user_sessions(request.user.pk, RevokeReason.LOGOUT_ALL,
                                       keep_session_id=keep)
         response = Response(status=status.HTTP_204_NO_CONTENT)
@@ -199,7 +205,7 @@ class SessionListView(JWTSessionsView, generics.ListAPIView):
 
     def get_serializer_context(self) -> dict[str, Any]:
         return {**super().get_serializer_context(),
-                "current_session_id": self.request.auth.session_id}
+                "current_session_id": self.claims(self.request).session_id}
 
 
 class SessionDetailView(JWTSessionsView):
@@ -214,7 +220,7 @@ class SessionDetailView(JWTSessionsView):
         if not services.revoke_sessions(sessions, RevokeReason.USER):
             raise NotFound()
         response = Response(status=status.HTTP_204_NO_CONTENT)
-        if pk == request.auth.session_id:
+        if pk == self.claims(request).session_id:
             clear_refresh_cookie(request, response)
         return response
 
@@ -251,10 +257,11 @@ class ReauthenticateView(TokenView):
                        "password": serializer.validated_data["password"]}
         checked = authenticate(request._request, **credentials)
         if checked is None or checked.pk != user.pk:
-            logger.info("Reauthentication of session %s failed", request.auth.session_id)
+            logger.info("Reauthentication of session %s failed",
+                        self.claims(request).session_id)
             raise InvalidCredentials()
         give_back_slots(request)  # only failed attempts count per username
-        return self.token_response(services.reauthenticate(request.auth, checked,
+        return self.token_response(services.reauthenticate(self.claims(request), checked,
                                                            request=request))
 
 
