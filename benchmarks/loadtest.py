@@ -7,6 +7,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -79,11 +80,18 @@ def _ms(text: str) -> float:
     return float(value) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[unit]
 
 
-def wrk(url: str, header: str, seconds: int, connections: int = 8) -> WrkResult:
-    """Bounded load: one wrk thread, a few connections, a fixed duration."""
-    out = subprocess.run(
-        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-H", header, url],
-        capture_output=True, text=True, check=True, timeout=seconds + 30).stdout
+def wrk(url: str, header: str, seconds: int, connections: int = 8,
+        form: str | None = None) -> WrkResult:
+    """Bounded load: one wrk thread, a few connections, a fixed duration; with `form`
+    (an urlencoded body) each request is a form POST."""
+    command = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-H", header]
+    with tempfile.NamedTemporaryFile("w", suffix=".lua") as script:
+        if form is not None:
+            script.write(_post_script(form))
+            script.flush()
+            command += ["-s", script.name]
+        out = subprocess.run(command + [url], capture_output=True, text=True, check=True,
+                             timeout=seconds + 30).stdout
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     p50 = _ms(re.search(r"\s50%\s+(\S+)", out).group(1))
     p99 = _ms(re.search(r"\s99%\s+(\S+)", out).group(1))
@@ -92,6 +100,11 @@ def wrk(url: str, header: str, seconds: int, connections: int = 8) -> WrkResult:
     if socket_errors:
         print(f"  wrk socket errors on {url}: {socket_errors.group(1)}", file=sys.stderr)
     return WrkResult(rate, p50, p99, int(errors.group(1)) if errors else 0)
+
+
+def _post_script(form: str) -> str:
+    return (f'wrk.method = "POST"\nwrk.body = "{form}"\n'
+            'wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"\n')
 
 
 def available(server: Path = GUNICORN) -> bool:

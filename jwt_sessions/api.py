@@ -1,6 +1,7 @@
 """Python API for custom flows (MFA step-up, social login, tests)."""
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from . import services
@@ -8,13 +9,17 @@ from .models import RevokeReason
 from .tokens import AccessClaims
 
 
-def issue_tokens(user: Any, request: Any = None) -> dict[str, str]:
+def issue_tokens(user: Any, request: Any = None,
+                 amr: Iterable[str] = ()) -> dict[str, str]:
     """Open a session for `user` and return the login response body (JSON-ready).
 
     Same side effects as a login: a Session row, Redis, `session_created`; and
-    `user_logged_in` when a request is given.
+    `user_logged_in` when a request is given. `amr` names how the user proved who they
+    are, as the access tokens' `amr` claim (RFC 8176: `["pwd"]`, `["pwd", "otp"]`,
+    `["hwk"]`...); by default it is empty, since only the caller knows what its flow
+    checked. `auth_time` is now.
     """
-    return services.issue_tokens(user, request).as_dict()
+    return services.issue_tokens(user, request, amr=amr).as_dict()
 
 
 def revoke_session(session_id: Any, reason: str = RevokeReason.API) -> bool:

@@ -11,6 +11,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core import checks
+from django.utils.module_loading import import_string
 
 from .conf import DEFAULTS, DURATION_KEYS, FAILURE_POLICIES, as_timedelta
 
@@ -33,7 +34,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
     if not isinstance(raw, dict):
         return [_error("JWT_SESSIONS must be a dict.", "Set JWT_SESSIONS = {...}.", 1)]
     return [*_unknown_keys(raw), *_durations(raw), *_algorithm_and_keys(raw),
-            *_policies(raw), *_cookie(raw), *_local_cache(raw)]
+            *_policies(raw), *_cookie(raw), *_local_cache(raw), *_claims_hook(raw)]
 
 
 def _unknown_keys(raw: dict) -> Iterator[checks.Error]:
@@ -179,7 +180,7 @@ def _cookie(raw: dict) -> Iterator[checks.Error]:
 def _local_cache(raw: dict) -> Iterator[checks.Error]:
     hint = 'For example {"max_age": timedelta(seconds=30), "max_entries": 10_000}.'
     for problem, fix in _local_cache_problems(raw, hint):
-        yield _error(problem, fix, 22)
+        yield _error(problem, fix, 23)
 
 
 def _local_cache_problems(raw: dict, hint: str) -> Iterator[tuple[str, str]]:
@@ -203,6 +204,25 @@ def _local_cache_problems(raw: dict, hint: str) -> Iterator[tuple[str, str]]:
     entries = config.get("max_entries", 1)
     if not isinstance(entries, int) or isinstance(entries, bool) or entries < 1:
         yield "LOCAL_CACHE max_entries must be a positive integer.", hint
+
+
+def _claims_hook(raw: dict) -> Iterator[checks.Error]:
+    hook = _value(raw, "CLAIMS_HOOK")
+    if hook is None or callable(hook):
+        return
+    problem = None
+    if not isinstance(hook, str):
+        problem = "must be an import string or a callable"
+    else:
+        try:
+            if not callable(import_string(hook)):
+                problem = "is not callable"
+        except ImportError as exc:
+            problem = f"cannot be imported ({exc})"
+    if problem:
+        yield _error(f"CLAIMS_HOOK {hook!r} {problem}.",
+                     "Give the dotted path of a function (user, session_id) -> dict, or None.",
+                     22)
 
 
 @checks.register(checks.Tags.security)

@@ -40,6 +40,7 @@ DEFAULTS: dict[str, Any] = {
     "AUDIT_RETENTION": timedelta(days=30),
     "MAX_CONCURRENT_DB_FALLBACKS": 32,
     "GEOIP_PATH": None,
+    "CLAIMS_HOOK": None,
     "EXTEND_USER_ADMIN": True,  # the user admin shows sessions (see docs/admin.md)
     "EVENTS_HEARTBEAT": timedelta(seconds=1),
     "LOCAL_CACHE": None,

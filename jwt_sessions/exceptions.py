@@ -108,3 +108,25 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     if isinstance(data, dict) and "code" not in data and "detail" in data:
         response.data = {**data, "code": getattr(data["detail"], "code", "error")}
     return response
+
+
+class PermissionDenied(_CodedMixin, exceptions.PermissionDenied):
+    default_detail = _("You do not have permission to perform this action.")
+    default_code = "permission_denied"
+
+
+class ReauthenticationRequired(_CodedMixin, exceptions.APIException):
+    """401: the session proved who its user is too long ago for this action (RFC 9470).
+
+    Not an AuthenticationFailed, so that DRF keeps this `WWW-Authenticate` value (the
+    step-up challenge with its `max_age`) instead of the view's plain Bearer challenge.
+    """
+
+    status_code = status.HTTP_401_UNAUTHORIZED
+    default_detail = _("Please confirm your password to continue.")
+    default_code = "reauthentication_required"
+
+    def __init__(self, max_age: int) -> None:
+        super().__init__()
+        self.auth_header = (f'Bearer error="insufficient_user_authentication", '
+                            f'max_age="{max_age}"')

@@ -74,6 +74,30 @@ class RefreshSerializer(serializers.Serializer):
         self.fields["refresh"].required = required
 
 
+class TokenSerializer(serializers.Serializer):
+    """`token` (+ `token_type_hint`) of introspection and revocation (RFC 7662, 7009).
+
+    Any non-empty string is a token to look at (one that is not ours is simply not
+    active); the hint is optional and, as the RFCs allow, not needed: the token's shape
+    tells its type.
+    """
+
+    token = AnyStringField()
+    token_type_hint = AnyStringField(required=False)
+
+    def validate_token(self, value: str) -> str:
+        if not value:
+            raise serializers.ValidationError(_("This field may not be blank."), "blank")
+        return value
+
+
+class ReauthenticateSerializer(serializers.Serializer):
+    """`{password}` of the user the access token names."""
+
+    password = StrictCharField(max_length=4096, trim_whitespace=False,
+                               style={"input_type": "password"})
+
+
 class LogoutAllSerializer(serializers.Serializer):
     keep_current = serializers.BooleanField(required=False, default=False)
 

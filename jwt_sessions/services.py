@@ -26,6 +26,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from . import local_cache, mirror, signals, stats
+from .claims import extra_claims
 from .clients import client_info
 from .conf import access_token_ttl, cached_per_settings, jwt_settings
 from .credentials import binding_of, is_active, is_bound
@@ -82,6 +83,10 @@ class TokenPair:
         return dict(TokenPairSerializer(self).data)
 
 
+# How the user proved who they are (RFC 8176 method names), for the `amr` claim.
+AMR_PASSWORD = "pwd"
+
+
 # ------------------------------------------------------------------ issue
 def _session_ends(now: datetime) -> tuple[datetime, datetime | None]:
     """(idle expiry, absolute end) of a session that starts or refreshes at `now`."""
@@ -95,11 +100,13 @@ def _capped(idle_end: datetime, absolute_end: datetime | None) -> datetime:
     return idle_end if absolute_end is None else min(idle_end, absolute_end)
 
 
-def _answer(session: Session, refresh: RefreshToken, now: datetime) -> TokenPair:
+def _answer(session: Session, refresh: RefreshToken, now: datetime, user: Any) -> TokenPair:
     """The token pair of a session's current row: its access token is signed from the
-    row (user, session end), never from what Redis said."""
-    access, access_expires = encode_access_token(session.user_id, session.pk,
-                                                 session.access_jti, now, session.expires_at)
+    row (user, session end, auth_time, amr), never from what Redis said; `user` (the
+    session's) is what CLAIMS_HOOK sees."""
+    access, access_expires = encode_access_token(
+        session.user_id, session.pk, session.access_jti, now, session.expires_at,
+        auth_time=session.auth_time, amr=session.amr, extra=extra_claims(user, session.pk))
     return TokenPair(access, refresh.value, access_expires, session.expires_at, session.pk,
                      str(session.user_id))
 
@@ -129,14 +136,18 @@ def prepare_session_secret() -> PreparedSecret:
     return PreparedSecret(secret, _bcrypt_workers.submit(hash_session_secret, secret))
 
 
-def issue_tokens(user: Any, request: Any = None,
-                 prepared: PreparedSecret | None = None) -> TokenPair:
+def issue_tokens(user: Any, request: Any = None, prepared: PreparedSecret | None = None,
+                 amr: Iterable[str] = ()) -> TokenPair:
     """Open a session for an authenticated user and return its first token pair.
 
     The session is bound to the password hash the login checked; if the user's
     credentials moved on meanwhile (a password change, a deactivation racing the
     login), no session is stored. `prepared`: a secret whose bcrypt started earlier.
+    `amr` says how the user proved who they are (`["pwd"]` for a password login); it
+    and the time of this login (`auth_time`) are the session's until it reauthenticates.
     """
+    if isinstance(amr, str):
+        raise TypeError("amr is a list of method names, e.g. ['pwd'], not a string")
     if prepared is None:
         secret = new_session_secret()
         secret_bcrypt = hash_session_secret(secret)  # outside the transaction: ~0.25 s CPU
@@ -157,7 +168,7 @@ def issue_tokens(user: Any, request: Any = None,
             user_agent=info.user_agent, browser=info.browser, os=info.os, device=info.device,
             device_type=info.device_type, ip_address=info.ip_address,
             location=locate(info.ip_address), created_at=now, last_activity_at=now,
-            auth_time=now, expires_at=_capped(idle_end, absolute_end),
+            auth_time=now, amr=list(amr), expires_at=_capped(idle_end, absolute_end),
             absolute_expires_at=absolute_end)
         mirror.cache_session(session)
     logger.info("Session %s opened for user %s", session_id, user.pk)
@@ -166,7 +177,7 @@ def issue_tokens(user: Any, request: Any = None,
         sender=Session, session=session, request=django_request))
     if request is not None:
         user_logged_in.send(sender=user.__class__, request=django_request, user=user)
-    return _answer(session, refresh, now)
+    return _answer(session, refresh, now, user)
 
 
 def _lock_credentials(user: Any) -> None:
@@ -404,7 +415,7 @@ def _refresh_via_redis(token: RefreshToken, new_refresh: RefreshToken, jti: str,
         return None
     for name, value in values.items():
         setattr(session, name, value)
-    return _answer(session, new_refresh, now)
+    return _answer(session, new_refresh, now, session.user)
 
 
 def _session_for_refresh(session_id: uuid.UUID) -> Session | None:
@@ -502,7 +513,7 @@ def _refresh_from_database(token: RefreshToken, new_refresh: RefreshToken, jti: 
                 setattr(session, name, value)
             mirror.cache_verified(session, replaced)
             stats.record("db_fallbacks")
-            return _answer(session, new_refresh, now)
+            return _answer(session, new_refresh, now, session.user)
         session = _session_for_refresh(token.session_id)
         if session is None:
             raise RefreshTokenInvalid()
@@ -519,6 +530,50 @@ def _reuse_detected(session: Session) -> None:
     transaction.on_commit(lambda: signals.refresh_token_reused.send(
         sender=Session, session_id=session.pk, user_id=session.user_id))
     raise RefreshTokenReused()
+
+
+# ------------------------------------------------------------------ reauthenticate
+def reauthenticate(claims: AccessClaims, user: Any, amr: Iterable[str] = (AMR_PASSWORD,),
+                   request: Any = None) -> TokenPair:
+    """A new pair for the session of `claims`, whose `user` has just proved who they are
+    again (the caller checked the password): `auth_time` becomes now, and the previous
+    pair dies.
+
+    The server never holds the session secret, so the session gets a new one (new
+    bcrypt hash); the compare-and-swap holds the row to the pair `claims` belongs to, so
+    a concurrent refresh or revocation wins over this and the answer is a 401.
+    """
+    secret = new_session_secret()
+    secret_bcrypt = hash_session_secret(secret)  # before any row is read: it takes a while
+    now = timezone.now()
+    session = Session.objects.by_id(claims.session_id)
+    if session is None or session.revoked_at is not None or session.expires_at <= now:
+        raise SessionRevoked()
+    if (str(session.user_id) != claims.user_id or str(user.pk) != claims.user_id
+            or session.access_jti != claims.jti):
+        raise TokenInvalid()
+    refresh = make_refresh_token(session.pk, secret)
+    expires_at = _capped(now + jwt_settings.REFRESH_TOKEN_LIFETIME, session.absolute_expires_at)
+    # No previous token: the old one carries the old secret, so no retry of it can pass.
+    # The password just checked is the one the session is bound to from now on.
+    values: dict[str, Any] = {
+        "refresh_token_bcrypt": secret_bcrypt, "secret_check": secret_check_of(secret),
+        "auth_binding": binding_of(user.password), "refresh_token_sha256": refresh.sha256,
+        "access_jti": new_jti(), "previous_refresh_token_sha256": "", "rotated_at": now,
+        "last_activity_at": now, "expires_at": expires_at, "auth_time": now,
+        "amr": list(amr)}
+    if not _swap(session.pk, (session.refresh_token_sha256, session.access_jti), now, values):
+        raise TokenInvalid()
+    replaced = mirror.keys_of(session)
+    for name, value in values.items():
+        setattr(session, name, value)
+    mirror.cache_verified(session, replaced)
+    logger.info("Session %s reauthenticated", session.pk)
+    django_request = getattr(request, "_request", request)
+    transaction.on_commit(lambda: signals.session_refreshed.send(
+        sender=Session, session_id=session.pk, user_id=str(session.user_id),
+        request=django_request))
+    return _answer(session, refresh, now, user)
 
 
 # ------------------------------------------------------------------ revoke

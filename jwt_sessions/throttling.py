@@ -37,6 +37,7 @@ DEFAULT_RATES = {
     "jwt_sessions_login": "20/min",
     "jwt_sessions_login_user": "10/min",
     "jwt_sessions_refresh": "60/min",
+    "jwt_sessions_introspect": "6000/min",
 }
 _SLOTS = "_jwt_sessions_throttle_slots"
 
@@ -143,8 +144,12 @@ class LoginUserRateThrottle(_SessionThrottle):
     scope = "jwt_sessions_login_user"
 
     def get_ident(self, request: Any) -> str | None:  # type: ignore[override]
-        username = username_of(request)
+        username = self.get_username(request)
         return fold_username(username) if username else None
+
+    def get_username(self, request: Any) -> str | None:
+        """The name an attempt is counted under: the one the login names."""
+        return username_of(request)
 
     def counted(self, request: Any, key: str, duration: int) -> None:
         _held_slots(request).append(_Slot(key, duration))
@@ -176,6 +181,23 @@ def give_back_slots(request: Any) -> None:
             _SessionThrottle._add(slot.key, -1, slot.duration)
         except StoreUnavailable as exc:
             logger.warning("Throttle store unavailable (%s): slot not given back", exc)
+
+
+class ReauthenticateUserRateThrottle(LoginUserRateThrottle):
+    """Failed reauthentications count in the same per-username bucket as failed logins,
+    so a stolen access token buys no extra password guesses."""
+
+    def get_username(self, request: Any) -> str | None:
+        return request.user.get_username() if request.user.is_authenticated else None
+
+
+class IntrospectRateThrottle(_SessionThrottle):
+    """Introspection calls per caller (the gateway's account, not its address)."""
+
+    scope = "jwt_sessions_introspect"
+
+    def get_ident(self, request: Any) -> str | None:  # type: ignore[override]
+        return f"user:{request.user.pk}" if request.user.is_authenticated else None
 
 
 @receiver(user_logged_in, dispatch_uid="jwt_sessions.throttling.give_back_slots")

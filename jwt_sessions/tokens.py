@@ -18,7 +18,8 @@ import json
 import secrets
 import time
 import uuid
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
@@ -32,6 +33,9 @@ from .conf import cached_per_settings, jwt_settings
 TOKEN_TYPE = "access"
 JWT_TYP = "at+jwt"
 REQUIRED_CLAIMS = ["sub", "sid", "jti", "iat", "exp", "token_type"]
+# Claims whose meaning is ours: a project's own claims (CLAIMS_HOOK) may not set them.
+# `nbf` too, as PyJWT would enforce it.
+RESERVED_CLAIMS = frozenset(REQUIRED_CLAIMS + ["iss", "aud", "auth_time", "amr", "nbf"])
 _SECRET_BYTES = 32
 _REFRESH_BYTES = 16 + 2 * _SECRET_BYTES
 
@@ -46,10 +50,21 @@ class ExpiredToken(InvalidToken):
 
 @dataclass(frozen=True)
 class AccessClaims:
+    """A verified access token, as `request.auth`.
+
+    `auth_time` is when the user last proved who they are (login or reauthentication;
+    None for a token issued before the claim existed), `amr` how (`["pwd"]`), and
+    `extra` the project's own claims (CLAIMS_HOOK), e.g. `request.auth.extra["roles"]`.
+    """
+
     user_id: str
     session_id: uuid.UUID
     jti: str
     expires_at: datetime
+    issued_at: datetime | None = None
+    auth_time: datetime | None = None
+    amr: tuple[str, ...] = ()
+    extra: Mapping[str, Any] = field(default_factory=dict, hash=False)
 
 
 @dataclass(frozen=True)
@@ -164,19 +179,26 @@ def jwks() -> dict:
 
 # ------------------------------------------------------------------ access tokens
 def encode_access_token(user_id: Any, session_id: uuid.UUID, jti: str, now: datetime,
-                        session_end: datetime | None = None) -> tuple[str, datetime]:
+                        session_end: datetime | None = None, *, auth_time: datetime,
+                        amr: Sequence[str], extra: Mapping[str, Any] | None = None,
+                        ) -> tuple[str, datetime]:
     """Sign an access token; returns (token, expiry). No access token outlives its
-    session (`session_end`, e.g. SESSION_MAX_LIFETIME's absolute end)."""
+    session (`session_end`, e.g. SESSION_MAX_LIFETIME's absolute end). `auth_time` and
+    `amr` are the session's (when and how the user last proved who they are); `extra`
+    holds the project's own claims, which never replace ours."""
     expires_at = now + jwt_settings.ACCESS_TOKEN_LIFETIME
     if session_end is not None:
         expires_at = min(expires_at, session_end)
     claims: dict[str, Any] = {
+        **(extra or {}),
         "sub": str(user_id),
         "sid": str(session_id),
         "jti": jti,
         "iat": int(now.timestamp()),
         "exp": int(expires_at.timestamp()),
         "token_type": TOKEN_TYPE,
+        "auth_time": int(auth_time.timestamp()),
+        "amr": list(amr),
     }
     if jwt_settings.ISSUER:
         claims["iss"] = jwt_settings.ISSUER
@@ -323,5 +345,16 @@ def _claims(payload: dict) -> AccessClaims:
         session_id = uuid.UUID(sid)
     except ValueError as exc:
         raise InvalidToken("bad sid") from exc
-    expires_at = datetime.fromtimestamp(payload["exp"], tz=timezone.utc)
-    return AccessClaims(sub, session_id, jti, expires_at)
+    auth_time, amr = payload.get("auth_time"), payload.get("amr", [])
+    if auth_time is not None and (not isinstance(auth_time, int) or isinstance(auth_time, bool)):
+        raise InvalidToken("bad auth_time")
+    if not (isinstance(amr, list) and all(isinstance(method, str) for method in amr)):
+        raise InvalidToken("bad amr")
+    return AccessClaims(
+        sub, session_id, jti, _datetime(payload["exp"]), issued_at=_datetime(payload["iat"]),
+        auth_time=None if auth_time is None else _datetime(auth_time), amr=tuple(amr),
+        extra={name: value for name, value in payload.items() if name not in RESERVED_CLAIMS})
+
+
+def _datetime(epoch: int | float) -> datetime:
+    return datetime.fromtimestamp(epoch, tz=timezone.utc)

@@ -10,13 +10,16 @@ import logging
 import uuid
 from typing import Any, NoReturn, cast
 
-from django.contrib.auth import authenticate
+from django.contrib.auth import authenticate, get_user_model
 from rest_framework import generics, status
+from rest_framework.authentication import BaseAuthentication
+from rest_framework.parsers import FormParser
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 
-from . import services
+from . import introspection, services
 from .authentication import JWTSessionAuthentication
 from .clients import client_ip
 from .cookies import (
@@ -29,6 +32,7 @@ from .exceptions import (
     InvalidCredentials,
     NotAuthenticated,
     NotFound,
+    PermissionDenied,
     RefreshTokenInvalid,
     RefreshTokenReused,
     SessionRevoked,
@@ -36,15 +40,20 @@ from .exceptions import (
 )
 from .models import RevokeReason, Session
 from .parsers import JSONParser
+from .permissions import CanIntrospect
 from .serializers import (
     LoginSerializer,
     LogoutAllSerializer,
+    ReauthenticateSerializer,
     RefreshSerializer,
     SessionSerializer,
+    TokenSerializer,
 )
 from .throttling import (
+    IntrospectRateThrottle,
     LoginRateThrottle,
     LoginUserRateThrottle,
+    ReauthenticateUserRateThrottle,
     RefreshRateThrottle,
     give_back_slots,
 )
@@ -81,7 +90,7 @@ class JWTSessionsView(generics.GenericAPIView):
     def permission_denied(self, request: Request, message: Any = None, code: Any = None):
         if request.authenticators and not request.successful_authenticator:
             raise NotAuthenticated()
-        super().permission_denied(request, message, code)
+        raise PermissionDenied(message)
 
 
 class TokenView(JWTSessionsView):
@@ -112,7 +121,8 @@ class LoginView(TokenView):
         if user is None:
             logger.info("Login failed from %s", client_ip(request))
             raise InvalidCredentials()
-        return self.token_response(services.issue_tokens(user, request, prepared))
+        return self.token_response(services.issue_tokens(
+            user, request, prepared, amr=[services.AMR_PASSWORD]))
 
 
 class ClearsDeadRefreshCookie:
@@ -223,3 +233,86 @@ class JWKSView(JWTSessionsView):
 
     def get(self, request: Request) -> Response:
         return Response(jwks())
+
+
+class ReauthenticateView(TokenView):
+    """POST {password} with a Bearer token -> a new pair for the same session, with a
+    fresh `auth_time` (for actions behind `recent_authentication`); the old pair dies.
+
+    The password goes through `django.contrib.auth.authenticate`, as a login's does (so
+    lockout apps and `user_login_failed` see it), and failures count in the login's
+    per-username throttle.
+    """
+
+    authentication_classes = [JWTSessionAuthentication]
+    permission_classes = [IsAuthenticated]
+    serializer_class = ReauthenticateSerializer
+    throttle_classes = [LoginRateThrottle, ReauthenticateUserRateThrottle]
+
+    def post(self, request: Request) -> Response:
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        user = request.user
+        credentials = {get_user_model().USERNAME_FIELD: user.get_username(),
+                       "password": serializer.validated_data["password"]}
+        checked = authenticate(request._request, **credentials)
+        if checked is None or checked.pk != user.pk:
+            logger.info("Reauthentication of session %s failed",
+                        self.claims(request).session_id)
+            raise InvalidCredentials()
+        give_back_slots(request)  # only failed attempts count per username
+        return self.token_response(services.reauthenticate(self.claims(request), checked,
+                                                           request=request))
+
+
+class TokenEndpointView(JWTSessionsView):
+    """Base of introspection and revocation: a `token` form field, as the RFCs have it
+    (JSON accepted too)."""
+
+    parser_classes = [FormParser, JSONParser]
+    serializer_class = TokenSerializer
+
+    def token(self, request: Request) -> str:
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        return serializer.validated_data["token"]
+
+
+class IntrospectView(TokenEndpointView):
+    """POST token -> `{"active": true, "sub", "sid", "jti", "exp", "iat", "token_type"...}`
+    for a live token, else `{"active": false}` (RFC 7662).
+
+    The caller authenticates with a Bearer token or with any of the site's DRF
+    authentication classes (e.g. BasicAuthentication for a gateway's service account)
+    and needs the permission `jwt_sessions.introspect_session`.
+    """
+
+    permission_classes = [IsAuthenticated, CanIntrospect]
+    throttle_classes = [IntrospectRateThrottle]
+
+    def get_authenticators(self) -> list[BaseAuthentication]:
+        # Imported classes at run time (the stubs type the setting as its strings).
+        defaults = cast(list[type[BaseAuthentication]],
+                        api_settings.DEFAULT_AUTHENTICATION_CLASSES)
+        classes: list[type[BaseAuthentication]] = [JWTSessionAuthentication]
+        classes += [cls for cls in defaults if cls not in classes]
+        return [cls() for cls in classes]
+
+    def post(self, request: Request) -> Response:
+        return Response(introspection.introspect(self.token(request)))
+
+
+class RevokeView(TokenEndpointView):
+    """POST token -> 200, empty: its session is revoked if the token is live (RFC 7009).
+
+    Holding the token is the authority, as for a refresh: no other credentials. The
+    answer is the same whether or not the token was known, so it tells nobody anything.
+    """
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    throttle_classes = [RefreshRateThrottle]
+
+    def post(self, request: Request) -> Response:
+        introspection.revoke_token(self.token(request))
+        return Response(status=status.HTTP_200_OK)

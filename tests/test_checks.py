@@ -195,7 +195,7 @@ def test_good_local_cache_settings_pass(settings, value):
     {"max_entries": 0}, {"max_entries": 1.5}, {"max_entries": True}, {"size": 10},
 ])
 def test_bad_local_cache_settings_fail(settings, value):
-    assert error_ids(settings, {"LOCAL_CACHE": value}) == ["jwt_sessions.E022"]
+    assert error_ids(settings, {"LOCAL_CACHE": value}) == ["jwt_sessions.E023"]
 
 
 @pytest.mark.parametrize(("value", "checks"), [
