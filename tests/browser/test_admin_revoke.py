@@ -82,3 +82,25 @@ def test_user_revokes_another_device_from_your_devices(site, browser, artifacts)
     expect(phone.locator("#api-status")).to_have_text("401 session_revoked")
     laptop.goto("/protected/")
     expect(laptop.locator("#api-status")).to_have_text("200 OK")
+
+
+def test_devices_page_shows_signed_out_within_a_second_of_a_revocation(site, browser):
+    """The devices page keeps a WebSocket open; revoking that device from another browser
+    closes it (4401) and the page says "signed out" at once, with no API call of its own."""
+    laptop, phone = log_in(browser, site, "alice"), log_in(browser, site, "alice")
+    phone_session = json.loads(phone.locator("#api-body").inner_text())["session_id"]
+    phone.goto("/devices/")
+    status = phone.locator("#session-status")
+    expect(status).to_have_attribute("data-state", "live")
+    phone.evaluate("""() => new MutationObserver(() => {
+        if (document.getElementById('session-status').dataset.state === 'signed-out')
+            window.signedOutAt = Date.now();
+    }).observe(document.getElementById('session-status'), {attributes: true})""")
+    laptop.goto("/devices/")
+    with laptop.expect_response(lambda r: r.request.method == "DELETE") as revoked:
+        laptop.locator(f"tr[data-session-id='{phone_session}']").get_by_role(
+            "button", name="Revoke").click()
+    assert revoked.value.status == 204
+    revoked_at = laptop.evaluate("Date.now()")
+    expect(status).to_have_attribute("data-state", "signed-out", timeout=1000)
+    assert phone.evaluate("window.signedOutAt") - revoked_at <= 1000

@@ -69,7 +69,8 @@ export class JwtSessionsClient extends EventTarget {
   /** DELETE sessions/<id>/; pass `current: true` for this tab's own session. */
   revokeSession(id: string, options?: { current?: boolean }): Promise<void>;
   /** window.fetch with the access token; renews and retries once on token_expired or a
-   *  superseded token (token_invalid); a revoked session dispatches "signed-out". */
+   *  superseded token (token_invalid); a revoked session dispatches "signed-out", and a
+   *  call whose renewal found the session ended answers 401 with that code. */
   fetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response>;
   /** A live access token, renewed shortly before it expires; null when signed out. */
   accessToken(): Promise<string | null>;

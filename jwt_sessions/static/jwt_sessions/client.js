@@ -77,10 +77,18 @@ async function answer(response) {
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const randomId = () => Math.random().toString(36).slice(2) + Date.now().toString(36);
 
+/** The 401 a call answers once the session has ended (as the server words it). */
+function signedOutResponse(code) {
+  const body = {detail: "The session has ended; sign in again.", code};
+  return new Response(JSON.stringify(body), {
+    status: 401, headers: {"Content-Type": "application/json", "WWW-Authenticate": "Bearer"}});
+}
+
 export class JwtSessionsClient extends EventTarget {
   #base; #options; #storage; #channel; #lockName;
   #token = null;           // {access, expiresAt, issuedAt} (local clock, ms)
   #signedOut = false;      // no refresh is attempted until a login or another tab's token
+  #signedOutCode = null;   // why (the code that ended the session)
   #renewal = null;         // this tab's refresh in progress
   #others = new Map();     // refreshes other tabs announced: id -> claimed at
   #othersChanged = [];     // resolvers waiting for `#others` to change
@@ -156,6 +164,8 @@ export class JwtSessionsClient extends EventTarget {
     if (code === "token_expired" || code === "token_invalid") {
       const fresh = await this.#renew(access);
       if (fresh) response = await this.#send(request, fresh);
+      // The refresh said the session is over: answer with that, not the stale token's 401.
+      else if (this.#signedOut) response = signedOutResponse(this.#signedOutCode);
     }
     if (response.status === 401 && await errorCode(response) === "session_revoked") {
       this.signedOut("session_revoked");
@@ -184,6 +194,7 @@ export class JwtSessionsClient extends EventTarget {
   signedOut(code, {broadcast = true} = {}) {
     const already = this.#signedOut && !this.#token;
     this.#signedOut = true;
+    this.#signedOutCode = code;
     this.#token = null;
     this.#save();
     if (broadcast) this.#post({type: "signed-out", code});
