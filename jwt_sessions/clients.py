@@ -84,7 +84,9 @@ def client_info(request) -> ClientInfo:
     """Parse the request's User-Agent with `user-agents`; empty fields without a request."""
     if request is None:
         return ClientInfo()
-    raw = str(getattr(request, "META", {}).get("HTTP_USER_AGENT", ""))[:MAX_USER_AGENT]
+    # Without NUL characters, which PostgreSQL refuses in text (a 500 at login).
+    raw = str(getattr(request, "META", {}).get("HTTP_USER_AGENT", "")).replace(
+        "\x00", "")[:MAX_USER_AGENT]
     agent = parse(raw)
     browser = _name(agent.browser.family, agent.browser.version_string.split(".")[0])
     os_name = _name(_OS_NAMES.get(agent.os.family, agent.os.family), "")

@@ -12,6 +12,7 @@ from typing import Any
 from django.db.models import Q
 
 from . import services
+from .credentials import is_active, is_bound
 from .exceptions import AuthenticationError
 from .models import RevokeReason, Session
 from .tokens import RefreshToken, parse_refresh_token
@@ -53,16 +54,19 @@ def introspect(value: str) -> dict[str, Any]:
 
 
 def _introspect_refresh(token: RefreshToken) -> dict[str, Any]:
-    row = Session.objects.active().filter(
-        pk=token.session_id, refresh_token_sha256=token.sha256).values(
-        "user_id", "expires_at", "created_at", "rotated_at", "auth_time", "amr").first()
-    if row is None:
+    # With its user: a refresh is refused for a user deactivated or whose password
+    # changed (even by `QuerySet.update`, which the row never heard of), so it is not live.
+    session = Session.objects.active().select_related("user").filter(
+        pk=token.session_id, refresh_token_sha256=token.sha256).order_by().first()
+    if (session is None or not is_active(session.user)
+            or not is_bound(session.auth_binding, session.user.password)):
         return INACTIVE
     # The row keeps no issue time per refresh token: the last rotation is the closest.
-    issued = row["rotated_at"] or row["created_at"]
-    return {"active": True, "sub": str(row["user_id"]), "sid": str(token.session_id),
-            "exp": _epoch(row["expires_at"]), "iat": _epoch(issued), "token_type": "refresh",
-            "auth_time": _epoch(row["auth_time"]), "amr": row["amr"]}
+    issued = session.rotated_at or session.created_at
+    return {"active": True, "sub": str(session.user_id), "sid": str(token.session_id),
+            "exp": _epoch(session.expires_at), "iat": _epoch(issued),
+            "token_type": "refresh", "auth_time": _epoch(session.auth_time),
+            "amr": session.amr}
 
 
 def revoke_token(value: str) -> None:

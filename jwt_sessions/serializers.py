@@ -98,6 +98,10 @@ class ReauthenticateSerializer(serializers.Serializer):
                                style={"input_type": "password"})
 
 
+class LogoutSerializer(serializers.Serializer):
+    """Logout takes no body; named so that DRF's OPTIONS metadata can describe it."""
+
+
 class LogoutAllSerializer(serializers.Serializer):
     keep_current = serializers.BooleanField(required=False, default=False)
 

@@ -369,7 +369,12 @@ class RedisStore:
                 EVENT_ROTATED + session_id.bytes]
         raw = self._run(lambda conn: self._script(conn, _ROTATE)(keys=keys, args=args,
                                                                   client=conn))
-        return None if raw is None else self._parse_session_value(raw)
+        if raw is None:
+            return None
+        try:
+            return self._parse_session_value(raw)
+        except ValueError:  # garbled by someone who can write Redis: it vouches for nothing
+            return None
 
     def forget(self, sessions: Iterable[SessionKeys], tombstone: bool = True) -> None:
         """Drop sessions' keys in one pipelined round trip; tombstone them if asked.

@@ -44,6 +44,7 @@ from .permissions import CanIntrospect
 from .serializers import (
     LoginSerializer,
     LogoutAllSerializer,
+    LogoutSerializer,
     ReauthenticateSerializer,
     RefreshSerializer,
     SessionSerializer,
@@ -161,6 +162,7 @@ class LogoutView(ClearsDeadRefreshCookie, JWTSessionsView):
     """
 
     permission_classes = [AllowAny]
+    serializer_class = LogoutSerializer
 
     def post(self, request: Request) -> Response:
         if request.auth is not None:
