@@ -75,11 +75,9 @@ def role_listener() -> None:
 
 def role_server() -> None:
     """Commands on stdin, one JSON per line, answers on stdout."""
-    from jwt_sessions import events, local_cache, services
+    from jwt_sessions import events, local_cache
+    from jwt_sessions.access import authenticate_access as check
     from jwt_sessions.exceptions import SessionRevoked
-
-    def check(access: str) -> None:
-        services.authenticate_access(access)
 
     print("ready", flush=True)
     for line in sys.stdin:

@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from . import services
+from . import access, services
 from .models import RevokeReason
 from .tokens import AccessClaims
 
@@ -43,4 +43,4 @@ async def aauthenticate(token: str) -> AccessClaims:
     authentication does: its claims, or the same 401/503 errors (`jwt_sessions.exceptions`).
     One Redis round trip and no SQL when Redis vouches for it; the event loop never waits
     on a socket or the database."""
-    return await services.aauthenticate_access(token)
+    return await access.aauthenticate_access(token)

@@ -14,8 +14,8 @@ from django.core.exceptions import ValidationError
 from django.utils.functional import SimpleLazyObject, empty
 from rest_framework.authentication import BaseAuthentication
 
+from .access import authenticate_access
 from .exceptions import SessionRevoked, TokenInvalid
-from .services import authenticate_access
 from .tokens import AccessClaims
 
 KEYWORD = "Bearer"

@@ -36,10 +36,10 @@ from django.contrib.auth.models import AnonymousUser
 from django.db import DatabaseError
 
 from . import events
+from .access import aauthenticate_access
 from .authentication import MAX_TOKEN_LENGTH, bearer_token, lazy_user
 from .exceptions import AuthenticationError, ServiceUnavailable, TokenInvalid
 from .models import Session
-from .services import aauthenticate_access
 from .tokens import AccessClaims
 
 __all__ = ["JWTSessionAuthMiddleware", "SUBPROTOCOL", "TOKEN_SUBPROTOCOL_PREFIX",

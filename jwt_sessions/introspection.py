@@ -11,7 +11,7 @@ from typing import Any
 
 from django.db.models import Q
 
-from . import services
+from . import access, services
 from .credentials import is_active, is_bound
 from .exceptions import AuthenticationError
 from .models import RevokeReason, Session
@@ -39,7 +39,7 @@ def introspect(value: str) -> dict[str, Any]:
     if refresh is not None:
         return _introspect_refresh(refresh)
     try:
-        claims = services.authenticate_access(value)
+        claims = access.authenticate_access(value)
     except AuthenticationError:
         return INACTIVE
     answer: dict[str, Any] = {
@@ -85,7 +85,7 @@ def revoke_token(value: str) -> None:
             | Q(previous_refresh_token_sha256=refresh.sha256)), RevokeReason.API)
         return
     try:
-        claims = services.authenticate_access(value)
+        claims = access.authenticate_access(value)
     except AuthenticationError:
         return
     services.revoke_session(claims.session_id, RevokeReason.API)

@@ -19,9 +19,9 @@ from ninja import NinjaAPI
 from ninja.errors import AuthenticationError as NinjaAuthenticationError
 from ninja.security import HttpBearer
 
+from .access import aauthenticate_access, authenticate_access
 from .authentication import KEYWORD, aload_user, bearer_token, lazy_user
 from .exceptions import AuthenticationError, ServiceUnavailable
-from .services import aauthenticate_access, authenticate_access
 from .tokens import AccessClaims
 
 __all__ = ["JWTSessionAuth", "install"]

@@ -1,4 +1,4 @@
-"""The HTTP API: thin DRF views over `services`.
+"""The HTTP API: thin DRF views over the flows (`services`, `refresh`).
 
 Each view is small and made of DRF's own hooks (`serializer_class`, `throttle_classes`,
 `permission_classes`) plus `TokenView.token_response`, so a project customises by
@@ -19,7 +19,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
-from . import introspection, services
+from . import introspection, refresh, services
 from .authentication import JWTSessionAuthentication
 from .clients import client_ip
 from .cookies import (
@@ -150,7 +150,7 @@ class RefreshView(ClearsDeadRefreshCookie, TokenView):
             token = refresh_from_cookie(request)
         if token is None:  # cookie mode: a missing cookie is a dead session, not a field
             raise RefreshTokenInvalid()
-        return self.token_response(services.refresh_tokens(token, request))
+        return self.token_response(refresh.refresh_tokens(token, request))
 
 
 class LogoutView(ClearsDeadRefreshCookie, JWTSessionsView):
@@ -263,7 +263,7 @@ class ReauthenticateView(TokenView):
                         self.claims(request).session_id)
             raise InvalidCredentials()
         give_back_slots(request)  # only failed attempts count per username
-        return self.token_response(services.reauthenticate(self.claims(request), checked,
+        return self.token_response(refresh.reauthenticate(self.claims(request), checked,
                                                            request=request))
 
 

@@ -10,9 +10,10 @@ from datetime import timedelta
 import pytest
 from django.test import override_settings
 
-from jwt_sessions import events, local_cache, services
+from jwt_sessions import events, local_cache
 from jwt_sessions.local_cache import LocalCache
 from jwt_sessions.store import store
+from jwt_sessions.tokens import decode_access_token
 from tests.conftest import assert_error
 from tests.test_events import keys_of_tokens
 
@@ -108,7 +109,7 @@ def test_revocation_elsewhere_is_refused_on_its_event(api, tokens, user, cache_o
     warm(api, tokens["access"])
     store.forget([keys_of_tokens(tokens, user)])  # what another process's revoke writes
     wait_until(lambda: not cache_on.holds(uuid.UUID(tokens["session_id"]),
-                                          services.decode_access_token(tokens["access"]).jti))
+                                          decode_access_token(tokens["access"]).jti))
     assert_error(api.whoami(tokens["access"]), 401, "session_revoked")
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
-from jwt_sessions import events, local_cache, services
+from jwt_sessions import access, events, local_cache
 from jwt_sessions.exceptions import SessionRevoked
 from tests.redis_servers import TcpProxy, forget_redis_pools, point_cache_at, start_redis
 
@@ -109,19 +109,19 @@ def cached(api, user) -> dict:
     tokens = api.login_ok(user.username)
     cache = local_cache.current()  # the first use subscribes to the events
     assert events.wait_until_healthy(5)
-    services.authenticate_access(tokens["access"])
+    access.authenticate_access(tokens["access"])
     hits = cache.hits
-    services.authenticate_access(tokens["access"])
+    access.authenticate_access(tokens["access"])
     assert cache.hits == hits + 1
     return tokens
 
 
-def first_refusal(access: str, timeout: float) -> float:
+def first_refusal(token: str, timeout: float) -> float:
     """Spin on the access check until it is refused; the monotonic time of that refusal."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            services.authenticate_access(access)
+            access.authenticate_access(token)
         except SessionRevoked:
             return time.monotonic()
     pytest.fail(f"still accepted {timeout} s after the revocation")
@@ -158,6 +158,6 @@ def test_trust_resumes_after_the_partition_heals(api, user, proxy):
     proxy.restore()
     assert events.wait_until_healthy(10)
     time.sleep(0.25)  # past REDIS_RETRY_INTERVAL: Redis is asked again
-    services.authenticate_access(tokens["access"])
-    services.authenticate_access(tokens["access"])
+    access.authenticate_access(tokens["access"])
+    access.authenticate_access(tokens["access"])
     assert local_cache.current().hits >= 1

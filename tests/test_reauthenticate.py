@@ -13,7 +13,7 @@ from django.test import Client
 from django.utils import translation
 from rest_framework.test import APIRequestFactory
 
-from jwt_sessions import services
+from jwt_sessions import refresh
 from jwt_sessions.exceptions import ReauthenticationRequired, TokenInvalid
 from jwt_sessions.models import Session
 from jwt_sessions.permissions import recent_authentication
@@ -153,7 +153,7 @@ def test_a_refresh_between_check_and_rotation_wins(api, user, tokens):
     claims = decode_access_token(tokens["access"])
     api.refresh_ok(tokens["refresh"])
     with pytest.raises(TokenInvalid):
-        services.reauthenticate(claims, user)
+        refresh.reauthenticate(claims, user)
 
 
 @pytest.mark.parametrize("body", [{}, {"password": 123}, {"password": None}, [PASSWORD]])

@@ -1,0 +1,108 @@
+"""The check of every request: an access token's signature, then this process's
+LOCAL_CACHE (when on), then one Redis round trip; the database only when Redis cannot
+say. Sync and async share every step but the waiting."""
+from __future__ import annotations
+
+import logging
+
+from asgiref.sync import sync_to_async
+from django.utils import timezone
+
+from . import local_cache, mirror, stats
+from .conf import jwt_settings
+from .exceptions import SessionRevoked, TokenExpired, TokenInvalid
+from .mirror import HIT, MISS, REVOKED, StoreUnavailable
+from .models import Session
+from .services import fallback_gate
+from .tokens import AccessClaims, ExpiredToken, InvalidToken, decode_access_token
+
+logger = logging.getLogger("jwt_sessions")
+
+
+def authenticate_access(token: str) -> AccessClaims:
+    """Verify an access token: the JWT, then this process's LOCAL_CACHE (when on), then
+    one Redis lookup; the database on a miss."""
+    claims = decode_claims(token)
+    cache = local_cache.current()
+    if cache is not None and cache.holds(claims.session_id, claims.jti):
+        return claims
+    since = 0 if cache is None else cache.version()
+    counts = stats.take_due()
+    try:
+        state = mirror.check_access(claims.session_id, claims.jti, counts)
+    except StoreUnavailable:
+        _store_unavailable(counts)
+        state = None
+    if not _redis_vouches(claims, state, cache, since):
+        _authenticate_from_database(claims, rehydrate=state == MISS)
+    return claims
+
+
+async def aauthenticate_access(token: str) -> AccessClaims:
+    """`authenticate_access` for async code: the same steps, none blocking the loop (the
+    database fallback runs in a thread, through the same gate)."""
+    claims = decode_claims(token)
+    cache = local_cache.current()
+    if cache is not None and cache.holds(claims.session_id, claims.jti):
+        return claims
+    since = 0 if cache is None else cache.version()
+    counts = stats.take_due()
+    try:
+        state = await mirror.acheck_access(claims.session_id, claims.jti, counts)
+    except StoreUnavailable:
+        _store_unavailable(counts)
+        state = None
+    if not _redis_vouches(claims, state, cache, since):
+        await sync_to_async(_authenticate_from_database)(claims, rehydrate=state == MISS)
+    return claims
+
+
+def decode_claims(token: str) -> AccessClaims:
+    """The verified claims of an access token, or its 401."""
+    try:
+        return decode_access_token(token)
+    except ExpiredToken as exc:
+        raise TokenExpired() from exc
+    except InvalidToken as exc:
+        raise TokenInvalid() from exc
+
+
+def _store_unavailable(counts: dict[str, int] | None) -> None:
+    """Redis could not answer: keep the counts, then 503 or go on without Redis."""
+    stats.give_back(counts)
+    mirror.apply_failure_policy()
+
+
+def _redis_vouches(claims: AccessClaims, state: str | None, cache: local_cache.LocalCache | None,
+                   since: int) -> bool:
+    """What Redis's answer (None: no answer) decides: True for a live token (kept in the
+    LOCAL_CACHE, unless an event since `since` said otherwise), 401 for a revoked
+    session, False when the database must decide."""
+    if state == HIT:
+        stats.record("redis_hits")
+        if cache is not None:
+            cache.keep(claims.session_id, claims.jti, since)
+        return True
+    if state == REVOKED:
+        stats.record("redis_hits")
+        raise SessionRevoked()
+    if state == MISS:
+        stats.record("redis_misses")
+    logger.debug("Session %s: Redis %s; checking the database", claims.session_id,
+                 "missed" if state == MISS else "unavailable")
+    stats.record("db_fallbacks")
+    return False
+
+
+def _authenticate_from_database(claims: AccessClaims, rehydrate: bool) -> None:
+    with fallback_gate():
+        session = Session.objects.by_id(claims.session_id)
+        now = timezone.now()
+        if session is None or session.revoked_at is not None or session.expires_at <= now:
+            raise SessionRevoked()
+        if str(session.user_id) != claims.user_id or session.access_jti != claims.jti:
+            raise TokenInvalid()
+        if rehydrate:
+            mirror.cache_verified(session)
+        if now - session.last_activity_at >= jwt_settings.LAST_ACTIVITY_RESOLUTION:
+            Session.objects.filter(pk=session.pk).update(last_activity_at=now)

@@ -1,0 +1,298 @@
+"""Rotation: a refresh token exchanged for a new pair (Redis vouching, so no bcrypt; or
+the database deciding, after the secret proved genuine), and reauthentication, which
+gives the session a new secret. Every rotation is a compare-and-swap on the row: the
+user, the limits and the credentials binding come from the row, never from Redis."""
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from collections import OrderedDict
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from . import mirror, signals, stats
+from .conf import access_token_ttl, jwt_settings
+from .credentials import binding_of, is_active, is_bound
+from .exceptions import RefreshTokenInvalid, RefreshTokenReused, SessionRevoked, TokenInvalid
+from .mirror import SessionKeys, StoreUnavailable
+from .models import RevokeReason, Session
+from .services import (
+    AMR_PASSWORD,
+    TokenPair,
+    capped_end,
+    fallback_gate,
+    revoke_sessions,
+    token_pair,
+)
+from .tokens import (
+    AccessClaims,
+    RefreshToken,
+    check_session_secret,
+    hash_session_secret,
+    make_refresh_token,
+    new_jti,
+    new_session_secret,
+    parse_refresh_token,
+    secret_check_matches,
+    secret_check_of,
+)
+
+logger = logging.getLogger("jwt_sessions")
+
+# A compare-and-swap loses only when another refresh of the same session won; give each
+# concurrent caller enough turns to see the winner's state.
+_MAX_ROTATION_ATTEMPTS = 32
+
+
+def refresh_tokens(raw_token: Any, request: Any = None) -> TokenPair:
+    """Exchange a refresh token for a new pair (rotating it unless configured not to)."""
+    token = parse_refresh_token(raw_token)
+    if token is None:
+        raise RefreshTokenInvalid()
+    now = timezone.now()
+    pair = _refresh_via_redis(token, *_next_pair(token), now)
+    if pair is None:
+        # A fresh pair, never the one the fast path tried: another refresh's script may
+        # already have chained from (and deleted) that pair's keys in Redis.
+        with fallback_gate():
+            pair = _refresh_from_database(token, *_next_pair(token), now)
+    stats.record("refreshes")
+    django_request = getattr(request, "_request", request)
+    transaction.on_commit(lambda: signals.session_refreshed.send(
+        sender=Session, session_id=pair.session_id, user_id=pair.user_id,
+        request=django_request))
+    logger.info("Session %s refreshed", token.session_id)
+    return pair
+
+
+def _next_pair(token: RefreshToken) -> tuple[RefreshToken, str]:
+    """(refresh token, access jti) a refresh would hand out: the refresh token rotates
+    unless ROTATE_REFRESH_TOKENS is off; the jti is always new."""
+    rotate = jwt_settings.ROTATE_REFRESH_TOKENS
+    refresh = make_refresh_token(token.session_id, token.secret) if rotate else token
+    return refresh, new_jti()
+
+
+def _rotation_update(now: datetime, new_refresh: RefreshToken, jti: str,
+                     expires_at: datetime, presented: str | None) -> dict[str, Any]:
+    """Field values of a rotation; `presented` is None for a grace retry, which keeps the
+    previous token and its rotation time (so retries cannot stretch the grace)."""
+    values: dict[str, Any] = {"refresh_token_sha256": new_refresh.sha256, "access_jti": jti,
+                              "last_activity_at": now, "expires_at": expires_at}
+    if presented is not None and presented != new_refresh.sha256:
+        values.update(previous_refresh_token_sha256=presented, rotated_at=now)
+    return values
+
+
+def _swap(session_id: uuid.UUID, current: tuple[str, str], now: datetime,
+          values: dict[str, Any]) -> bool:
+    """Compare-and-swap on the row: wins only if the pair `current` (refresh SHA-256,
+    access jti) is still the session's and the session alive. This, not Redis, is what
+    makes a rotation happen once. The jti is compared too because without rotation
+    (ROTATE_REFRESH_TOKENS=False) the refresh token alone never changes."""
+    sha, jti = current
+    return bool(Session.objects.filter(
+        pk=session_id, refresh_token_sha256=sha, access_jti=jti, revoked_at__isnull=True,
+        expires_at__gt=now).update(**values))
+
+
+def _refresh_via_redis(token: RefreshToken, new_refresh: RefreshToken, jti: str,
+                       now: datetime) -> TokenPair | None:
+    """The fast path: Redis vouches for the token, so no bcrypt. None: ask the database.
+
+    Redis only says "this is the current token"; the user, the session's limits and
+    the credentials binding come from the row, and the compare-and-swap holds the row
+    to what Redis claimed. Someone who can write Redis can make this path give up,
+    never make it grant more than the row allows.
+    """
+    idle_end = now + jwt_settings.REFRESH_TOKEN_LIFETIME
+    try:
+        cached = mirror.rotate(token.session_id, token.sha256, new_refresh.sha256, jti,
+                               idle_end - now, access_token_ttl())
+    except StoreUnavailable:
+        mirror.apply_failure_policy()
+        return None
+    if cached is None:
+        return None
+    session = _session_for_refresh(token.session_id)
+    installed = SessionKeys(token.session_id, new_refresh.sha256, jti,
+                            session.user_id if session else cached.user_id)
+    if session is None:
+        mirror.uncache(installed)
+        return None
+    if not _credentials_hold(session):
+        mirror.uncache(installed)
+        raise SessionRevoked()
+    expires_at = capped_end(idle_end, session.absolute_expires_at)
+    values = _rotation_update(now, new_refresh, jti, expires_at, token.sha256)
+    if not _swap(token.session_id, (token.sha256, cached.access_jti), now, values):
+        # The database disagrees (revoked, ended, or rotated through a fallback): undo
+        # what the script installed and let the database decide.
+        mirror.uncache(installed)
+        return None
+    for name, value in values.items():
+        setattr(session, name, value)
+    return token_pair(session, new_refresh, now, session.user)
+
+
+def _session_for_refresh(session_id: uuid.UUID) -> Session | None:
+    """The row a refresh decides on, with its user (one query): the user's password hash
+    and active flag are part of the decision."""
+    return Session.objects.select_related("user").filter(pk=session_id).order_by().first()
+
+
+def _credentials_hold(session: Session) -> bool:
+    """The session's user is active and has the password the session was issued under;
+    if not, the session is revoked here (and False returned)."""
+    user = session.user
+    if not is_active(user):
+        reason = RevokeReason.USER_DEACTIVATED
+    elif not is_bound(session.auth_binding, user.password):
+        reason = RevokeReason.PASSWORD_CHANGED
+    else:
+        return True
+    logger.info("Session %s of user %s: credentials changed; revoked (%s)", session.pk,
+                session.user_id, reason)
+    revoke_sessions(Session.objects.filter(pk=session.pk), reason)
+    return False
+
+
+# A stand-in for a missing row, so an unknown session id costs the same keyed digest as
+# a known one: no timing tells whether a session exists.
+_NO_SESSION_CHECK = "0" * 64
+# Sessions whose secret bcrypt has confirmed in this process: bcrypt runs at most once
+# per genuine secret here, not once per database-path refresh.
+_bcrypt_confirmed: OrderedDict[tuple[uuid.UUID, str], None] = OrderedDict()
+_BCRYPT_CONFIRMED_SIZE = 10_000
+_bcrypt_lock = threading.Lock()
+
+
+def _is_genuine(token: RefreshToken) -> bool:
+    """Whether the token carries its session's real secret.
+
+    The keyed check decides first, over one single-column lookup that costs the same
+    for a real and an unknown session, so a forged token (a real session id with a
+    made-up secret) costs no bcrypt and tells nothing; bcrypt, the protection of the
+    stored secret, then confirms a genuine one once. Rows from before secret checks
+    existed have only bcrypt.
+    """
+    row = Session.objects.filter(pk=token.session_id).order_by().values_list(
+        "secret_check", "refresh_token_bcrypt").first()
+    stored, hashed = row if row is not None else (_NO_SESSION_CHECK, "")
+    if row is not None and not stored:
+        return check_session_secret(token.secret, hashed)
+    if not secret_check_matches(token.secret, stored) or row is None:
+        return False
+    memo = (token.session_id, stored)
+    with _bcrypt_lock:
+        if memo in _bcrypt_confirmed:
+            _bcrypt_confirmed.move_to_end(memo)
+            return True
+    if not check_session_secret(token.secret, hashed):
+        return False
+    with _bcrypt_lock:
+        _bcrypt_confirmed[memo] = None
+        while len(_bcrypt_confirmed) > _BCRYPT_CONFIRMED_SIZE:
+            _bcrypt_confirmed.popitem(last=False)
+    return True
+
+
+def _refresh_from_database(token: RefreshToken, new_refresh: RefreshToken, jti: str,
+                           now: datetime) -> TokenPair:
+    """The slow path: the row decides, once the token has proved its secret genuine."""
+    if not _is_genuine(token):
+        raise RefreshTokenInvalid()
+    session = _session_for_refresh(token.session_id)
+    if session is None:
+        raise RefreshTokenInvalid()
+    grace = jwt_settings.REFRESH_REUSE_GRACE
+    for _attempt in range(_MAX_ROTATION_ATTEMPTS):
+        if session.revoked_at is not None:
+            raise SessionRevoked()
+        if session.expires_at <= now:
+            raise RefreshTokenInvalid()
+        if not _credentials_hold(session):
+            raise SessionRevoked()
+        if token.sha256 == session.refresh_token_sha256:
+            presented: str | None = token.sha256
+        elif (token.sha256 == session.previous_refresh_token_sha256 and grace
+              and session.rotated_at is not None and now - session.rotated_at <= grace):
+            presented = None  # a client retry within the grace: supersede the newer pair
+        else:
+            _reuse_detected(session)
+        idle_end = now + jwt_settings.REFRESH_TOKEN_LIFETIME
+        expires_at = capped_end(idle_end, session.absolute_expires_at)
+        values = _rotation_update(now, new_refresh, jti, expires_at, presented)
+        if _swap(session.pk, (session.refresh_token_sha256, session.access_jti), now,
+                 values):
+            replaced = mirror.keys_of(session)
+            for name, value in values.items():
+                setattr(session, name, value)
+            mirror.cache_verified(session, replaced)
+            stats.record("db_fallbacks")
+            return token_pair(session, new_refresh, now, session.user)
+        session = _session_for_refresh(token.session_id)
+        if session is None:
+            raise RefreshTokenInvalid()
+    raise RefreshTokenInvalid()
+
+
+def _reuse_detected(session: Session) -> None:
+    """A superseded refresh token came back: one of its holders is a thief. End the
+    session for both."""
+    logger.warning("Refresh token reuse detected; session %s of user %s revoked",
+                   session.pk, session.user_id)
+    stats.record("reuse_detected")
+    revoke_sessions(Session.objects.filter(pk=session.pk), RevokeReason.REUSE_DETECTED)
+    transaction.on_commit(lambda: signals.refresh_token_reused.send(
+        sender=Session, session_id=session.pk, user_id=session.user_id))
+    raise RefreshTokenReused()
+
+
+# ------------------------------------------------------------------ reauthenticate
+def reauthenticate(claims: AccessClaims, user: Any, amr: Iterable[str] = (AMR_PASSWORD,),
+                   request: Any = None) -> TokenPair:
+    """A new pair for the session of `claims`, whose `user` has just proved who they are
+    again (the caller checked the password): `auth_time` becomes now, and the previous
+    pair dies.
+
+    The server never holds the session secret, so the session gets a new one (new
+    bcrypt hash); the compare-and-swap holds the row to the pair `claims` belongs to, so
+    a concurrent refresh or revocation wins over this and the answer is a 401.
+    """
+    secret = new_session_secret()
+    secret_bcrypt = hash_session_secret(secret)  # before any row is read: it takes a while
+    now = timezone.now()
+    session = Session.objects.by_id(claims.session_id)
+    if session is None or session.revoked_at is not None or session.expires_at <= now:
+        raise SessionRevoked()
+    if (str(session.user_id) != claims.user_id or str(user.pk) != claims.user_id
+            or session.access_jti != claims.jti):
+        raise TokenInvalid()
+    refresh = make_refresh_token(session.pk, secret)
+    expires_at = capped_end(now + jwt_settings.REFRESH_TOKEN_LIFETIME, session.absolute_expires_at)
+    # No previous token: the old one carries the old secret, so no retry of it can pass.
+    # The password just checked is the one the session is bound to from now on.
+    values: dict[str, Any] = {
+        "refresh_token_bcrypt": secret_bcrypt, "secret_check": secret_check_of(secret),
+        "auth_binding": binding_of(user.password), "refresh_token_sha256": refresh.sha256,
+        "access_jti": new_jti(), "previous_refresh_token_sha256": "", "rotated_at": now,
+        "last_activity_at": now, "expires_at": expires_at, "auth_time": now,
+        "amr": list(amr)}
+    if not _swap(session.pk, (session.refresh_token_sha256, session.access_jti), now, values):
+        raise TokenInvalid()
+    replaced = mirror.keys_of(session)
+    for name, value in values.items():
+        setattr(session, name, value)
+    mirror.cache_verified(session, replaced)
+    logger.info("Session %s reauthenticated", session.pk)
+    django_request = getattr(request, "_request", request)
+    transaction.on_commit(lambda: signals.session_refreshed.send(
+        sender=Session, session_id=session.pk, user_id=str(session.user_id),
+        request=django_request))
+    return token_pair(session, refresh, now, user)
