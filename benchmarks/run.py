@@ -359,6 +359,7 @@ def bench_local_cache_scale(cfg: Config, report: Report) -> None:
                                  f"{held / 2**20:.1f} MiB", fmt(per_entry)])
     finally:
         events.healthy = real_healthy
+    memo_entries, memo_bytes = verified_memo_memory()
     report.add("## 6. LOCAL_CACHE at scale: hit rate and memory per process",
                "",
                f"{lookups:,} access checks per case against one process's cache, sessions "
@@ -369,6 +370,33 @@ def bench_local_cache_scale(cfg: Config, report: Report) -> None:
                "")
     report.table(["live sessions", "max_entries", "traffic", "entries held", "hit rate",
                   "cache memory", "bytes/entry"], rows)
+    report.add(f"The verified-token memo of tokens.py (on whether or not LOCAL_CACHE is) holds "
+               f"at most {memo_entries:,} tokens: {memo_bytes / 2**20:.1f} MiB when full "
+               f"({memo_bytes / memo_entries:,.0f} bytes per token with its claims).", "")
+
+
+def verified_memo_memory() -> tuple[int, int]:
+    """(entries, bytes) of a full verified-token memo (tracemalloc)."""
+    import tracemalloc
+
+    from django.utils import timezone
+
+    from jwt_sessions import tokens
+    from jwt_sessions.conf import jwt_settings
+
+    now = timezone.now()
+    signed = [tokens.encode_access_token(n, uuid.uuid4(), tokens.new_jti(), now)[0]
+              for n in range(tokens._VERIFIED_MEMO_SIZE)]
+    memo = jwt_settings.derived("verified_tokens", dict)
+    memo.clear()
+    tracemalloc.start()
+    for token in signed:
+        tokens.decode_access_token(token)
+    held, _peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    memo.clear()
+    # The token strings themselves were allocated before tracing: add them.
+    return len(signed), held + sum(sys.getsizeof(token) for token in signed)
 
 
 def bench_http(cfg: Config, report: Report, creds: dict) -> dict | None:
