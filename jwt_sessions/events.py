@@ -182,6 +182,10 @@ class _Receiver(threading.Thread):
             except (_Lost, StoreUnavailable, *_REDIS_ERRORS) as exc:
                 if not self._stopping.is_set():
                     self._lose(str(exc) or type(exc).__name__)
+            except Exception as exc:  # noqa: BLE001 - the receiver must outlive any client bug
+                if not self._stopping.is_set():
+                    logger.exception("Revocation events: unexpected error")
+                    self._lose(type(exc).__name__)
             finally:
                 self._proof = None
                 if pubsub is not None:
