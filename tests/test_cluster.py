@@ -100,3 +100,13 @@ def test_revocation_events_on_a_cluster(api, make_user, cluster):
     finally:
         unsubscribe()
         events.stop()
+
+
+def test_an_access_check_that_flushes_counters_works_on_a_cluster():
+    import uuid
+
+    from jwt_sessions.store import MISS
+
+    before = store.read_counters().get("redis_hits", 0)
+    assert store.check_access(uuid.uuid4(), "a-jti", {"redis_hits": 3}) == MISS
+    assert store.read_counters()["redis_hits"] == before + 3
