@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 from django.utils.functional import SimpleLazyObject
 from rest_framework.authentication import BaseAuthentication
 
+from .conf import jwt_settings
 from .exceptions import SessionRevoked, TokenInvalid
 from .services import authenticate_access
 from .tokens import AccessClaims
@@ -24,6 +25,12 @@ def _load_user(model: Any, pk: Any) -> Any:
     return user
 
 
+def _user_model() -> tuple[Any, Any, bool]:
+    """(user model, its pk field, whether pk is `id`): looked up once per settings."""
+    model = get_user_model()
+    return model, model._meta.pk, model._meta.pk.attname == "id"
+
+
 class LazyUser(SimpleLazyObject):
     """`request.user` that answers pk, id and is_authenticated without a query.
 
@@ -31,10 +38,11 @@ class LazyUser(SimpleLazyObject):
     needs the id costs no SQL at all.
     """
 
-    def __init__(self, model: Any, pk: Any) -> None:
+    def __init__(self, model: Any, pk: Any, pk_is_id: bool | None = None) -> None:
         super().__init__(lambda: _load_user(model, pk))
         self.__dict__["_user_pk"] = pk
-        self.__dict__["_pk_is_id"] = model._meta.pk.attname == "id"
+        self.__dict__["_pk_is_id"] = (model._meta.pk.attname == "id" if pk_is_id is None
+                                      else pk_is_id)
 
     @property
     def pk(self) -> Any:
@@ -68,12 +76,12 @@ class JWTSessionAuthentication(BaseAuthentication):
         if len(parts) != 2 or len(parts[1]) > MAX_TOKEN_LENGTH:
             raise TokenInvalid("The Authorization header must be 'Bearer <one token>'.")
         claims = authenticate_access(parts[1])
-        model = get_user_model()
+        model, pk_field, pk_is_id = jwt_settings.derived("user_model", _user_model)
         try:
-            pk = model._meta.pk.to_python(claims.user_id)
+            pk = pk_field.to_python(claims.user_id)
         except ValidationError as exc:
             raise TokenInvalid() from exc
-        return LazyUser(model, pk), claims
+        return LazyUser(model, pk, pk_is_id), claims
 
     def authenticate_header(self, request: Any) -> str:
         return f'{self.keyword} realm="api"'
