@@ -108,14 +108,20 @@ class LocalCache:
             self._floor = self._version
 
 
+# The cache built under the current settings (None until the first check) and the
+# unsubscribe of its event consumer.
+_state: dict[str, Any] = {"cache": None, "unsubscribe": None}
+
+
 def current() -> LocalCache | None:
     """This process's cache under the current settings (None: LOCAL_CACHE is off)."""
     return jwt_settings.derived("local_cache", _build)
 
 
 def forget(session_ids: Iterable[Any]) -> None:
-    """This process revoked or rotated these sessions: drop them now, not on the event."""
-    cache = current()
+    """This process revoked or rotated these sessions: drop them now, not on the event.
+    A process that has not checked a token yet holds nothing (and starts no receiver)."""
+    cache = _state["cache"]
     if cache is not None:
         cache.drop(list(session_ids))
 
@@ -124,9 +130,6 @@ def settings_of(config: dict) -> tuple[float, int]:
     """(max_age seconds, max_entries) of a LOCAL_CACHE dict, defaults filled in."""
     max_age = as_timedelta(config.get("max_age", DEFAULT_MAX_AGE))
     return max_age.total_seconds(), config.get("max_entries", DEFAULT_MAX_ENTRIES)
-
-
-_state: dict[str, Any] = {"cache": None, "unsubscribe": None}
 
 
 def _build() -> LocalCache | None:
