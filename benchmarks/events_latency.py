@@ -257,9 +257,9 @@ def bench_flood(args, report: list[str], user) -> None:
     for cache in (True, False):
         pair = open_sessions(user, 1)[0]
         child = Child("server", args.redis, args.database, cache=cache)
-        child.send(do="serve", access=pair.access, seconds=3.0)
+        child.send(do="serve", access=pair.access, seconds=4.0)
         child.expect_ready()
-        time.sleep(1.0)  # baseline second
+        time.sleep(2.0)  # warm-up, then the baseline
         log(f"flood: {events_per_second} events in {seconds} s (LOCAL_CACHE {cache})")
         conn = get_redis_connection("default")
         import uuid
