@@ -7,6 +7,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 GUNICORN = Path(sys.executable).with_name("gunicorn")
+UVICORN = Path(sys.executable).with_name("uvicorn")
 
 
 @dataclass
@@ -33,12 +35,29 @@ def free_port() -> int:
 @contextmanager
 def gunicorn(workers: int = 2):
     """A gunicorn of the benchmark site on a free loopback port; stopped by its pid."""
+    with _server([str(GUNICORN), "benchmarks.site.wsgi:application", "-w", str(workers),
+                  "--log-level", "warning", "--chdir", str(ROOT)],
+                 lambda port: ["-b", f"127.0.0.1:{port}"], "gunicorn") as url:
+        yield url
+
+
+@contextmanager
+def uvicorn(workers: int = 2):
+    """uvicorn serving the benchmark site's ASGI application (HTTP and WebSockets)."""
+    with _server([str(UVICORN), "benchmarks.site.asgi:application", "--workers",
+                  str(workers), "--log-level", "warning", "--lifespan", "off",
+                  "--no-access-log"],
+                 lambda port: ["--host", "127.0.0.1", "--port", str(port)], "uvicorn") as url:
+        yield url
+
+
+@contextmanager
+def _server(command: list[str], bind, name: str):
+    """Run `command` bound (by `bind(port)`'s arguments) to a free loopback port until
+    the block ends; stopped by its pid."""
     port = free_port()
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "benchmarks.site.settings"}
-    proc = subprocess.Popen(
-        [str(GUNICORN), "benchmarks.site.wsgi:application", "-w", str(workers), "-b",
-         f"127.0.0.1:{port}", "--log-level", "warning", "--chdir", str(ROOT)],
-        cwd=ROOT, env=env)
+    proc = subprocess.Popen([*command, *bind(port)], cwd=ROOT, env=env)
     try:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -48,7 +67,7 @@ def gunicorn(workers: int = 2):
             except OSError:
                 time.sleep(0.2)
         else:
-            raise RuntimeError("gunicorn did not start")
+            raise RuntimeError(f"{name} did not start")
         time.sleep(1)  # let every worker finish booting
         yield f"http://127.0.0.1:{port}"
     finally:
@@ -61,11 +80,18 @@ def _ms(text: str) -> float:
     return float(value) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[unit]
 
 
-def wrk(url: str, header: str, seconds: int, connections: int = 8) -> WrkResult:
-    """Bounded load: one wrk thread, a few connections, a fixed duration."""
-    out = subprocess.run(
-        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-H", header, url],
-        capture_output=True, text=True, check=True, timeout=seconds + 30).stdout
+def wrk(url: str, header: str, seconds: int, connections: int = 8,
+        form: str | None = None) -> WrkResult:
+    """Bounded load: one wrk thread, a few connections, a fixed duration; with `form`
+    (an urlencoded body) each request is a form POST."""
+    command = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-H", header]
+    with tempfile.NamedTemporaryFile("w", suffix=".lua") as script:
+        if form is not None:
+            script.write(_post_script(form))
+            script.flush()
+            command += ["-s", script.name]
+        out = subprocess.run(command + [url], capture_output=True, text=True, check=True,
+                             timeout=seconds + 30).stdout
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     p50 = _ms(re.search(r"\s50%\s+(\S+)", out).group(1))
     p99 = _ms(re.search(r"\s99%\s+(\S+)", out).group(1))
@@ -76,5 +102,10 @@ def wrk(url: str, header: str, seconds: int, connections: int = 8) -> WrkResult:
     return WrkResult(rate, p50, p99, int(errors.group(1)) if errors else 0)
 
 
-def available() -> bool:
-    return shutil.which("wrk") is not None and GUNICORN.exists()
+def _post_script(form: str) -> str:
+    return (f'wrk.method = "POST"\nwrk.body = "{form}"\n'
+            'wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"\n')
+
+
+def available(server: Path = GUNICORN) -> bool:
+    return shutil.which("wrk") is not None and server.exists()

@@ -407,6 +407,7 @@ def bench_http(cfg: Config, report: Report, creds: dict) -> dict | None:
         return None
     seconds, connections = cfg.n(5, 2), 8
     results = {}
+    gateway, token = introspection_credentials(creds)
     with loadtest.gunicorn(workers=2) as base:
         for scheme in SCHEMES:
             header = creds[scheme]
@@ -414,18 +415,40 @@ def bench_http(cfg: Config, report: Report, creds: dict) -> dict | None:
             results[scheme] = loadtest.wrk(
                 f"{base}/whoami/{scheme}/", f"{header[0]}: {header[1]}" if header else
                 "X-Bench: none", seconds, connections)
+        log(f"wrk introspect {seconds}s")
+        results[INTROSPECT] = loadtest.wrk(f"{base}/auth/introspect/", gateway, seconds,
+                                           connections, form=f"token={token}")
     floor, simple = results["floor"].per_second, results["simplejwt"].per_second
     report.add("## 1b. Authenticated request over HTTP",
                "",
                f"gunicorn (2 sync workers) on 127.0.0.1, wrk -t1 -c{connections} "
-               f"-d{seconds}s, same machine (wrk shares the 2 cores with gunicorn).",
+               f"-d{seconds}s, same machine (wrk shares the 2 cores with gunicorn). The "
+               "introspection row checks the access token a whoami row sends, for a "
+               "gateway account: two token checks and the caller's permission (user row "
+               "and permission queries) per request.",
                "")
-    rows = [[LABELS[s], fmt(r.per_second), fmt(r.p50_ms, 2), fmt(r.p99_ms, 2), str(r.errors),
-             ratio(floor / r.per_second), ratio(r.per_second / simple)]
+    rows = [[LABELS.get(s, s), fmt(r.per_second), fmt(r.p50_ms, 2), fmt(r.p99_ms, 2),
+             str(r.errors), ratio(floor / r.per_second), ratio(r.per_second / simple)]
             for s, r in results.items()]
     report.table(["scheme", "req/s", "p50 ms", "p99 ms", "non-2xx", "time / floor",
                   "speed-up vs simplejwt"], rows)
     return results
+
+
+INTROSPECT = ("jwt_sessions introspect/ (RFC 7662): a gateway's Bearer, form POST of "
+              "the user's access token")
+
+
+def introspection_credentials(creds: dict) -> tuple[str, str]:
+    """(Authorization header of a gateway account allowed to introspect, the access token
+    it asks about: the jwt_sessions user's)."""
+    from django.contrib.auth.models import Permission
+    from django.test import Client
+
+    account = make_user("bench-gateway")
+    account.user_permissions.add(Permission.objects.get(codename="introspect_session"))
+    access = jwt_login(Client(), account.username)["access"]
+    return f"Authorization: Bearer {access}", creds["jwt_sessions"][1].split()[1]
 
 
 # ---------------------------------------------------------------------------- 2. login, refresh
@@ -493,12 +516,12 @@ def bench_login_refresh(cfg: Config, report: Report, user) -> dict:
     ops["jwt_sessions refresh, Redis hit"] = (hit, cfg.n(500, 100), None, None)
     slow_login = jwt_login(client, user.username)
     slow = Chain("/auth/refresh/", slow_login["refresh"], slow_login["access"])
-    ops["jwt_sessions refresh, database fallback (bcrypt cost 12)"] = (
+    ops["jwt_sessions refresh, database fallback (bcrypt cost 12, confirmed once)"] = (
         slow, cfg.n(6, 3), lambda: drop_from_redis(slow, user.pk), None)
     with fast_bcrypt:
         fast_login = jwt_login(client, user.username)
     fast = Chain("/auth/refresh/", fast_login["refresh"], fast_login["access"])
-    ops["jwt_sessions refresh, database fallback (bcrypt cost 4)"] = (
+    ops["jwt_sessions refresh, database fallback (bcrypt cost 4, confirmed once)"] = (
         fast, cfg.n(200, 50), lambda: drop_from_redis(fast, user.pk), fast_bcrypt)
     simple = ok(post_json(client, "/simplejwt/login/",
                           {"username": user.username, "password": PASSWORD})).json()
@@ -525,9 +548,10 @@ def bench_login_refresh(cfg: Config, report: Report, user) -> dict:
                "",
                "In-process POSTs through the views (throttles off for every scheme; the "
                "password hasher is MD5 for all, so the figures are the frameworks' own "
-               "work; jwt_sessions also bcrypts its session secret at login, and checks it "
-               "on a database-fallback refresh). ops/s from the mean; SQL and Redis round "
-               "trips from one op.",
+               "work; jwt_sessions also bcrypts its session secret at login, and confirms it "
+               "on the first database-fallback refresh of a session in a process; later "
+               "fallbacks skip bcrypt). ops/s from the mean; SQL and Redis round trips "
+               "from one op.",
                "")
     rows = [[name, fmt(rate, 1), fmt(samples[len(samples) // 2] / 1000, 2),
              fmt(spent.sql, 0), fmt(spent.redis, 0), ratio(rate / simple_refresh)]
@@ -535,6 +559,100 @@ def bench_login_refresh(cfg: Config, report: Report, user) -> dict:
     report.table(["operation", "ops/s", "p50 ms", "SQL/op", "Redis RT/op",
                   "ops/s vs simplejwt refresh"], rows)
     return results
+
+
+# ---------------------------------------------------------------------------- 2c. trust
+def forged_refresh(session_id: uuid.UUID) -> str:
+    """A well-formed refresh token naming `session_id`, with a made-up secret."""
+    raw = session_id.bytes + os.urandom(64)
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def bench_trust(cfg: Config, report: Report, user) -> dict:
+    """Issue 11: what strangers and revoked tokens cost, and login with Django's own hasher."""
+    import bcrypt
+    from django.conf import settings
+    from django.test import Client, override_settings
+
+    from benchmarks.harness import cost
+
+    client = Client()
+    bcrypt_runs = {"n": 0}
+    real_checkpw = bcrypt.checkpw
+
+    def counting_checkpw(*args):
+        bcrypt_runs["n"] += 1
+        return real_checkpw(*args)
+
+    bcrypt.checkpw = counting_checkpw
+    try:
+        real = uuid.UUID(jwt_login(client, user.username)["session_id"])
+
+        def refuse(session_id):
+            return lambda: ok(post_json(client, "/auth/refresh/",
+                                        {"refresh": forged_refresh(session_id)},
+                                        REMOTE_ADDR="127.0.0.1"), 401)
+
+        calls = {"forged refresh, real session id": refuse(real),
+                 "forged refresh, unknown session id": refuse(uuid.uuid4())}
+        spent = {label: cost(call) for label, call in calls.items()}  # warms up too
+        samples: dict[str, list[float]] = {label: [] for label in calls}
+        runs = dict.fromkeys(calls, 0)
+        log(f"forged refreshes: {cfg.n(400, 80)} of each, interleaved")
+        for _ in range(cfg.n(400, 80)):  # interleaved: machine noise hits both alike
+            for label, call in calls.items():
+                before = bcrypt_runs["n"]
+                rate, (sample,) = timed(call, 1)
+                samples[label].append(sample)
+                runs[label] += bcrypt_runs["n"] - before
+        forged = {label: (1e6 / statistics.fmean(samples[label]), sorted(samples[label]),
+                          spent[label], runs[label]) for label in calls}
+    finally:
+        bcrypt.checkpw = real_checkpw
+
+    revoked = jwt_login(client, user.username)
+    header = {"HTTP_AUTHORIZATION": f"Bearer {revoked['access']}"}
+    ok(post_json(client, "/auth/logout/", {}, **header), 204)
+    refused = cost(lambda: ok(client.get("/whoami/jwt_sessions/", **header), 401))
+
+    default_hasher = override_settings(PASSWORD_HASHERS=[
+        "django.contrib.auth.hashers.PBKDF2PasswordHasher"])
+    logins = {}
+    with default_hasher:
+        pbkdf2_user = make_user("bench-pbkdf2")
+        body = {"username": pbkdf2_user.username, "password": PASSWORD}
+        for label, path in (("jwt_sessions login (PBKDF2 + bcrypt cost 12)", "/auth/login/"),
+                            ("simplejwt login (PBKDF2)", "/simplejwt/login/")):
+            def call(path=path):
+                return ok(post_json(client, path, body, REMOTE_ADDR="127.0.0.1"))
+
+            call()
+            log(f"{label}: {cfg.n(12, 4)} ops")
+            logins[label] = timed(call, cfg.n(12, 4))
+    assert settings.JWT_SESSIONS.get("BCRYPT_ROUNDS", 12) == 12, "cost 12 is the default"
+
+    report.add("## 2c. Trust boundaries",
+               "",
+               "Forged refresh tokens (a real or an unknown session id, 64 random bytes): "
+               "answered `401 refresh_token_invalid` by the keyed secret check, with no "
+               "bcrypt. A revoked session's access token: refused from Redis's tombstone. "
+               "Login with Django's default hasher (PBKDF2), bcrypt of the session secret "
+               "on a worker thread meanwhile.",
+               "")
+    rows = [[label, fmt(rate, 1), fmt(samples[len(samples) // 2] / 1000, 2),
+             fmt(spent.sql, 0), fmt(spent.redis, 0), str(runs)]
+            for label, (rate, samples, spent, runs) in forged.items()]
+    rows.append(["revoked access token (whoami)", "", "", fmt(refused.sql, 0),
+                 fmt(refused.redis, 0), "0"])
+    report.table(["operation", "ops/s", "p50 ms", "SQL/op", "Redis RT/op", "bcrypt runs"],
+                 rows)
+    report.add("")
+    simple_p50 = statistics.median(logins["simplejwt login (PBKDF2)"][1])
+    report.table(["login, Django's default hasher", "p50 ms", "vs simplejwt"],
+                 [[label, fmt(statistics.median(samples) / 1000, 1),
+                   ratio(statistics.median(samples) / simple_p50)]
+                  for label, (_rate, samples) in logins.items()])
+    return {"forged": forged, "revoked": refused, "logins": logins}
 
 
 def bench_refresh_after_flush(cfg: Config, report: Report, user) -> None:
@@ -807,6 +925,25 @@ def targets(report: Report, figures: dict, at: int) -> None:
         simple = figures["refresh"]["simplejwt refresh (rotation + blacklist)"][0]
         check("refresh (Redis hit) >= 1.5x simplejwt rotating refresh + blacklist",
               ratio(hit / simple), hit / simple >= 1.5)
+    if "trust" in figures:
+        forged = figures["trust"]["forged"]
+        (real, *_, real_bcrypt), (unknown, *_, unknown_bcrypt) = forged.values()
+        check("forged refresh: real vs unknown session within 20 %, no bcrypt",
+              f"{ratio(real / unknown)}, {real_bcrypt + unknown_bcrypt} bcrypt",
+              0.8 <= real / unknown <= 1.25 and real_bcrypt + unknown_bcrypt == 0)
+        revoked = figures["trust"]["revoked"]
+        check("revoked access token: 0 SQL, 1 Redis round trip",
+              f"{revoked.sql:g} SQL, {revoked.redis:g} RT",
+              revoked.sql == 0 and revoked.redis == 1)
+        logins = {label: statistics.median(samples)
+                  for label, (_r, samples) in figures["trust"]["logins"].items()}
+        ours, simple = logins.values()
+        check("login with Django's default hasher <= 1.15x simplejwt's",
+              ratio(ours / simple), ours / simple <= 1.15)
+    if "refresh" in figures:
+        hit_spent = figures["refresh"]["jwt_sessions refresh, Redis hit"][2]
+        check("refresh (Redis hit): at most 2 SQL queries", f"{hit_spent.sql:g} SQL",
+              hit_spent.sql <= 2)
     if ("logout-all", 1000) in figures.get("logout", {}):
         took, trips = figures["logout"]["logout-all", 1000]
         check("logout-all of 1000 sessions: <= 3 Redis round trips, < 50 ms",
@@ -825,6 +962,12 @@ def targets(report: Report, figures: dict, at: int) -> None:
         spent = costs["jwt_sessions_cached"]
         check("0 SQL and 0 Redis round trips on a cached hit",
               f"{spent.sql:g} SQL, {spent.redis:g} RT", spent.sql == 0 and spent.redis == 0)
+    if figures.get("socket_close"):
+        close = figures["socket_close"]
+        check("revoked session's WebSocket closed in another process within 1 s (p99)",
+              f"p50 {close['p50']:.1f} ms, p99 {close['p99']:.1f} ms, "
+              f"{close['closed']}/{close['count']} with 4401",
+              close["p99"] < 1000 and close["closed"] == close["count"])
     if rows:
         summary = Report()
         summary.add("## Targets (issues 7 and 14), from this run", "")
@@ -833,7 +976,8 @@ def targets(report: Report, figures: dict, at: int) -> None:
 
 
 # ---------------------------------------------------------------------------- main
-SECTIONS = ("requests", "cache", "http", "refresh", "logout", "memory", "dead", "scale")
+SECTIONS = ("requests", "cache", "http", "refresh", "trust", "logout", "memory", "dead",
+            "scale", "doors")
 
 
 def main() -> None:
@@ -869,6 +1013,8 @@ def main() -> None:
     if "refresh" in only:
         figures["refresh"] = bench_login_refresh(cfg, report, user)
         bench_refresh_after_flush(cfg, report, user)
+    if "trust" in only:
+        figures["trust"] = bench_trust(cfg, report, user)
     if "logout" in only:
         figures["logout"] = bench_logout(cfg, report)
     if "memory" in only:
@@ -878,6 +1024,11 @@ def main() -> None:
         bench_fallback_gate(cfg, report, user)
     if "scale" in only:
         bench_local_cache_scale(cfg, report)
+    if "doors" in only:
+        from benchmarks import doors
+
+        figures["ninja"] = doors.bench_ninja(cfg, report, creds["jwt_sessions"][1][7:])
+        figures["socket_close"] = doors.bench_socket_close(cfg, report, user)
     targets(report, figures, at=header_end)
     text = report.text()
     sys.stdout.write(text)

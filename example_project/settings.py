@@ -4,6 +4,7 @@ SQLite in the project folder, and an embedded Redis stand-in (fakeredis) unless
 `REDIS_URL` is set (e.g. REDIS_URL=redis://127.0.0.1:6379/0 for a real Redis).
 """
 import os
+from datetime import timedelta
 from pathlib import Path
 
 from jwt_sessions.testing import redis_cache
@@ -14,12 +15,14 @@ DEBUG = os.environ.get("DEBUG", "1") == "1"
 ALLOWED_HOSTS = ["localhost", "127.0.0.1", "[::1]", "testserver"]
 ROOT_URLCONF = "example_project.urls"
 WSGI_APPLICATION = "example_project.wsgi.application"
+ASGI_APPLICATION = "example_project.asgi.application"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 USE_TZ = True
 TIME_ZONE = "UTC"
 STATIC_URL = "/static/"
 
 INSTALLED_APPS = [
+    "daphne",  # runserver serves ASGI (asgi.py): HTTP and the devices page's WebSocket
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -54,10 +57,17 @@ DATABASES = {"default": {
 }}
 CACHES = {"default": redis_cache(os.environ.get("REDIS_URL"))}
 
-# The four lines of the install (SPEC §1), plus the optional settings.
+# The four lines of the install (see the README), plus the optional settings.
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["jwt_sessions.authentication.JWTSessionAuthentication"],
+    # Optional: DRF's own errors on our views (no credentials, 404...) carry a `code` too.
+    "EXCEPTION_HANDLER": "jwt_sessions.exceptions.exception_handler",
 }
 # The refresh token lives in an HttpOnly cookie scoped to /auth/ (never readable by
-# JavaScript); the short-lived access token is kept in sessionStorage by the pages.
+# JavaScript); the pages keep the short-lived access token through jwt_sessions/client.js.
 JWT_SESSIONS = {"BCRYPT_ROUNDS": 10, "REFRESH_COOKIE": {}}
+# EXAMPLE_ACCESS_SECONDS=5: watch access tokens expire and renew (the browser tests do).
+if os.environ.get("EXAMPLE_ACCESS_SECONDS"):
+    _access = timedelta(seconds=int(os.environ["EXAMPLE_ACCESS_SECONDS"]))
+    JWT_SESSIONS.update(ACCESS_TOKEN_LIFETIME=_access,
+                        REFRESH_REUSE_GRACE=min(_access, timedelta(seconds=10)))

@@ -1,31 +1,43 @@
-"""The Session admin: see every session, end any of them at once (SPEC §7).
+"""The Session admin: see every session, end any of them at once.
 
 Nothing here is editable and nothing can be added or deleted: a session only ever ends
 by revocation, which goes through `services.revoke_sessions` exactly as a logout does
 (database, then Redis), recording reason `admin` and the admin who did it.
 Revoking needs the `jwt_sessions.revoke_session` permission (superusers have it).
+
+The user's admin page gains its sessions through `UserSessionsAdminMixin`, which a
+project puts on its own user admin; `extend_user_admin` registers that for Django's
+`UserAdmin` when the project did not (see docs/admin.md).
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
+from django.contrib.admin.options import IS_POPUP_VAR
+from django.contrib.admin.utils import quote, unquote
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
-from django.core.exceptions import PermissionDenied
-from django.db.models import Count, Q, QuerySet
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
-from django.shortcuts import get_object_or_404
+from django.core.exceptions import (
+    BadRequest,
+    ObjectDoesNotExist,
+    PermissionDenied,
+    ValidationError,
+)
+from django.db.models import Count, Model, Q, QuerySet
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.html import format_html
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from . import services, stats
-from .models import RevokeReason, Session
+from .conf import jwt_settings
+from .models import RevokeReason, Session, SessionQuerySet, SessionStatus
 
 CONFIRMATION_TEMPLATE = "admin/jwt_sessions/session/revoke_confirmation.html"
 FINGERPRINT_LENGTH = 8
@@ -78,6 +90,54 @@ def _confirmed(request: HttpRequest) -> bool:
     return request.POST.get("post") == "yes"
 
 
+def parse_pk(model: type[Model], raw: str) -> Any:
+    """`raw` as a primary key of `model`; ValidationError if it cannot be one (a word
+    for an integer pk, a number beyond the column's range, a malformed UUID)."""
+    field = model._meta.pk
+    value = field.to_python(raw)
+    field.run_validators(value)
+    return value
+
+
+def object_or_404(model: type[Model], raw: str) -> Any:
+    """The row whose pk `raw` (as quoted in an admin URL) names, else 404, never a 500."""
+    try:
+        pk = parse_pk(model, unquote(raw))
+    except ValidationError:
+        raise Http404 from None
+    try:
+        return model._default_manager.get(pk=pk)
+    except ObjectDoesNotExist:
+        raise Http404 from None
+
+
+class RefusesMalformedInput:
+    """A model admin mixin for input Django's admin would answer with a 500: an action
+    posted with an id that cannot be a pk (a tampered form) is refused as a whole with a
+    message; a list filter or search with a NUL character (which PostgreSQL text cannot
+    hold) is a 400."""
+
+    def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> Any:
+        if any("\x00" in key or "\x00" in value
+               for key, values in request.GET.lists() for value in values):
+            raise BadRequest("A NUL character in the query.")
+        return super().changelist_view(request, extra_context)  # type: ignore[misc]
+
+    def response_action(self, request: HttpRequest, queryset: QuerySet, *args: Any,
+                        **kwargs: Any) -> Any:
+        model = self.model  # type: ignore[attr-defined]
+        for raw in request.POST.getlist(helpers.ACTION_CHECKBOX_NAME):
+            try:
+                parse_pk(model, raw)
+            except ValidationError:
+                self.message_user(  # type: ignore[attr-defined]
+                    request, gettext("Some selected items are not valid; nothing was done."),
+                    messages.ERROR)
+                return HttpResponseRedirect(request.get_full_path())
+        return super().response_action(  # type: ignore[misc]
+            request, queryset, *args, **kwargs)
+
+
 class StatusFilter(admin.SimpleListFilter):
     """Active / expired / revoked: the question an operator asks first."""
 
@@ -85,12 +145,12 @@ class StatusFilter(admin.SimpleListFilter):
     parameter_name = "status"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
-        return [("active", _("Active")), ("expired", _("Expired")), ("revoked", _("Revoked"))]
+        return SessionStatus.choices
 
     def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
         value = self.value()
-        if value in ("active", "expired", "revoked"):
-            return getattr(queryset, value)()
+        if value in SessionStatus.values:
+            return cast(SessionQuerySet, queryset).with_status(SessionStatus(value))
         return queryset
 
 
@@ -117,7 +177,19 @@ def _user_has_field(name: str) -> bool:
     return any(f.name == name for f in get_user_model()._meta.get_fields())
 
 
-STATUS_STYLES = {"active": "#2e7d32", "expired": "#757575", "revoked": "#c62828"}
+STATUS_STYLES = {SessionStatus.ACTIVE: "#2e7d32", SessionStatus.EXPIRED: "#757575",
+                 SessionStatus.REVOKED: "#c62828"}
+
+
+def short_time(value: Any) -> str:
+    """ "Dec 2, 14:05" this year, "Jan 1 2027" in another; the full time on hover."""
+    if value is None:
+        return "-"
+    local = timezone.localtime(value)
+    pattern = "M j, H:i" if local.year == timezone.localtime().year else "M j Y"
+    return format_html('<time datetime="{}" title="{}" style="white-space:nowrap">{}</time>',
+                       value.isoformat(), date_format(local, "DATETIME_FORMAT"),
+                       date_format(local, pattern))
 
 
 class ReadOnlySessions:
@@ -135,9 +207,10 @@ class ReadOnlySessions:
 
 
 @admin.register(Session)
-class SessionAdmin(ReadOnlySessions, admin.ModelAdmin):
-    list_display = ["user", "device_label", "ip_address", "location", "created_at",
-                    "last_activity_at", "expires_at", "status_badge"]
+class SessionAdmin(RefusesMalformedInput, ReadOnlySessions, admin.ModelAdmin):
+    # Compact columns, so that the list fits 1280 px beside the admin's two sidebars.
+    list_display = ["user", "device_label", "client_address", "last_active", "expires",
+                    "status_badge"]
     list_select_related = ["user", "revoked_by"]
     list_per_page = 50
     ordering = ["-last_activity_at"]
@@ -185,13 +258,30 @@ class SessionAdmin(ReadOnlySessions, admin.ModelAdmin):
     def device_label(self, session: Session) -> str:
         return session.device_label
 
+    @admin.display(description=_("address"), ordering="ip_address")
+    def client_address(self, session: Session) -> str:
+        """The IP address, and under it the location when GeoIP knows it."""
+        if not session.location:
+            return session.ip_address or "-"
+        return format_html('{}<br><small class="jwt-location">{}</small>',
+                           session.ip_address or "-", session.location)
+
+    @admin.display(description=_("last active"), ordering="last_activity_at")
+    def last_active(self, session: Session) -> str:
+        """Last activity, and under it when the session was created."""
+        since = format_html(gettext("since {time}"), time=short_time(session.created_at))
+        return format_html('{}<br><small class="jwt-created">{}</small>',
+                           short_time(session.last_activity_at), since)
+
+    @admin.display(description=_("expires"), ordering="expires_at")
+    def expires(self, session: Session) -> str:
+        return short_time(session.expires_at)
+
     @admin.display(description=_("status"), ordering="revoked_at")
     def status_badge(self, session: Session) -> str:
         status = session.status
-        labels = {"active": gettext("Active"), "expired": gettext("Expired"),
-                  "revoked": gettext("Revoked")}
         detail = ""
-        if status == "revoked":
+        if status == SessionStatus.REVOKED:
             detail = session.get_revoked_reason_display()
             if session.revoked_by_id is not None:
                 detail = gettext("%(reason)s by %(user)s") % {
@@ -199,8 +289,8 @@ class SessionAdmin(ReadOnlySessions, admin.ModelAdmin):
         return format_html(
             '<span class="jwt-status jwt-status-{}" style="color:#fff;background:{};'
             'padding:1px 6px;border-radius:8px;white-space:nowrap">{}</span>{}',
-            status, STATUS_STYLES[status], labels[status],
-            format_html(' <span class="jwt-status-reason">{}</span>', detail) if detail
+            status.value, STATUS_STYLES[status], status.label,
+            format_html('<br><small class="jwt-status-reason">{}</small>', detail) if detail
             else "")
 
     @admin.display(description=_("refresh token fingerprint"))
@@ -232,7 +322,6 @@ class SessionAdmin(ReadOnlySessions, admin.ModelAdmin):
 
     # ------------------------------------------------------------ per-user view
     def get_urls(self) -> list[Any]:
-        extend_user_admin(self.admin_site)
         return [
             path("revoke-user/<str:user_id>/",
                  self.admin_site.admin_view(self.revoke_user_view),
@@ -244,8 +333,7 @@ class SessionAdmin(ReadOnlySessions, admin.ModelAdmin):
         """GET: confirm; POST: revoke every session of one user, back to their page."""
         if not can_revoke(request):
             raise PermissionDenied
-        model = get_user_model()
-        user = get_object_or_404(model._default_manager, pk=user_id)
+        user = object_or_404(get_user_model(), user_id)
         if request.method == "POST" and _confirmed(request):
             _report(self, request, revoke_users_sessions(request, [user.pk]))
             return HttpResponseRedirect(_user_page(self.admin_site, user))
@@ -260,7 +348,7 @@ def _user_page(site: admin.AdminSite, user: Any) -> str:
     opts = user._meta
     if user.__class__ in site._registry:
         return reverse(f"{site.name}:{opts.app_label}_{opts.model_name}_change",
-                       args=[user.pk])
+                       args=[quote(user.pk)])
     return reverse(f"{site.name}:jwt_sessions_session_changelist")
 
 
@@ -274,14 +362,14 @@ class ActiveSessionInline(ReadOnlySessions, admin.TabularInline):
     can_delete = False
     show_change_link = True
     template = "admin/jwt_sessions/session/user_sessions_inline.html"
-    fields = ["device_label", "ip_address", "location", "created_at", "last_activity_at",
-              "expires_at"]
+    fields = ("device_label", "ip_address", "location", "created_at", "last_activity_at",
+              "expires_at")
     readonly_fields = fields
     verbose_name = _("active session")
     verbose_name_plural = _("active sessions")
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
-        return super().get_queryset(request).active()
+        return cast(SessionQuerySet, super().get_queryset(request)).active()
 
     @admin.display(description=_("device"))
     def device_label(self, session: Session) -> str:
@@ -315,21 +403,54 @@ def _revoke_users_once_confirmed(modeladmin: Any, request: HttpRequest, user_ids
         users=_users_with_active_counts(user_ids), selected=selected, action=action)
 
 
-def extend_user_admin(site: admin.AdminSite = admin.site) -> bool:
-    """Give the registered user admin the sessions inline and the revoke action.
+class UserSessionsAdminMixin(RefusesMalformedInput):
+    """Put before your user admin's base class to give it the user's sessions:
 
-    Only when it is Django's `UserAdmin` or a subclass (a custom admin may not want
-    them; it can add `ActiveSessionInline` and `revoke_jwt_sessions` itself). Runs at
-    import and again when the admin URLs are built, so a user admin registered after
-    jwt_sessions is extended too. Idempotent.
+        class UserAdmin(UserSessionsAdminMixin, django.contrib.auth.admin.UserAdmin): ...
+
+    The change page gains the **Active sessions** inline with a "Revoke all sessions"
+    button, the list the action "Revoke all JWT sessions of the selected users" (offered
+    to those who may revoke). Works on any `ModelAdmin` of the user model.
     """
-    user_admin = site._registry.get(get_user_model())
-    if not isinstance(user_admin, UserAdmin) or getattr(user_admin, "_jwt_sessions", False):
+
+    def get_inlines(self, request: HttpRequest, obj: Any) -> list[Any]:
+        inlines = list(super().get_inlines(request, obj))  # type: ignore[misc]
+        if obj is not None and ActiveSessionInline not in inlines:
+            inlines.append(ActiveSessionInline)
+        return inlines
+
+    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
+        actions = super().get_actions(request)  # type: ignore[misc]
+        enabled = self.actions is not None and IS_POPUP_VAR not in request.GET  # type: ignore[attr-defined]
+        if enabled and can_revoke(request):
+            action = self.get_action(revoke_jwt_sessions)  # type: ignore[attr-defined]
+            actions[action[1]] = action
+        return actions
+
+
+def extend_user_admin(site: admin.AdminSite = admin.site) -> bool:
+    """Register the user model's admin again with `UserSessionsAdminMixin` mixed in.
+
+    Only when it is Django's `UserAdmin` or a subclass and lacks the mixin (a custom
+    admin may not want the sessions: it adds the mixin itself). Django's own way to
+    change another app's admin (unregister, register a subclass): the registered class
+    is left as it was. Called once by the app's `ready()`, after the admin modules of
+    every app have been imported; `EXTEND_USER_ADMIN = False` turns it off.
+    """
+    model = get_user_model()
+    current = site._registry.get(model)
+    if not isinstance(current, UserAdmin) or isinstance(current, UserSessionsAdminMixin):
         return False
-    user_admin.inlines = [*user_admin.inlines, ActiveSessionInline]
-    user_admin.actions = [*(user_admin.actions or []), revoke_jwt_sessions]
-    user_admin._jwt_sessions = True
+    cls = type(current)
+    extended = type(cls.__name__, (UserSessionsAdminMixin, cls),
+                    {"__module__": cls.__module__, "__doc__": cls.__doc__})
+    site.unregister(model)
+    site.register(model, extended)
     return True
 
 
-extend_user_admin()
+def user_admin_lacks_sessions(site: admin.AdminSite = admin.site) -> bool:
+    """A `UserAdmin` that `extend_user_admin` could not reach (registered too late)."""
+    current = site._registry.get(get_user_model())
+    return (jwt_settings.EXTEND_USER_ADMIN and isinstance(current, UserAdmin)
+            and not isinstance(current, UserSessionsAdminMixin))

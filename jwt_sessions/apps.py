@@ -8,7 +8,13 @@ class JWTSessionsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import checks, receivers  # noqa: F401  (registers checks and receivers)
+        from . import checks, receivers, throttling  # noqa: F401  (registers checks, receivers)
 
+        if apps.is_installed("django.contrib.admin"):
+            from .admin import extend_user_admin
+            from .conf import jwt_settings
+
+            if jwt_settings.EXTEND_USER_ADMIN:
+                extend_user_admin()
         if apps.is_installed("drf_spectacular"):
             from . import openapi  # noqa: F401  (registers the schema extensions)

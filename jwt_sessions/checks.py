@@ -1,4 +1,8 @@
-"""System checks: bad `JWT_SESSIONS` settings fail at start-up, with how to fix them."""
+"""System checks: bad `JWT_SESSIONS` settings fail at start-up, with how to fix them;
+`manage.py check --deploy` also warns about settings that are fine in development only.
+
+Every id means one problem (docs/checks.md lists them); a new problem takes a new id.
+"""
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -7,6 +11,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core import checks
+from django.utils.module_loading import import_string
 
 from .conf import DEFAULTS, DURATION_KEYS, FAILURE_POLICIES, as_timedelta
 
@@ -19,19 +24,23 @@ def _error(msg: str, hint: str, number: int) -> checks.Error:
     return checks.Error(msg, hint=hint, id=f"jwt_sessions.E{number:03d}")
 
 
+def _warning(msg: str, hint: str, number: int) -> checks.Warning:
+    return checks.Warning(msg, hint=hint, id=f"jwt_sessions.W{number:03d}")
+
+
 @checks.register(checks.Tags.security)
 def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
     raw = getattr(settings, "JWT_SESSIONS", {})
     if not isinstance(raw, dict):
         return [_error("JWT_SESSIONS must be a dict.", "Set JWT_SESSIONS = {...}.", 1)]
     return [*_unknown_keys(raw), *_durations(raw), *_algorithm_and_keys(raw),
-            *_policies(raw), *_cookie(raw), *_local_cache(raw)]
+            *_policies(raw), *_cookie(raw), *_local_cache(raw), *_claims_hook(raw)]
 
 
 def _unknown_keys(raw: dict) -> Iterator[checks.Error]:
     for key in sorted(set(raw) - set(DEFAULTS)):
         yield _error(f"Unknown JWT_SESSIONS setting {key!r}.",
-                     f"Remove it, or use one of: {', '.join(sorted(DEFAULTS))}.", 1)
+                     f"Remove it, or use one of: {', '.join(sorted(DEFAULTS))}.", 15)
 
 
 def _value(raw: dict, key: str) -> Any:
@@ -53,10 +62,11 @@ def _durations(raw: dict) -> Iterator[checks.Error]:
                          ("EVENTS_HEARTBEAT", "1 second")):
         value = as_timedelta(_value(raw, key))
         if isinstance(value, timedelta) and value <= timedelta(0):
-            yield _error(f"{key} must be positive.", f"Use e.g. {example}.", 2)
+            yield _error(f"{key} must be positive.", f"Use e.g. {example}.", 16)
     if isinstance(access, timedelta) and isinstance(grace, timedelta) and grace > access:
         yield _error("REFRESH_REUSE_GRACE is longer than ACCESS_TOKEN_LIFETIME.",
-                     "A retry window must be short: keep it to seconds (default 10 s).", 3)
+                     "Set REFRESH_REUSE_GRACE to a few seconds (default 10 s), at most "
+                     "ACCESS_TOKEN_LIFETIME: it is a retry window, not a lifetime.", 3)
 
 
 def _algorithm_and_keys(raw: dict) -> Iterator[checks.Error]:
@@ -88,7 +98,7 @@ def _algorithm_and_keys(raw: dict) -> Iterator[checks.Error]:
             available[algorithm].prepare_key(key)
         except Exception:  # noqa: BLE001 - any parse failure is the same misconfiguration
             yield _error(f"{name} is not a usable {algorithm} key.",
-                         "Give a PEM-encoded key of the algorithm's type.", 6)
+                         "Give a PEM-encoded key of the algorithm's type.", 18)
 
 
 def _additional(raw: dict) -> dict[str, Any]:
@@ -113,7 +123,7 @@ def _hmac_keys(algorithm: str, keys: dict[str, Any]) -> Iterator[checks.Error]:
             get_default_algorithms()[algorithm].prepare_key(raw_key)
         except Exception:  # noqa: BLE001 - any refusal is the same misconfiguration
             yield _error(f"{name} is not a usable {algorithm} secret (a PEM key?).",
-                         "HMAC needs a random secret; PEM keys go with RS*/ES*/EdDSA.", 5)
+                         "HMAC needs a random secret; PEM keys go with RS*/ES*/EdDSA.", 17)
 
 
 def _policies(raw: dict) -> Iterator[checks.Error]:
@@ -123,7 +133,9 @@ def _policies(raw: dict) -> Iterator[checks.Error]:
     limit = _value(raw, "MAX_SESSIONS_PER_USER")
     if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool)
                               or limit < 1):
-        yield _error("MAX_SESSIONS_PER_USER must be None or a positive integer.", "", 8)
+        yield _error("MAX_SESSIONS_PER_USER must be None or a positive integer.",
+                     "None means no limit; e.g. 5 ends the least recent session beyond five.",
+                     8)
     rounds = _value(raw, "BCRYPT_ROUNDS")
     if not isinstance(rounds, int) or not 4 <= rounds <= 31:
         yield _error("BCRYPT_ROUNDS must be an integer from 4 to 31.", "The default is 12.",
@@ -134,7 +146,9 @@ def _policies(raw: dict) -> Iterator[checks.Error]:
                      "Configure a django-redis cache under that alias.", 10)
     extra = _value(raw, "ADDITIONAL_VERIFYING_KEYS")
     if not isinstance(extra, dict):
-        yield _error("ADDITIONAL_VERIFYING_KEYS must be a dict {kid: key}.", "", 11)
+        yield _error("ADDITIONAL_VERIFYING_KEYS must be a dict {kid: key}.",
+                     "Map each retired key's KEY_ID to its verifying key, e.g. {'2024': pem}.",
+                     11)
 
 
 def _cookie(raw: dict) -> Iterator[checks.Error]:
@@ -146,10 +160,11 @@ def _cookie(raw: dict) -> Iterator[checks.Error]:
         return
     for key in sorted(set(cookie) - _COOKIE_KEYS):
         yield _error(f"Unknown REFRESH_COOKIE option {key!r}.",
-                     f"Use: {', '.join(sorted(_COOKIE_KEYS))}.", 12)
+                     f"Use: {', '.join(sorted(_COOKIE_KEYS))}.", 19)
     samesite = cookie.get("samesite", "Lax")
     if samesite not in ("Lax", "Strict", "None"):
-        yield _error("REFRESH_COOKIE samesite must be 'Lax', 'Strict' or 'None'.", "", 12)
+        yield _error("REFRESH_COOKIE samesite must be 'Lax', 'Strict' or 'None'.",
+                     "Spelled as browsers expect it, capitalised; the default is 'Lax'.", 20)
     secure = cookie.get("secure", not settings.DEBUG)
     if str(cookie.get("name", "")).startswith("__Host-") and (
             cookie.get("path") != "/" or cookie.get("domain") or not secure):
@@ -157,33 +172,57 @@ def _cookie(raw: dict) -> Iterator[checks.Error]:
                      "Set path='/', remove domain, keep secure=True, or rename the cookie.",
                      13)
     if samesite == "None" and not secure:
-        yield _error("REFRESH_COOKIE samesite 'None' requires secure.", "", 12)
+        yield _error("REFRESH_COOKIE samesite 'None' requires secure.",
+                     "Browsers drop a SameSite=None cookie that is not Secure: set "
+                     "secure=True (and serve HTTPS), or use samesite 'Lax'.", 21)
 
 
 def _local_cache(raw: dict) -> Iterator[checks.Error]:
+    hint = 'For example {"max_age": timedelta(seconds=30), "max_entries": 10_000}.'
+    for problem, fix in _local_cache_problems(raw, hint):
+        yield _error(problem, fix, 23)
+
+
+def _local_cache_problems(raw: dict, hint: str) -> Iterator[tuple[str, str]]:
     config = _value(raw, "LOCAL_CACHE")
     if config is None:
         return
-    hint = 'For example {"max_age": timedelta(seconds=30), "max_entries": 10_000}.'
     if not isinstance(config, dict):
-        yield _error("LOCAL_CACHE must be None or a dict.", hint, 21)
+        yield "LOCAL_CACHE must be None or a dict.", hint
         return
     for key in sorted(set(config) - _LOCAL_CACHE_KEYS):
-        yield _error(f"Unknown LOCAL_CACHE option {key!r}.",
-                     f"Use: {', '.join(sorted(_LOCAL_CACHE_KEYS))}.", 21)
+        yield (f"Unknown LOCAL_CACHE option {key!r}.",
+               f"Use: {', '.join(sorted(_LOCAL_CACHE_KEYS))}.")
     max_age = as_timedelta(config.get("max_age", timedelta(seconds=1)))
     if not isinstance(max_age, timedelta) or max_age <= timedelta(0):
-        yield _error("LOCAL_CACHE max_age must be a positive timedelta (or seconds).", hint,
-                     21)
+        yield "LOCAL_CACHE max_age must be a positive timedelta (or seconds).", hint
     access = as_timedelta(_value(raw, "ACCESS_TOKEN_LIFETIME"))
     if (isinstance(max_age, timedelta) and isinstance(access, timedelta)
             and max_age > access):
-        yield _error("LOCAL_CACHE max_age is longer than ACCESS_TOKEN_LIFETIME.",
-                     "It bounds how long a revocation may go unseen: keep it to seconds.",
-                     21)
+        yield ("LOCAL_CACHE max_age is longer than ACCESS_TOKEN_LIFETIME.",
+               "It bounds how long a revocation may go unseen: keep it to seconds.")
     entries = config.get("max_entries", 1)
     if not isinstance(entries, int) or isinstance(entries, bool) or entries < 1:
-        yield _error("LOCAL_CACHE max_entries must be a positive integer.", hint, 21)
+        yield "LOCAL_CACHE max_entries must be a positive integer.", hint
+
+
+def _claims_hook(raw: dict) -> Iterator[checks.Error]:
+    hook = _value(raw, "CLAIMS_HOOK")
+    if hook is None or callable(hook):
+        return
+    problem = None
+    if not isinstance(hook, str):
+        problem = "must be an import string or a callable"
+    else:
+        try:
+            if not callable(import_string(hook)):
+                problem = "is not callable"
+        except ImportError as exc:
+            problem = f"cannot be imported ({exc})"
+    if problem:
+        yield _error(f"CLAIMS_HOOK {hook!r} {problem}.",
+                     "Give the dotted path of a function (user, session_id) -> dict, or None.",
+                     22)
 
 
 @checks.register(checks.Tags.security)
@@ -214,3 +253,135 @@ def check_geoip(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMess
                                     "and install jwt_sessions[geoip], or remove GEOIP_PATH.",
                                id="jwt_sessions.W001")]
     return []
+
+
+@checks.register(checks.Tags.admin)
+def check_user_admin(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """EXTEND_USER_ADMIN is on but the user admin came too late to be extended."""
+    from django.apps import apps
+
+    if not apps.is_installed("django.contrib.admin"):
+        return []
+    from .admin import user_admin_lacks_sessions
+
+    if not user_admin_lacks_sessions():
+        return []
+    return [_warning(
+        "The user admin does not show JWT sessions: it was registered after jwt_sessions "
+        "extended it.",
+        "Add jwt_sessions.admin.UserSessionsAdminMixin to your user admin's bases, or put "
+        "'django.contrib.admin' before 'jwt_sessions' in INSTALLED_APPS; set "
+        "EXTEND_USER_ADMIN = False to go without.", 7)]
+
+
+# ------------------------------------------------------------------ check --deploy
+_MIN_DEPLOY_BCRYPT_ROUNDS = 10
+
+
+@checks.register(checks.Tags.security, deploy=True)
+def check_deployment(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """Settings that are fine while developing and weak in production."""
+    raw = getattr(settings, "JWT_SESSIONS", {})
+    if not isinstance(raw, dict):
+        return []  # E001
+    return [*_deploy_cookie(raw), *_deploy_redis(raw), *_deploy_signing_key(raw),
+            *_deploy_bcrypt(raw)]
+
+
+def _deploy_cookie(raw: dict) -> Iterator[checks.Warning]:
+    cookie = _value(raw, "REFRESH_COOKIE")
+    if isinstance(cookie, dict) and not cookie.get("secure", not settings.DEBUG):
+        yield _warning(
+            "The refresh cookie is not Secure: browsers send it over plain HTTP too, where "
+            "anyone on the way can read a 30-day credential.",
+            "Set REFRESH_COOKIE['secure'] = True (the default when DEBUG is off) and serve "
+            "the site over HTTPS only.", 2)
+
+
+def _deploy_redis(raw: dict) -> Iterator[checks.Warning]:
+    """Redis holds the revocation cache and the throttles: reach it with TLS (unless it
+    is on this host) and a password."""
+    if settings.DEBUG:
+        return
+    alias = _value(raw, "CACHE_ALIAS")
+    cache = getattr(settings, "CACHES", {}).get(alias)
+    if not isinstance(cache, dict):
+        return  # E010
+    urls = _redis_urls(cache.get("LOCATION"))
+    remote_plain = [url.hostname or "?" for url in urls
+                    if url.scheme == "redis" and not _on_this_host(url)]
+    if remote_plain:
+        yield _warning(
+            f"The {alias!r} cache reaches Redis without TLS ({', '.join(remote_plain)}).",
+            "Use a rediss:// LOCATION (TLS) for a Redis on another host; see "
+            "docs/securing-redis.md.", 3)
+    if urls and not (all(url.password for url in urls) or _configured_password(cache)):
+        yield _warning(
+            f"The {alias!r} cache reaches Redis without a password.",
+            "Require one in Redis (an ACL user with only the commands jwt_sessions uses) and "
+            "give it in LOCATION (rediss://user:password@host:6379/0) or "
+            "OPTIONS['PASSWORD']; see docs/securing-redis.md.", 4)
+
+
+def _redis_urls(location: Any) -> list[Any]:
+    """The URLs of a LOCATION: one string, comma-separated strings, or a list."""
+    from urllib.parse import urlsplit
+
+    if isinstance(location, str):
+        location = location.split(",")
+    if not isinstance(location, (list, tuple)):
+        return []
+    return [urlsplit(item.strip()) for item in location if isinstance(item, str)]
+
+
+def _on_this_host(url: Any) -> bool:
+    """A loopback address or a socket: the traffic never leaves the machine."""
+    from ipaddress import ip_address
+
+    if url.scheme == "unix" or url.hostname == "localhost":
+        return True
+    try:
+        return ip_address(url.hostname or "").is_loopback
+    except ValueError:
+        return False
+
+
+def _configured_password(cache: dict) -> bool:
+    """A password given in OPTIONS: django-redis's PASSWORD, or the pool's `password`
+    (django-redis's CONNECTION_POOL_KWARGS, Django's own Redis backend's OPTIONS)."""
+    options = cache.get("OPTIONS") or {}
+    if not isinstance(options, dict):
+        return False
+    pool = options.get("CONNECTION_POOL_KWARGS") or {}
+    return bool(options.get("PASSWORD") or options.get("password")
+                or (isinstance(pool, dict) and pool.get("password")))
+
+
+def _deploy_signing_key(raw: dict) -> Iterator[checks.Warning]:
+    """HMAC tokens signed with SECRET_KEY (the default when SIGNING_KEY is unset).
+
+    An asymmetric algorithm never falls back (E006) and a SECRET_KEY given as its key is
+    no PEM (E018); an HMAC key equal to SECRET_KEY ties the two secrets together: rotating
+    SECRET_KEY signs every user out, and whoever learns one holds both.
+    """
+    algorithm = _value(raw, "ALGORITHM")
+    if not isinstance(algorithm, str) or not algorithm.startswith("HS"):
+        return
+    signing = raw.get("SIGNING_KEY")
+    django_keys = [settings.SECRET_KEY, *getattr(settings, "SECRET_KEY_FALLBACKS", [])]
+    if not signing or signing in django_keys:
+        yield _warning(
+            "Access tokens are signed with Django's SECRET_KEY.",
+            "Give JWT_SESSIONS['SIGNING_KEY'] its own random secret (python -c \"import "
+            "secrets; print(secrets.token_urlsafe(64))\"), kept out of the code like "
+            "SECRET_KEY; or sign with an asymmetric ALGORITHM.", 5)
+
+
+def _deploy_bcrypt(raw: dict) -> Iterator[checks.Warning]:
+    rounds = _value(raw, "BCRYPT_ROUNDS")
+    if isinstance(rounds, int) and 4 <= rounds < _MIN_DEPLOY_BCRYPT_ROUNDS:
+        yield _warning(
+            f"BCRYPT_ROUNDS is {rounds}, below {_MIN_DEPLOY_BCRYPT_ROUNDS}.",
+            f"Use at least {_MIN_DEPLOY_BCRYPT_ROUNDS} (the default is 12): the bcrypt hash "
+            "is what a database reader holds of each refresh secret; fewer rounds are for "
+            "test settings.", 6)

@@ -1,8 +1,9 @@
-"""Who is calling: the client IP (SPEC §4) and a readable device from the User-Agent."""
+"""Who is calling: the client IP (proxies trusted only as DRF's NUM_PROXIES says) and a
+readable device from the User-Agent."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from ipaddress import ip_address
+from ipaddress import IPv6Address, ip_address, ip_network
 
 from rest_framework.settings import api_settings
 from user_agents import parse
@@ -40,6 +41,21 @@ def client_ip(request) -> str | None:
         return _valid_ip(remote)
     hops = [part.strip() for part in forwarded.split(",")]
     return _valid_ip(hops[-min(proxies, len(hops))])
+
+
+def client_network(request) -> str | None:
+    """Who a per-address throttle counts: an IPv4 client by its address, an IPv6 client
+    by its /64 (one host picks addresses from its /64 at will; RFC 4941) and an
+    IPv4-mapped IPv6 address as the IPv4 address it is."""
+    ip = client_ip(request)
+    if ip is None:
+        return None
+    address = ip_address(ip)
+    if isinstance(address, IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ip_network(f"{address}/64", strict=False))
+    return ip
 
 
 # What people call these systems.

@@ -6,8 +6,10 @@ default depends on) changed.
 """
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from django.conf import settings as django_settings
 from django.core.signals import setting_changed
@@ -38,6 +40,8 @@ DEFAULTS: dict[str, Any] = {
     "AUDIT_RETENTION": timedelta(days=30),
     "MAX_CONCURRENT_DB_FALLBACKS": 32,
     "GEOIP_PATH": None,
+    "CLAIMS_HOOK": None,
+    "EXTEND_USER_ADMIN": True,  # the user admin shows sessions (see docs/admin.md)
     "EVENTS_HEARTBEAT": timedelta(seconds=1),
     "LOCAL_CACHE": None,
 }
@@ -58,7 +62,7 @@ FAILURE_POLICIES = ("database", "deny")
 
 
 def as_timedelta(value: Any) -> Any:
-    """Accept an int/float of seconds wherever a duration is expected (SPEC §6)."""
+    """Accept an int/float of seconds wherever a duration is expected."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return timedelta(seconds=value)
     return value
@@ -91,14 +95,20 @@ class JWTSessionsSettings:
         for name in self._cached:
             self.__dict__.pop(name, None)
         self._cached.clear()
-        self.__dict__.pop("_derived", None)
+        for function in _per_settings:
+            function.cache_clear()
 
-    def derived(self, name: str, build: Any) -> Any:
-        """Memoise a value computed from settings (parsed keys...) until the next reload."""
-        cache = self.__dict__.setdefault("_derived", {})
-        if name not in cache:
-            cache[name] = build()
-        return cache[name]
+
+F = TypeVar("F", bound=Callable[..., Any])
+_per_settings: list[Any] = []
+
+
+def cached_per_settings(function: F) -> F:
+    """Memoise a function of the settings (parsed keys, a semaphore sized by a setting,
+    a GeoIP reader) until the settings change: `functools.cache`, cleared on reload."""
+    cached = functools.cache(function)
+    _per_settings.append(cached)
+    return cast(F, cached)
 
 
 jwt_settings = JWTSessionsSettings()

@@ -8,9 +8,11 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from django.middleware.csrf import CsrfViewMiddleware, get_token
+from django.http import HttpRequest, HttpResponse
+from django.middleware.csrf import get_token
 from django.urls import reverse
 from django.utils import timezone
+from rest_framework.authentication import CSRFCheck
 
 from .conf import jwt_settings
 from .exceptions import CsrfFailed
@@ -23,7 +25,7 @@ def cookie_mode() -> bool:
 
 
 def cookie_options() -> dict[str, Any]:
-    """Name, path, domain, secure and samesite of the refresh cookie (SPEC §6 defaults)."""
+    """Name, path, domain, secure and samesite of the refresh cookie, with their defaults."""
     configured = dict(jwt_settings.REFRESH_COOKIE or {})
     login_path = reverse("jwt_sessions:login")
     return {
@@ -60,11 +62,6 @@ def clear_refresh_cookie(request: Any, response: Any) -> None:
                                domain=options["domain"], samesite=options["samesite"])
 
 
-class _CsrfCheck(CsrfViewMiddleware):
-    def _reject(self, request: Any, reason: str) -> str:
-        return reason
-
-
 def refresh_from_cookie(request: Any) -> str | None:
     """The refresh token from the cookie, after a CSRF check (403 `csrf_failed`)."""
     if not cookie_mode():
@@ -73,9 +70,15 @@ def refresh_from_cookie(request: Any) -> str | None:
     if not value:
         return None
     django_request = getattr(request, "_request", request)
-    check = _CsrfCheck(lambda req: None)
+    # DRF's CSRFCheck: Django's middleware, answering the reason instead of a response.
+    check = CSRFCheck(_no_view)
     check.process_request(django_request)
-    reason = check.process_view(django_request, None, (), {})
+    reason = check.process_view(django_request, _no_view, (), {})
     if reason:
         raise CsrfFailed()
     return value
+
+
+def _no_view(request: HttpRequest) -> HttpResponse:
+    """The CSRF check runs as middleware would, in front of no view."""
+    return HttpResponse()

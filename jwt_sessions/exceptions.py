@@ -1,12 +1,19 @@
-"""API errors: every failure body is `{"detail": ..., "code": ...}` (SPEC §5).
+"""API errors: every failure body is `{"detail": ..., "code": ...}`.
 
 The detail is given to DRF as a dict so that DRF's stock exception handler renders the
-code too: no custom EXCEPTION_HANDLER is needed on the user's site.
+code too: no custom EXCEPTION_HANDLER is needed for our errors. For DRF's own errors on
+the user's views (no credentials, permission denied, 404, 405...), the optional
+`exception_handler` below adds the code as well.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from django.utils.translation import gettext_lazy as _
 from rest_framework import exceptions, status
+
+if TYPE_CHECKING:
+    from rest_framework.response import Response
 
 
 class _CodedMixin:
@@ -79,3 +86,47 @@ class ServiceUnavailable(_CodedMixin, exceptions.APIException):
     status_code = status.HTTP_503_SERVICE_UNAVAILABLE
     default_detail = _("The session store is unavailable; try again shortly.")
     default_code = "service_unavailable"
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """DRF's exception handler, with a `code` next to every `detail`.
+
+    For `REST_FRAMEWORK["EXCEPTION_HANDLER"]`: DRF's stock `{"detail": ...}` bodies
+    (`not_authenticated`, `permission_denied`, `not_found`, `method_not_allowed`,
+    `parse_error`, `throttled`...) gain `"code"`, the code DRF already gives the error.
+    Validation errors (400) keep DRF's field-error format untouched: a top-level key
+    there could collide with a field of the same name, and clients tell field errors
+    apart by the status alone.
+    """
+    # Imported here: rest_framework.views loads the authentication classes, which import us.
+    from rest_framework.views import exception_handler as drf_exception_handler
+
+    response = drf_exception_handler(exc, context)
+    if response is None or isinstance(exc, exceptions.ValidationError):
+        return response
+    data = response.data
+    if isinstance(data, dict) and "code" not in data and "detail" in data:
+        response.data = {**data, "code": getattr(data["detail"], "code", "error")}
+    return response
+
+
+class PermissionDenied(_CodedMixin, exceptions.PermissionDenied):
+    default_detail = _("You do not have permission to perform this action.")
+    default_code = "permission_denied"
+
+
+class ReauthenticationRequired(_CodedMixin, exceptions.APIException):
+    """401: the session proved who its user is too long ago for this action (RFC 9470).
+
+    Not an AuthenticationFailed, so that DRF keeps this `WWW-Authenticate` value (the
+    step-up challenge with its `max_age`) instead of the view's plain Bearer challenge.
+    """
+
+    status_code = status.HTTP_401_UNAUTHORIZED
+    default_detail = _("Please confirm your password to continue.")
+    default_code = "reauthentication_required"
+
+    def __init__(self, max_age: int) -> None:
+        super().__init__()
+        self.auth_header = (f'Bearer error="insufficient_user_authentication", '
+                            f'max_age="{max_age}"')

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from ipaddress import IPv6Address, ip_address
 from typing import Any
 
-from .conf import jwt_settings
+from .conf import cached_per_settings, jwt_settings
 
 logger = logging.getLogger("jwt_sessions")
 
@@ -52,7 +52,9 @@ def open_lookup(path: str | os.PathLike) -> Callable[[str], Any]:
                            "data; use a GeoLite2/GeoIP2 City database")
 
 
-def _open_configured() -> Callable[[str], Any] | None:
+@cached_per_settings
+def _lookup() -> Callable[[str], Any] | None:
+    """The process's lookup (None without GeoIP), opened on first use after a reload."""
     path = jwt_settings.GEOIP_PATH
     if not path:
         return None
@@ -61,11 +63,6 @@ def _open_configured() -> Callable[[str], Any] | None:
     except GeoIPUnavailable as exc:
         logger.warning("GeoIP disabled: %s", exc)
         return None
-
-
-def _lookup() -> Callable[[str], Any] | None:
-    """The process's lookup (None without GeoIP), opened on first use after a reload."""
-    return jwt_settings.derived("geoip_lookup", _open_configured)
 
 
 def _routable(ip: str) -> str | None:

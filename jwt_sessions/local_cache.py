@@ -24,7 +24,7 @@ from typing import Any
 from django.core.signals import setting_changed
 
 from . import events
-from .conf import as_timedelta, jwt_settings
+from .conf import as_timedelta, cached_per_settings, jwt_settings
 
 DEFAULT_MAX_AGE = timedelta(seconds=30)
 DEFAULT_MAX_ENTRIES = 10_000
@@ -113,9 +113,10 @@ class LocalCache:
 _state: dict[str, Any] = {"cache": None, "unsubscribe": None}
 
 
+@cached_per_settings
 def current() -> LocalCache | None:
     """This process's cache under the current settings (None: LOCAL_CACHE is off)."""
-    return jwt_settings.derived("local_cache", _build)
+    return _build()
 
 
 def forget(session_ids: Iterable[Any]) -> None:

@@ -12,13 +12,16 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
+from asgiref.sync import sync_to_async
+from django.db import connection, transaction
 from django.utils import timezone
 
 from . import local_cache, stats
+from .astore import astore
 from .conf import access_token_ttl, jwt_settings, revocation_window
 from .exceptions import ServiceUnavailable
 from .models import Session
@@ -26,11 +29,10 @@ from .store import HIT, MISS, REVOKED, CachedSession, SessionKeys, StoreUnavaila
 
 __all__ = [
     "HIT", "MISS", "REVOKED", "CachedSession", "SessionKeys", "StoreUnavailable", "Circuit",
-    "circuit",
-    "apply_failure_policy", "session_keys", "keys_of", "cache_session", "cache_verified",
-    "tombstone", "uncache", "check_access", "rotate", "add_to_counter", "flush_counters",
-    "read_counters", "indexed_session_ids", "unindex", "replay_recent_revocations",
-    "recent_revocations",
+    "circuit", "apply_failure_policy", "session_keys", "keys_of", "cache_session",
+    "cache_verified", "tombstone", "restore", "uncache", "check_access", "acheck_access",
+    "rotate", "add_to_counter", "flush_counters", "read_counters", "forget_deleted",
+    "indexed_session_ids", "unindex", "replay_recent_revocations", "recent_revocations",
 ]
 
 logger = logging.getLogger("jwt_sessions")
@@ -77,12 +79,29 @@ def _guarded(call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
             _resync_after_outage()
         return call(*args, **kwargs)
     except StoreUnavailable as exc:
-        if not circuit.is_open():
-            logger.warning("Redis unavailable (%s); using the database for %s s", exc,
-                           jwt_settings.REDIS_RETRY_INTERVAL.total_seconds())
-        circuit.trip()
-        stats.record("redis_errors")
+        _tripped(exc)
         raise
+
+
+async def _aguarded(call: Callable[..., Awaitable[T]], *args: Any) -> T:
+    """`_guarded` for a coroutine of `astore`: the same circuit, the replay in a thread."""
+    if circuit.is_open():
+        raise StoreUnavailable("circuit open")
+    try:
+        if circuit.needs_replay:
+            await sync_to_async(_resync_after_outage)()
+        return await call(*args)
+    except StoreUnavailable as exc:
+        _tripped(exc)
+        raise
+
+
+def _tripped(exc: StoreUnavailable) -> None:
+    if not circuit.is_open():
+        logger.warning("Redis unavailable (%s); using the database for %s s", exc,
+                       jwt_settings.REDIS_RETRY_INTERVAL.total_seconds())
+    circuit.trip()
+    stats.record("redis_errors")
 
 
 def apply_failure_policy() -> None:
@@ -173,6 +192,19 @@ def tombstone(sessions: list[SessionKeys]) -> None:
         local_cache.forget(item.session_id for item in sessions)
 
 
+def restore(session: Session) -> None:
+    """Lift a session's tombstone and cache its pair again (a revocation its own code
+    took back at once, see `services.update_session_auth`). Without Redis the tombstone
+    keeps refusing the session's access tokens until it expires: refresh still works."""
+    try:
+        _guarded(store.lift_tombstone, session.pk)
+    except StoreUnavailable:
+        logger.warning("Redis unreachable: session %s restored in the database only",
+                       session.pk)
+        return
+    cache_session(session)
+
+
 def uncache(keys: SessionKeys) -> None:
     """Drop one pair a failed or overtaken write left in Redis; its session may live on,
     so no tombstone. Best effort: the pair's keys expire by TTL anyway."""
@@ -187,6 +219,11 @@ def uncache(keys: SessionKeys) -> None:
 def check_access(session_id: Any, jti: str, counters: dict[str, int] | None) -> str:
     """HIT, MISS or REVOKED for an access token (one round trip); raises StoreUnavailable."""
     return _guarded(store.check_access, session_id, jti, counters)
+
+
+async def acheck_access(session_id: Any, jti: str, counters: dict[str, int] | None) -> str:
+    """`check_access` without blocking the event loop; raises StoreUnavailable."""
+    return await _aguarded(astore.check_access, session_id, jti, counters)
 
 
 def rotate(session_id: Any, old_sha256: str, new_sha256: str, new_jti: str,
@@ -216,6 +253,37 @@ def replay_recent_revocations() -> int:
 def recent_revocations() -> Any:
     """Sessions revoked recently enough that one of their access tokens may still live."""
     return Session.objects.filter(revoked_at__gte=timezone.now() - revocation_window())
+
+
+# ------------------------------------------------------------------ deleted rows
+def forget_deleted(keys: SessionKeys) -> None:
+    """Drop a deleted row's keys, so no session key outlives its row (deleted by the
+    ORM: a cascade from its user, a queryset, the cleanup). Inside a transaction they go
+    once it commits, all of that transaction's in one round trip."""
+    if not connection.in_atomic_block:
+        _drop_deleted([keys])
+        return
+    pending = connection.__dict__.setdefault(_DELETED, [])
+    pending.append(keys)
+    # A rolled-back transaction takes our callback with it: register again then.
+    if not any(entry[1] is _flush_deleted for entry in connection.run_on_commit):
+        transaction.on_commit(_flush_deleted)
+
+
+_DELETED = "_jwt_sessions_deleted_sessions"
+
+
+def _flush_deleted() -> None:
+    _drop_deleted(connection.__dict__.pop(_DELETED, []))
+
+
+def _drop_deleted(sessions: list[SessionKeys]) -> None:
+    if not sessions:
+        return
+    try:
+        _guarded(store.forget, sessions, tombstone=False)
+    except StoreUnavailable:
+        pass  # their keys expire by TTL
 
 
 # ------------------------------------------------------------------ cleanup

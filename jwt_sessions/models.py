@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import cast
 
 from django.conf import settings
 from django.db import models
@@ -31,6 +32,14 @@ class RevokeReason(models.TextChoices):
     MAX_SESSIONS = "max_sessions", _("Too many sessions")
 
 
+class SessionStatus(models.TextChoices):
+    """Where a session stands: the one name for it in the model, the admin and the docs."""
+
+    ACTIVE = "active", _("Active")
+    EXPIRED = "expired", _("Expired")
+    REVOKED = "revoked", _("Revoked")
+
+
 class SessionQuerySet(models.QuerySet):
     def active(self) -> SessionQuerySet:
         return self.filter(revoked_at__isnull=True, expires_at__gt=timezone.now())
@@ -41,12 +50,17 @@ class SessionQuerySet(models.QuerySet):
     def revoked(self) -> SessionQuerySet:
         return self.filter(revoked_at__isnull=False)
 
+    def with_status(self, status: SessionStatus) -> SessionQuerySet:
+        by_status = {SessionStatus.ACTIVE: self.active, SessionStatus.EXPIRED: self.expired,
+                     SessionStatus.REVOKED: self.revoked}
+        return by_status[SessionStatus(status)]()
+
     def for_user(self, user) -> SessionQuerySet:
         return self.filter(user=user)
 
     def by_id(self, session_id) -> Session | None:
         """One row by primary key, or None (no ORDER BY: it is a unique lookup)."""
-        return self.filter(pk=session_id).order_by().first()
+        return cast("Session | None", self.filter(pk=session_id).order_by().first())
 
 
 class Session(models.Model):
@@ -89,7 +103,7 @@ class Session(models.Model):
     device_type = models.CharField(
         _("device type"), max_length=10, choices=DeviceType.choices, default=DeviceType.OTHER)
     ip_address = models.GenericIPAddressField(_("IP address"), null=True, blank=True)
-    # null, not "": SPEC §6 promises `location: null` when GeoIP is not configured.
+    # null, not "": the API answers `location: null` when GeoIP is not configured.
     location = models.CharField(_("location"), max_length=200, null=True, blank=True)  # noqa: DJ001
     created_at = models.DateTimeField(_("created"), default=timezone.now)
     last_activity_at = models.DateTimeField(_("last activity"), default=timezone.now)
@@ -119,7 +133,8 @@ class Session(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.device_label} ({self.user_id})"
+        """"Mobile Safari 17 on iOS (iPhone) — alice": the device and whose it is."""
+        return f"{self.device_label} — {self.user.get_username()}"
 
     @property
     def device_label(self) -> str:
@@ -144,7 +159,7 @@ class Session(models.Model):
         return not self.is_revoked and not self.is_expired
 
     @property
-    def status(self) -> str:
+    def status(self) -> SessionStatus:
         if self.is_revoked:
-            return "revoked"
-        return "expired" if self.is_expired else "active"
+            return SessionStatus.REVOKED
+        return SessionStatus.EXPIRED if self.is_expired else SessionStatus.ACTIVE

@@ -14,7 +14,15 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import serializers
 
-from .serializers import LoginSerializer, LogoutAllSerializer, RefreshSerializer, SessionSerializer
+from .serializers import (
+    LoginSerializer,
+    LogoutAllSerializer,
+    ReauthenticateSerializer,
+    RefreshSerializer,
+    SessionSerializer,
+    TokenPairSerializer,
+    TokenSerializer,
+)
 
 TAG = "auth"
 
@@ -35,18 +43,22 @@ class ErrorSerializer(serializers.Serializer):
     code = serializers.CharField()
 
 
-class TokenPairSerializer(serializers.Serializer):
-    """The login and refresh answer; `refresh` is absent in refresh-cookie mode."""
-
-    access = serializers.CharField()
-    refresh = serializers.CharField(required=False)
-    access_expires_at = serializers.DateTimeField()
-    refresh_expires_at = serializers.DateTimeField()
-    session_id = serializers.UUIDField()
-
-
 class JWKSSerializer(serializers.Serializer):
     keys = serializers.ListField(child=serializers.DictField())
+
+
+class IntrospectionSerializer(serializers.Serializer):
+    """RFC 7662's answer: only `active` for a token that is not live."""
+
+    active = serializers.BooleanField()
+    sub = serializers.CharField(required=False)
+    sid = serializers.UUIDField(required=False)
+    jti = serializers.CharField(required=False, help_text="Access tokens only.")
+    exp = serializers.IntegerField(required=False)
+    iat = serializers.IntegerField(required=False)
+    token_type = serializers.ChoiceField(["access", "refresh"], required=False)
+    auth_time = serializers.IntegerField(required=False)
+    amr = serializers.ListField(child=serializers.CharField(), required=False)
 
 
 def error(description: str, *codes: str) -> OpenApiResponse:
@@ -62,6 +74,9 @@ BEARER_401 = error("Missing, invalid or expired access token, or ended session."
 UNAVAILABLE = error("The session store is unavailable (policy `deny`).",
                     "service_unavailable")
 THROTTLED = error("Too many attempts; see `Retry-After`.", "throttled")
+# RFC 7662 / 7009 bodies are forms; JSON is accepted too.
+TOKEN_FORM = {"application/x-www-form-urlencoded": TokenSerializer,
+              "application/json": TokenSerializer}
 
 SCHEMAS: dict[str, dict[str, Any]] = {
     "LoginView": {"post": extend_schema(
@@ -97,6 +112,30 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         responses={204: NO_CONTENT, 401: BEARER_401,
                    404: error("Unknown, ended, or another user's session.", "not_found"),
                    503: UNAVAILABLE})},
+    "IntrospectView": {"post": extend_schema(
+        operation_id="jwt_sessions_introspect", tags=[TAG], request=TOKEN_FORM,
+        summary="Is this access or refresh token live? (RFC 7662)",
+        description="The caller needs the permission `jwt_sessions.introspect_session`.",
+        responses={200: IntrospectionSerializer, 400: FIELD_ERRORS,
+                   401: BEARER_401,
+                   403: error("The caller lacks `jwt_sessions.introspect_session`.",
+                              "permission_denied"),
+                   429: THROTTLED, 503: UNAVAILABLE})},
+    "RevokeView": {"post": extend_schema(
+        operation_id="jwt_sessions_revoke", tags=[TAG], request=TOKEN_FORM,
+        summary="Revoke the session of an access or refresh token (RFC 7009)",
+        responses={200: OpenApiResponse(None, description="Done, or the token was not "
+                                        "live: the answer is the same."),
+                   400: FIELD_ERRORS, 429: THROTTLED, 503: UNAVAILABLE})},
+    "ReauthenticateView": {"post": extend_schema(
+        operation_id="jwt_sessions_reauthenticate", tags=[TAG],
+        request=ReauthenticateSerializer,
+        summary="Confirm the password: a new pair for this session, fresh `auth_time`",
+        responses={200: TokenPairSerializer, 400: FIELD_ERRORS,
+                   401: error("Wrong password, or the access token cannot be used.",
+                              "invalid_credentials", "not_authenticated", "token_invalid",
+                              "token_expired", "session_revoked"),
+                   429: THROTTLED, 503: UNAVAILABLE})},
     "JWKSView": {"get": extend_schema(
         operation_id="jwt_sessions_jwks", tags=[TAG], summary="Public verifying keys (JWKS)",
         responses={200: JWKSSerializer})},

@@ -1,4 +1,4 @@
-"""Request bodies of the HTTP API: JSON only (SPEC §5), and never a 500 on hostile input."""
+"""Request bodies of the HTTP API: JSON only, and never a 500 on hostile input."""
 from __future__ import annotations
 
 from typing import Any

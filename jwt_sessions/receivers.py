@@ -1,16 +1,16 @@
-"""Revocation triggers: a password change, a deactivated or deleted user (SPEC §4)."""
+"""Revocation triggers: a password change, a deactivated or deleted user."""
 from __future__ import annotations
 
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.hashers import get_hasher, identify_hasher
-from django.db.models.signals import post_init, post_save, pre_delete
+from django.db.models.signals import post_delete, post_init, post_save, pre_delete
 from django.dispatch import receiver
 
-from . import services
+from . import mirror, services
 from .conf import jwt_settings
-from .models import RevokeReason
+from .models import RevokeReason, Session
 
 _SEEN = "_jwt_sessions_seen"
 
@@ -28,33 +28,41 @@ def revoke_on_credential_change(sender: Any, instance: Any, created: bool,
     """Compare what this save wrote with what the database held before it.
 
     A created user has no sessions yet, but is remembered too: otherwise its first
-    later save would look like a password change.
+    later save would look like a password change. A password hash that was never loaded
+    (`.only(...)`) counts as changed once written: the sessions still bound to another
+    hash are revoked.
     """
     password, was_active = instance.__dict__.get(_SEEN, (None, True))
-    password_changed = deactivated = False
-    if update_fields is None or "password" in update_fields:
-        password_changed = (password is not None and password != instance.password
-                            and not _is_hash_upgrade(password, instance))
-        password = instance.password
+    written = instance.__dict__.get("password")
+    password_written = (update_fields is None or "password" in update_fields) and (
+        written is not None and written != password)
+    upgrade = password_written and _is_hash_upgrade(password, instance, update_fields)
     if update_fields is None or "is_active" in update_fields:
         now_active = getattr(instance, "is_active", True)
         deactivated, was_active = was_active and not now_active, now_active
-    instance.__dict__[_SEEN] = (password, was_active)  # what the database now holds
+    else:
+        deactivated = False
+    instance.__dict__[_SEEN] = (written if password_written else password, was_active)
     if created:
         return
     if deactivated:
         services.revoke_user_sessions(instance, RevokeReason.USER_DEACTIVATED)
-    elif password_changed and jwt_settings.REVOKE_ON_PASSWORD_CHANGE:
-        services.revoke_user_sessions(instance, RevokeReason.PASSWORD_CHANGED)
+    elif upgrade:
+        services.rebind_sessions(instance, old_password=password)
+    elif password_written and jwt_settings.REVOKE_ON_PASSWORD_CHANGE:
+        services.revoke_for_password_change(instance)
 
 
-def _is_hash_upgrade(old_hash: str, instance: Any) -> bool:
+def _is_hash_upgrade(old_hash: str | None, instance: Any, update_fields: Any) -> bool:
     """True when Django re-hashed the same password at login (check_password's setter,
     e.g. after a Django upgrade raised the PBKDF2 iterations): not a password change.
 
-    set_password() leaves the raw password in `_password` until save() ends; the
-    upgrade setter clears it first, and only rewrites a hash Django considers outdated.
+    That setter calls set_password(), clears `_password`, and saves the password field
+    alone; and it only rewrites a hash Django considers outdated. Anything else that
+    writes a new hash (set_unusable_password, an assignment, a full save) is a change.
     """
+    if old_hash is None or update_fields is None or set(update_fields) != {"password"}:
+        return False
     if getattr(instance, "_password", None) is not None:
         return False
     try:
@@ -69,3 +77,9 @@ def _is_hash_upgrade(old_hash: str, instance: Any) -> bool:
 def forget_deleted_user(sender: Any, instance: Any, **kwargs: Any) -> None:
     """A deleted user's rows cascade away; their tokens must die in Redis too."""
     services.forget_user_sessions(instance.pk)
+
+
+@receiver(post_delete, sender=Session, dispatch_uid="jwt_sessions_session_deleted")
+def forget_deleted_session(sender: Any, instance: Session, **kwargs: Any) -> None:
+    """A row deleted through the ORM takes its Redis keys with it (once committed)."""
+    mirror.forget_deleted(mirror.keys_of(instance))

@@ -1,4 +1,4 @@
-"""Input and output shapes of the HTTP API (SPEC §5)."""
+"""Input and output shapes of the HTTP API."""
 from __future__ import annotations
 
 from typing import Any
@@ -8,6 +8,8 @@ from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
 from .models import Session
+
+USERNAME_MAX_LENGTH = 256
 
 
 class StrictCharField(serializers.CharField):
@@ -40,14 +42,15 @@ class LoginSerializer(serializers.Serializer):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields[get_user_model().USERNAME_FIELD] = StrictCharField(max_length=256)
+        self.fields[get_user_model().USERNAME_FIELD] = StrictCharField(
+            max_length=USERNAME_MAX_LENGTH)
 
 
 class AnyStringField(serializers.Field):
     """Any JSON string as is (empty, NUL, surrogates included); other types are a 400.
 
-    A refresh token that is a string but not ours is a 401 `refresh_token_invalid`
-    (SPEC §5), decided by the token parser, not a field error.
+    A refresh token that is a string but not ours is a 401 `refresh_token_invalid`,
+    decided by the token parser, not a field error.
     """
 
     default_error_messages = {"invalid": _("Not a valid string.")}
@@ -71,6 +74,30 @@ class RefreshSerializer(serializers.Serializer):
         self.fields["refresh"].required = required
 
 
+class TokenSerializer(serializers.Serializer):
+    """`token` (+ `token_type_hint`) of introspection and revocation (RFC 7662, 7009).
+
+    Any non-empty string is a token to look at (one that is not ours is simply not
+    active); the hint is optional and, as the RFCs allow, not needed: the token's shape
+    tells its type.
+    """
+
+    token = AnyStringField()
+    token_type_hint = AnyStringField(required=False)
+
+    def validate_token(self, value: str) -> str:
+        if not value:
+            raise serializers.ValidationError(_("This field may not be blank."), "blank")
+        return value
+
+
+class ReauthenticateSerializer(serializers.Serializer):
+    """`{password}` of the user the access token names."""
+
+    password = StrictCharField(max_length=4096, trim_whitespace=False,
+                               style={"input_type": "password"})
+
+
 class LogoutAllSerializer(serializers.Serializer):
     keep_current = serializers.BooleanField(required=False, default=False)
 
@@ -89,3 +116,22 @@ class SessionSerializer(serializers.ModelSerializer):
 
     def get_current(self, session: Session) -> bool:
         return session.pk == self.context.get("current_session_id")
+
+
+class IsoDateTimeField(serializers.DateTimeField):
+    """`datetime.isoformat()` as is (`+00:00`, not DRF's `Z`): what every Python
+    version's `fromisoformat` reads back."""
+
+    def to_representation(self, value: Any) -> str:
+        return value.isoformat()
+
+
+class TokenPairSerializer(serializers.Serializer):
+    """The login and refresh answer (and the OpenAPI schema of it); in refresh-cookie mode
+    the view drops `refresh` from the body and sets the cookie instead."""
+
+    access = serializers.CharField()
+    refresh = serializers.CharField(required=False)
+    access_expires_at = IsoDateTimeField()
+    refresh_expires_at = IsoDateTimeField()
+    session_id = serializers.UUIDField()

@@ -44,7 +44,7 @@ from django_redis import get_redis_connection
 from redis.cluster import ClusterPipeline, RedisCluster
 from redis.exceptions import RedisClusterException, RedisError, ResponseError
 
-from .conf import jwt_settings, revocation_window
+from .conf import cached_per_settings, jwt_settings, revocation_window
 
 # What Redis says of an access token: live, not known (ask the database), or its session
 # revoked (a tombstone: refused with no SQL).
@@ -141,6 +141,13 @@ def _b64(raw: bytes) -> str:
 
 def _ms(delta: timedelta) -> int:
     return max(1, int(delta.total_seconds() * 1000))
+
+
+@cached_per_settings
+def _registered_script(conn: Any, source: str) -> Any:
+    """A script registered once per client (django-redis keeps one client per alias; a
+    cluster client too): redis-py then runs it by SHA and reloads it if Redis forgot."""
+    return conn.register_script(source)
 
 
 class RedisStore:
@@ -241,13 +248,9 @@ class RedisStore:
         except _REDIS_ERRORS as exc:
             raise StoreUnavailable(type(exc).__name__) from exc
 
-    def _script(self, conn, source: str):
-        scripts = jwt_settings.derived("redis_scripts", dict)
-        # A cluster client has no single pool; the factory shares one client instead.
-        key = (id(getattr(conn, "connection_pool", conn)), source)
-        if key not in scripts:
-            scripts[key] = conn.register_script(source)
-        return scripts[key]
+    @staticmethod
+    def _script(conn, source: str):
+        return _registered_script(conn, source)
 
     @staticmethod
     def session_value(access_jti: str, user_id: Any, absolute_end: int | None) -> str:
@@ -256,7 +259,9 @@ class RedisStore:
     @staticmethod
     def _parse_session_value(raw: bytes | str) -> CachedSession:
         text = raw.decode() if isinstance(raw, bytes) else raw
-        jti, user_id, end = text.split("|", 2)
+        # "<jti>|<user id>|<end>": a jti and an end never hold "|", a user id may.
+        jti, rest = text.split("|", 1)
+        user_id, end = rest.rsplit("|", 1)
         return CachedSession(jti, user_id, None if end == "-" else int(end))
 
     # --------------------------------------------------------------- reads
@@ -269,7 +274,7 @@ class RedisStore:
         when given, are flushed into the shared stats hash in the same round trip (a
         pipeline), so statistics never cost an extra one.
         """
-        keys = (self.access_key(session_id, jti), self.tombstone_key(session_id))
+        keys = self.access_check_keys(session_id, jti)
 
         def call(conn):
             if not counters:
@@ -284,7 +289,15 @@ class RedisStore:
             self._add_counters(pipe, counters)
             return pipe.execute()[0]
 
-        access, tombstone = self._run(call)
+        return self.access_state(*self._run(call))
+
+    def access_check_keys(self, session_id: uuid.UUID, jti: str) -> tuple[str, str]:
+        """What an access check reads, in this order: the access key and the tombstone."""
+        return self.access_key(session_id, jti), self.tombstone_key(session_id)
+
+    @staticmethod
+    def access_state(access: bytes | None, tombstone: bytes | None) -> str:
+        """HIT, MISS or REVOKED from the values of `access_check_keys`."""
         if tombstone is not None:
             return REVOKED
         return HIT if access is not None else MISS
@@ -392,6 +405,9 @@ class RedisStore:
                     conn, pipe, EVENT_REVOKED if tombstone else EVENT_ROTATED, records)
 
         self._run(call)
+
+    def lift_tombstone(self, session_id: uuid.UUID) -> None:
+        self._run(lambda conn: conn.delete(self.tombstone_key(session_id)))
 
     def drop_pairs(self, pairs: Iterable[SessionKeys]) -> None:
         """Delete superseded token pairs in one round trip ("rotated"); their sessions

@@ -15,17 +15,21 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+import unicodedata
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.signals import user_logged_in
+from django.dispatch import receiver
 from rest_framework.settings import api_settings
-from rest_framework.throttling import BaseThrottle
+from rest_framework.throttling import BaseThrottle, SimpleRateThrottle
 
 from . import mirror
-from .clients import client_ip
+from .clients import client_network
 from .mirror import StoreUnavailable
-from .serializers import is_utf8_encodable
+from .serializers import USERNAME_MAX_LENGTH, is_utf8_encodable
 
 logger = logging.getLogger("jwt_sessions")
 
@@ -33,15 +37,19 @@ DEFAULT_RATES = {
     "jwt_sessions_login": "20/min",
     "jwt_sessions_login_user": "10/min",
     "jwt_sessions_refresh": "60/min",
+    "jwt_sessions_introspect": "6000/min",
 }
-_PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-_SLOT = "_jwt_sessions_login_slot"
+_SLOTS = "_jwt_sessions_throttle_slots"
 
 
 def parse_rate(rate: str) -> tuple[int, int]:
-    """DRF's rate syntax: "10/min" -> (10, 60)."""
-    count, period = rate.split("/")
-    return int(count), _PERIODS[period[0]]
+    """DRF's rate syntax, parsed by DRF: "10/min" -> (10, 60)."""
+    # DRF's parser is an instance method that reads nothing from the instance; ours
+    # cannot be a SimpleRateThrottle, whose history list is what we replace.
+    count, duration = SimpleRateThrottle.parse_rate(None, rate)  # type: ignore[arg-type]
+    if count is None or duration is None:
+        raise ValueError(f"not a rate: {rate!r}")
+    return count, duration
 
 
 class _SessionThrottle(BaseThrottle):
@@ -54,10 +62,11 @@ class _SessionThrottle(BaseThrottle):
 
     def get_rate(self) -> str | None:
         rates = {**DEFAULT_RATES, **(api_settings.DEFAULT_THROTTLE_RATES or {})}
-        return rates.get(self.scope)
+        rate = rates.get(self.scope)
+        return None if rate is None else str(rate)
 
     def get_ident(self, request: Any) -> str | None:  # type: ignore[override]
-        return client_ip(request) or "unknown"
+        return client_network(request) or "unknown"
 
     def _window(self) -> tuple[int, int, str, float] | None:
         """(limit, window seconds, window key suffix, seconds left) or None: no limit."""
@@ -123,36 +132,98 @@ class LoginUserRateThrottle(_SessionThrottle):
 
     Every attempt takes a slot before the password is checked and a successful login
     gives it back, so only failures count, and parallel guesses cannot all pass a check
-    made before any of them had failed.
+    made before any of them had failed. The slot is held on the request and given back
+    by the throttle itself: on Django's `user_logged_in` for that request (however the
+    view logs the user in), or when the request is refused by another throttle.
+
+    The name counts as the login reads it, folded further: stripped as the serializer
+    strips it, then normalised and case-folded, so `" Alice\t"`, `"ALICE"` and
+    `"ａｌｉｃｅ"` are one person to the throttle.
     """
 
     scope = "jwt_sessions_login_user"
 
     def get_ident(self, request: Any) -> str | None:  # type: ignore[override]
-        username = username_of(request)
-        return username.lower() if username else None
+        username = self.get_username(request)
+        return fold_username(username) if username else None
+
+    def get_username(self, request: Any) -> str | None:
+        """The name an attempt is counted under: the one the login names."""
+        return username_of(request)
 
     def counted(self, request: Any, key: str, duration: int) -> None:
-        setattr(request, _SLOT, (key, duration))
+        _held_slots(request).append(_Slot(key, duration))
 
-    @staticmethod
-    def refund(request: Any) -> None:
-        """Give back the slot a login took, once it has succeeded (same window)."""
-        slot = getattr(request, _SLOT, None)
-        if slot is None:
-            return
+
+@dataclass(frozen=True)
+class _Slot:
+    key: str
+    duration: int
+
+
+def _held_slots(request: Any) -> list[_Slot]:
+    """The slots this request holds, kept on the Django request (which the login
+    signal carries) rather than on DRF's wrapper of it."""
+    django_request = getattr(request, "_request", request)
+    slots = getattr(django_request, _SLOTS, None)
+    if slots is None:
+        slots = []
+        setattr(django_request, _SLOTS, slots)
+    return slots
+
+
+def give_back_slots(request: Any) -> None:
+    """Give back every slot the request holds (same window), at most once each."""
+    slots = _held_slots(request)
+    while slots:
+        slot = slots.pop()
         try:
-            LoginUserRateThrottle._add(slot[0], -1, slot[1])
+            _SessionThrottle._add(slot.key, -1, slot.duration)
         except StoreUnavailable as exc:
             logger.warning("Throttle store unavailable (%s): slot not given back", exc)
 
 
+class ReauthenticateUserRateThrottle(LoginUserRateThrottle):
+    """Failed reauthentications count in the same per-username bucket as failed logins,
+    so a stolen access token buys no extra password guesses."""
+
+    def get_username(self, request: Any) -> str | None:
+        return request.user.get_username() if request.user.is_authenticated else None
+
+
+class IntrospectRateThrottle(_SessionThrottle):
+    """Introspection calls per caller (the gateway's account, not its address)."""
+
+    scope = "jwt_sessions_introspect"
+
+    def get_ident(self, request: Any) -> str | None:  # type: ignore[override]
+        return f"user:{request.user.pk}" if request.user.is_authenticated else None
+
+
+@receiver(user_logged_in, dispatch_uid="jwt_sessions.throttling.give_back_slots")
+def _logged_in(sender: Any, request: Any = None, **kwargs: Any) -> None:
+    """Only failed logins count: a login that succeeded gives its slots back."""
+    if request is not None:
+        give_back_slots(request)
+
+
 def username_of(request: Any) -> str | None:
-    """The username a login request names, if it names one as a string."""
+    """The username a login request names, if the login serializer would accept it."""
     data = getattr(request, "data", None)
     if not isinstance(data, dict):
         return None
     value = data.get(get_user_model().USERNAME_FIELD)
-    if not isinstance(value, str) or not value or not is_utf8_encodable(value):
+    if not isinstance(value, str) or not is_utf8_encodable(value):
         return None  # the login serializer refuses it with a 400
-    return value[:256]
+    value = value.strip()  # as the serializer does, before its length check
+    if not value or len(value) > USERNAME_MAX_LENGTH:
+        return None  # a 400 too, before any password is checked
+    return value
+
+
+def fold_username(username: str) -> str:
+    """One spelling per person: the user model's normalisation (NFKC for Django's),
+    case-folded, then NFKC again and stripped (folding can undo normal form)."""
+    normalize = getattr(get_user_model(), "normalize_username", None)
+    name = normalize(username) if normalize else unicodedata.normalize("NFKC", username)
+    return unicodedata.normalize("NFKC", name.casefold()).strip()

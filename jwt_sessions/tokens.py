@@ -18,7 +18,8 @@ import json
 import secrets
 import time
 import uuid
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
@@ -26,11 +27,15 @@ import bcrypt
 import jwt
 from jwt.algorithms import get_default_algorithms
 
-from .conf import jwt_settings
+from . import keyed
+from .conf import cached_per_settings, jwt_settings
 
 TOKEN_TYPE = "access"
 JWT_TYP = "at+jwt"
 REQUIRED_CLAIMS = ["sub", "sid", "jti", "iat", "exp", "token_type"]
+# Claims whose meaning is ours: a project's own claims (CLAIMS_HOOK) may not set them.
+# `nbf` too, as PyJWT would enforce it.
+RESERVED_CLAIMS = frozenset(REQUIRED_CLAIMS + ["iss", "aud", "auth_time", "amr", "nbf"])
 _SECRET_BYTES = 32
 _REFRESH_BYTES = 16 + 2 * _SECRET_BYTES
 
@@ -45,10 +50,21 @@ class ExpiredToken(InvalidToken):
 
 @dataclass(frozen=True)
 class AccessClaims:
+    """A verified access token, as `request.auth`.
+
+    `auth_time` is when the user last proved who they are (login or reauthentication;
+    None for a token issued before the claim existed), `amr` how (`["pwd"]`), and
+    `extra` the project's own claims (CLAIMS_HOOK), e.g. `request.auth.extra["roles"]`.
+    """
+
     user_id: str
     session_id: uuid.UUID
     jti: str
     expires_at: datetime
+    issued_at: datetime | None = None
+    auth_time: datetime | None = None
+    amr: tuple[str, ...] = ()
+    extra: Mapping[str, Any] = field(default_factory=dict, hash=False)
 
 
 @dataclass(frozen=True)
@@ -102,6 +118,20 @@ def hash_session_secret(secret: bytes) -> str:
     return bcrypt.hashpw(_bcrypt_input(secret), salt).decode()
 
 
+_SECRET_CHECK = "jwt_sessions.refresh-secret-check"
+
+
+def secret_check_of(secret: bytes) -> str:
+    """The cheap check of a session secret: tells a genuine refresh token from a forged
+    one before any bcrypt runs (so a stranger costs no bcrypt), keyed so that the
+    database alone does not let anyone test guesses."""
+    return keyed.digest(_SECRET_CHECK, secret)
+
+
+def secret_check_matches(secret: bytes, stored: str) -> bool:
+    return keyed.matches(_SECRET_CHECK, secret, stored)
+
+
 def check_session_secret(secret: bytes, hashed: str) -> bool:
     try:
         return bcrypt.checkpw(_bcrypt_input(secret), hashed.encode())
@@ -126,8 +156,9 @@ def _load_keys() -> tuple[Any, dict[str | None, Any]]:
     return signing, verifying
 
 
+@cached_per_settings
 def _keys() -> tuple[Any, dict[str | None, Any]]:
-    return jwt_settings.derived("keys", _load_keys)
+    return _load_keys()
 
 
 def jwks() -> dict:
@@ -148,19 +179,26 @@ def jwks() -> dict:
 
 # ------------------------------------------------------------------ access tokens
 def encode_access_token(user_id: Any, session_id: uuid.UUID, jti: str, now: datetime,
-                        session_end: datetime | None = None) -> tuple[str, datetime]:
+                        session_end: datetime | None = None, *, auth_time: datetime,
+                        amr: Sequence[str], extra: Mapping[str, Any] | None = None,
+                        ) -> tuple[str, datetime]:
     """Sign an access token; returns (token, expiry). No access token outlives its
-    session (`session_end`, e.g. SESSION_MAX_LIFETIME's absolute end)."""
+    session (`session_end`, e.g. SESSION_MAX_LIFETIME's absolute end). `auth_time` and
+    `amr` are the session's (when and how the user last proved who they are); `extra`
+    holds the project's own claims, which never replace ours."""
     expires_at = now + jwt_settings.ACCESS_TOKEN_LIFETIME
     if session_end is not None:
         expires_at = min(expires_at, session_end)
     claims: dict[str, Any] = {
+        **(extra or {}),
         "sub": str(user_id),
         "sid": str(session_id),
         "jti": jti,
         "iat": int(now.timestamp()),
         "exp": int(expires_at.timestamp()),
         "token_type": TOKEN_TYPE,
+        "auth_time": int(auth_time.timestamp()),
+        "amr": list(amr),
     }
     if jwt_settings.ISSUER:
         claims["iss"] = jwt_settings.ISSUER
@@ -195,7 +233,7 @@ def decode_access_token(token: str) -> AccessClaims:
     A token verified before in this process (and under these settings) is only checked
     for expiry: its signature cannot have changed.
     """
-    memo = jwt_settings.derived("verified_tokens", dict)
+    memo = verified_tokens()
     known = memo.get(token)
     if known is not None:
         claims, deadline = known
@@ -225,6 +263,7 @@ def _remember_verified(memo: dict, token: str, claims: AccessClaims) -> None:
             break
 
 
+@cached_per_settings
 def _decode_arguments() -> dict[str, Any]:
     """PyJWT's verification arguments under the current settings (built once)."""
     return {
@@ -238,15 +277,21 @@ def _decode_arguments() -> dict[str, Any]:
     }
 
 
+@cached_per_settings
+def verified_tokens() -> dict[str, Any]:
+    """Token -> (claims, expiry) of tokens whose signature this process has checked."""
+    return {}
+
+
 def _verify(token: str) -> AccessClaims:
     segment = token.partition(".")[0]
-    memo = jwt_settings.derived("key_by_header", dict)
+    memo = key_by_header()
     try:
         key = memo.get(segment)
         if key is None:
             key = _key_for_header(token)
         decoded = jwt.api_jwt.decode_complete(
-            token, key, **jwt_settings.derived("decode_arguments", _decode_arguments))
+            token, key, **_decode_arguments())
     except jwt.ExpiredSignatureError as exc:
         raise ExpiredToken("expired") from exc
     except (jwt.InvalidTokenError, ValueError, TypeError, KeyError) as exc:
@@ -261,6 +306,13 @@ def _verify(token: str) -> AccessClaims:
 
 # Distinct valid headers are few (one per kid): past this many, stop remembering them.
 _HEADER_MEMO_SIZE = 16
+
+
+@cached_per_settings
+def key_by_header() -> dict[str, Any]:
+    """Encoded JWT header -> its verifying key, for headers that came with a valid
+    signature (the hot path parses a header once)."""
+    return {}
 
 
 def _key_for_header(token: str) -> Any:
@@ -293,5 +345,16 @@ def _claims(payload: dict) -> AccessClaims:
         session_id = uuid.UUID(sid)
     except ValueError as exc:
         raise InvalidToken("bad sid") from exc
-    expires_at = datetime.fromtimestamp(payload["exp"], tz=timezone.utc)
-    return AccessClaims(sub, session_id, jti, expires_at)
+    auth_time, amr = payload.get("auth_time"), payload.get("amr", [])
+    if auth_time is not None and (not isinstance(auth_time, int) or isinstance(auth_time, bool)):
+        raise InvalidToken("bad auth_time")
+    if not (isinstance(amr, list) and all(isinstance(method, str) for method in amr)):
+        raise InvalidToken("bad amr")
+    return AccessClaims(
+        sub, session_id, jti, _datetime(payload["exp"]), issued_at=_datetime(payload["iat"]),
+        auth_time=None if auth_time is None else _datetime(auth_time), amr=tuple(amr),
+        extra={name: value for name, value in payload.items() if name not in RESERVED_CLAIMS})
+
+
+def _datetime(epoch: int | float) -> datetime:
+    return datetime.fromtimestamp(epoch, tz=timezone.utc)

@@ -14,4 +14,7 @@ urlpatterns = [
     path("sessions/<str:session_id>/", views.SessionDetailView.as_view(),
          name="session-detail"),
     path(".well-known/jwks.json", views.JWKSView.as_view(), name="jwks"),
+    path("introspect/", views.IntrospectView.as_view(), name="introspect"),
+    path("revoke/", views.RevokeView.as_view(), name="revoke"),
+    path("reauthenticate/", views.ReauthenticateView.as_view(), name="reauthenticate"),
 ]

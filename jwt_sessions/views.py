@@ -1,4 +1,4 @@
-"""The HTTP API: thin DRF views over `services` (SPEC §5).
+"""The HTTP API: thin DRF views over `services`.
 
 Each view is small and made of DRF's own hooks (`serializer_class`, `throttle_classes`,
 `permission_classes`) plus `TokenView.token_response`, so a project customises by
@@ -8,18 +8,18 @@ from __future__ import annotations
 
 import logging
 import uuid
-from typing import Any
+from typing import Any, NoReturn, cast
 
-from django.contrib.auth import authenticate
-from django.utils.translation import gettext_lazy as _
+from django.contrib.auth import authenticate, get_user_model
 from rest_framework import generics, status
-from rest_framework.exceptions import ValidationError
+from rest_framework.authentication import BaseAuthentication
+from rest_framework.parsers import FormParser
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
+from rest_framework.settings import api_settings
 
-from . import services
+from . import introspection, services
 from .authentication import JWTSessionAuthentication
 from .clients import client_ip
 from .cookies import (
@@ -32,6 +32,7 @@ from .exceptions import (
     InvalidCredentials,
     NotAuthenticated,
     NotFound,
+    PermissionDenied,
     RefreshTokenInvalid,
     RefreshTokenReused,
     SessionRevoked,
@@ -39,37 +40,57 @@ from .exceptions import (
 )
 from .models import RevokeReason, Session
 from .parsers import JSONParser
+from .permissions import CanIntrospect
 from .serializers import (
     LoginSerializer,
     LogoutAllSerializer,
+    ReauthenticateSerializer,
     RefreshSerializer,
     SessionSerializer,
+    TokenSerializer,
 )
-from .throttling import LoginRateThrottle, LoginUserRateThrottle, RefreshRateThrottle
-from .tokens import jwks
+from .throttling import (
+    IntrospectRateThrottle,
+    LoginRateThrottle,
+    LoginUserRateThrottle,
+    ReauthenticateUserRateThrottle,
+    RefreshRateThrottle,
+    give_back_slots,
+)
+from .tokens import AccessClaims, jwks
 
 logger = logging.getLogger("jwt_sessions")
 
 
-class JWTSessionsView(APIView):
-    """Base of our views: Bearer auth, our error codes, `WWW-Authenticate` on 401."""
+class JWTSessionsView(generics.GenericAPIView):
+    """Base of our views: Bearer auth, our error codes, `WWW-Authenticate` on 401.
+
+    A GenericAPIView for its `get_serializer()`: a subclass swaps `serializer_class` (or
+    overrides `get_serializer_class`) and gets the request in the serializer's context.
+    """
 
     authentication_classes = [JWTSessionAuthentication]
     permission_classes = [IsAuthenticated]
-    # JSON only (SPEC §5): a cross-site HTML form cannot post JSON without a CORS
+    # JSON only: a cross-site HTML form cannot post JSON without a CORS
     # preflight, so no login or logout can be forged from another site's form.
     parser_classes = [JSONParser]
 
     def get_authenticate_header(self, request: Request) -> str:
         return JWTSessionAuthentication().authenticate_header(request)
 
-    def throttled(self, request: Request, wait: float | None) -> None:
+    def throttled(self, request: Request, wait: float | None) -> NoReturn:
+        give_back_slots(request)  # a refused request tried nothing: it takes no slot
         raise Throttled(wait)
+
+    @staticmethod
+    def claims(request: Request) -> AccessClaims:
+        """The verified claims of the calling access token (`request.auth`)."""
+        return cast(AccessClaims, request.auth)
 
     def permission_denied(self, request: Request, message: Any = None, code: Any = None):
         if request.authenticators and not request.successful_authenticator:
             raise NotAuthenticated()
-        super().permission_denied(request, message, code)
+        raise PermissionDenied(message)
 
 
 class TokenView(JWTSessionsView):
@@ -92,19 +113,16 @@ class LoginView(TokenView):
     serializer_class = LoginSerializer
     throttle_classes = [LoginRateThrottle, LoginUserRateThrottle]
 
-    def throttled(self, request: Request, wait: float | None) -> None:
-        LoginUserRateThrottle.refund(request)  # a refused attempt tried no password
-        super().throttled(request, wait)
-
     def post(self, request: Request) -> Response:
-        serializer = self.serializer_class(data=request.data)
+        serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
+        prepared = services.prepare_session_secret()  # bcrypt while the password is checked
         user = authenticate(request._request, **serializer.validated_data)
         if user is None:
             logger.info("Login failed from %s", client_ip(request))
             raise InvalidCredentials()
-        LoginUserRateThrottle.refund(request)  # only failed logins count per username
-        return self.token_response(services.issue_tokens(user, request))
+        return self.token_response(services.issue_tokens(
+            user, request, prepared, amr=[services.AMR_PASSWORD]))
 
 
 class ClearsDeadRefreshCookie:
@@ -120,16 +138,17 @@ class ClearsDeadRefreshCookie:
 class RefreshView(ClearsDeadRefreshCookie, TokenView):
     """POST {refresh} (or the refresh cookie) -> a new pair; the old refresh dies."""
 
+    serializer_class = RefreshSerializer
     throttle_classes = [RefreshRateThrottle]
 
     def post(self, request: Request) -> Response:
-        serializer = RefreshSerializer(data=request.data, required=not cookie_mode())
+        serializer = self.get_serializer(data=request.data, required=not cookie_mode())
         serializer.is_valid(raise_exception=True)
         token = serializer.validated_data.get("refresh")
         if token is None:
             token = refresh_from_cookie(request)
-        if token is None:
-            raise ValidationError({"refresh": [_("This field is required.")]})
+        if token is None:  # cookie mode: a missing cookie is a dead session, not a field
+            raise RefreshTokenInvalid()
         return self.token_response(services.refresh_tokens(token, request))
 
 
@@ -145,7 +164,7 @@ class LogoutView(ClearsDeadRefreshCookie, JWTSessionsView):
 
     def post(self, request: Request) -> Response:
         if request.auth is not None:
-            services.revoke_session(request.auth.session_id, RevokeReason.LOGOUT)
+            services.revoke_session(self.claims(request).session_id, RevokeReason.LOGOUT)
         else:
             token = refresh_from_cookie(request)
             if token is None:
@@ -159,10 +178,13 @@ class LogoutView(ClearsDeadRefreshCookie, JWTSessionsView):
 class LogoutAllView(JWTSessionsView):
     """POST {keep_current?} -> 204; every session of the user is revoked."""
 
+    serializer_class = LogoutAllSerializer
+
     def post(self, request: Request) -> Response:
-        serializer = LogoutAllSerializer(data=request.data)
+        serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        keep = request.auth.session_id if serializer.validated_data["keep_current"] else None
+        current = self.claims(request).session_id
+        keep = current if serializer.validated_data["keep_current"] else None
         services.revoke_user_sessions(request.user.pk, RevokeReason.LOGOUT_ALL,
                                       keep_session_id=keep)
         response = Response(status=status.HTTP_204_NO_CONTENT)
@@ -183,7 +205,7 @@ class SessionListView(JWTSessionsView, generics.ListAPIView):
 
     def get_serializer_context(self) -> dict[str, Any]:
         return {**super().get_serializer_context(),
-                "current_session_id": self.request.auth.session_id}
+                "current_session_id": self.claims(self.request).session_id}
 
 
 class SessionDetailView(JWTSessionsView):
@@ -198,7 +220,7 @@ class SessionDetailView(JWTSessionsView):
         if not services.revoke_sessions(sessions, RevokeReason.USER):
             raise NotFound()
         response = Response(status=status.HTTP_204_NO_CONTENT)
-        if pk == request.auth.session_id:
+        if pk == self.claims(request).session_id:
             clear_refresh_cookie(request, response)
         return response
 
@@ -211,3 +233,86 @@ class JWKSView(JWTSessionsView):
 
     def get(self, request: Request) -> Response:
         return Response(jwks())
+
+
+class ReauthenticateView(TokenView):
+    """POST {password} with a Bearer token -> a new pair for the same session, with a
+    fresh `auth_time` (for actions behind `recent_authentication`); the old pair dies.
+
+    The password goes through `django.contrib.auth.authenticate`, as a login's does (so
+    lockout apps and `user_login_failed` see it), and failures count in the login's
+    per-username throttle.
+    """
+
+    authentication_classes = [JWTSessionAuthentication]
+    permission_classes = [IsAuthenticated]
+    serializer_class = ReauthenticateSerializer
+    throttle_classes = [LoginRateThrottle, ReauthenticateUserRateThrottle]
+
+    def post(self, request: Request) -> Response:
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        user = request.user
+        credentials = {get_user_model().USERNAME_FIELD: user.get_username(),
+                       "password": serializer.validated_data["password"]}
+        checked = authenticate(request._request, **credentials)
+        if checked is None or checked.pk != user.pk:
+            logger.info("Reauthentication of session %s failed",
+                        self.claims(request).session_id)
+            raise InvalidCredentials()
+        give_back_slots(request)  # only failed attempts count per username
+        return self.token_response(services.reauthenticate(self.claims(request), checked,
+                                                           request=request))
+
+
+class TokenEndpointView(JWTSessionsView):
+    """Base of introspection and revocation: a `token` form field, as the RFCs have it
+    (JSON accepted too)."""
+
+    parser_classes = [FormParser, JSONParser]
+    serializer_class = TokenSerializer
+
+    def token(self, request: Request) -> str:
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        return serializer.validated_data["token"]
+
+
+class IntrospectView(TokenEndpointView):
+    """POST token -> `{"active": true, "sub", "sid", "jti", "exp", "iat", "token_type"...}`
+    for a live token, else `{"active": false}` (RFC 7662).
+
+    The caller authenticates with a Bearer token or with any of the site's DRF
+    authentication classes (e.g. BasicAuthentication for a gateway's service account)
+    and needs the permission `jwt_sessions.introspect_session`.
+    """
+
+    permission_classes = [IsAuthenticated, CanIntrospect]
+    throttle_classes = [IntrospectRateThrottle]
+
+    def get_authenticators(self) -> list[BaseAuthentication]:
+        # Imported classes at run time (the stubs type the setting as its strings).
+        defaults = cast(list[type[BaseAuthentication]],
+                        api_settings.DEFAULT_AUTHENTICATION_CLASSES)
+        classes: list[type[BaseAuthentication]] = [JWTSessionAuthentication]
+        classes += [cls for cls in defaults if cls not in classes]
+        return [cls() for cls in classes]
+
+    def post(self, request: Request) -> Response:
+        return Response(introspection.introspect(self.token(request)))
+
+
+class RevokeView(TokenEndpointView):
+    """POST token -> 200, empty: its session is revoked if the token is live (RFC 7009).
+
+    Holding the token is the authority, as for a refresh: no other credentials. The
+    answer is the same whether or not the token was known, so it tells nobody anything.
+    """
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    throttle_classes = [RefreshRateThrottle]
+
+    def post(self, request: Request) -> Response:
+        introspection.revoke_token(self.token(request))
+        return Response(status=status.HTTP_200_OK)

@@ -34,7 +34,7 @@ def bearer(access: str) -> dict:
 
 
 class Api:
-    """django.test.Client speaking the JSON API of SPEC §5."""
+    """django.test.Client speaking the JSON API of jwt_sessions.urls."""
 
     def __init__(self) -> None:
         self.client = Client()
@@ -82,7 +82,7 @@ class Api:
 
 
 def assert_error(resp, status: int, code: str) -> dict:
-    """SPEC §5 error body: {"detail", "code"}; 401 carries WWW-Authenticate: Bearer."""
+    """Our error body: {"detail", "code"}; 401 carries WWW-Authenticate: Bearer."""
     assert resp.status_code == status, (resp.status_code, resp.content)
     body = resp.json()
     assert body["code"] == code, body

@@ -242,15 +242,63 @@ def test_user_admin_action_revokes_selected_users(admin_client, api, make_user):
     assert api.whoami(bobs["access"]).status_code == 200
 
 
-def test_extend_user_admin_is_idempotent_and_only_for_user_admin():
+def test_extend_user_admin_registers_a_subclass_and_leaves_the_original_alone():
+    from django.contrib import admin
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.admin import UserAdmin
+
+    from jwt_sessions.admin import UserSessionsAdminMixin, extend_user_admin
+
+    site = admin.AdminSite(name="fresh")
+    site.register(get_user_model(), UserAdmin)
+    inlines, actions = tuple(UserAdmin.inlines), tuple(UserAdmin.actions or ())
+    assert extend_user_admin(site) is True
+    registered = site._registry[get_user_model()]
+    assert isinstance(registered, UserSessionsAdminMixin) and isinstance(registered, UserAdmin)
+    assert (tuple(UserAdmin.inlines), tuple(UserAdmin.actions or ())) == (inlines, actions)
+    assert extend_user_admin(site) is False  # once
+    plain = admin.AdminSite(name="plain")
+    plain.register(get_user_model(), admin.ModelAdmin)
+    assert extend_user_admin(plain) is False  # a custom admin chooses for itself
+
+
+def test_the_test_site_uses_the_mixin():
     from django.contrib import admin
     from django.contrib.auth import get_user_model
 
-    from jwt_sessions.admin import ActiveSessionInline, extend_user_admin
+    import tests.urls  # noqa: F401  (the site's own registration)
+    from jwt_sessions.admin import UserSessionsAdminMixin
 
-    assert extend_user_admin(admin.site) is False  # already extended at import
-    user_admin = admin.site._registry[get_user_model()]
-    assert user_admin.inlines.count(ActiveSessionInline) == 1
-    plain = admin.AdminSite(name="plain")
-    plain.register(get_user_model(), admin.ModelAdmin)
-    assert extend_user_admin(plain) is False
+    assert isinstance(admin.site._registry[get_user_model()], UserSessionsAdminMixin)
+
+
+def test_the_mixin_offers_the_action_only_to_those_who_may_revoke(client, staff, make_user):
+    staff.user_permissions.add(Permission.objects.get(codename="view_user"))
+    client.force_login(staff)
+    page = client.get(reverse("admin:auth_user_changelist")).content.decode()
+    assert "revoke_jwt_sessions" not in page
+    staff.user_permissions.add(permission("revoke_session"))
+    page = client.get(reverse("admin:auth_user_changelist")).content.decode()
+    assert "revoke_jwt_sessions" in page
+
+
+def test_a_user_admin_registered_too_late_is_reported(jwt_settings):
+    from django.contrib import admin
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.admin import UserAdmin
+
+    import tests.urls  # noqa: F401  (the site's own registration, restored below)
+    from jwt_sessions.checks import check_user_admin
+
+    model = get_user_model()
+    assert check_user_admin() == []
+    original = type(admin.site._registry[model])
+    admin.site.unregister(model)
+    admin.site.register(model, UserAdmin)  # as an app listed after jwt_sessions would
+    try:
+        assert [m.id for m in check_user_admin()] == ["jwt_sessions.W007"]
+        jwt_settings(EXTEND_USER_ADMIN=False)
+        assert check_user_admin() == []  # the project chose to go without
+    finally:
+        admin.site.unregister(model)
+        admin.site.register(model, original)

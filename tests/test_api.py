@@ -1,4 +1,4 @@
-"""The Python API (`jwt_sessions.api`) for custom flows: SPEC §7."""
+"""The Python API (`jwt_sessions.api`) for custom flows."""
 import json
 import uuid
 

@@ -1,4 +1,4 @@
-"""JWTSessionAuthentication: zero SQL on a Redis hit, the database on a miss (SPEC §4)."""
+"""JWTSessionAuthentication: zero SQL on a Redis hit, the database on a miss."""
 from datetime import timedelta
 
 import pytest

@@ -127,7 +127,7 @@ def test_garbage_refresh_token_is_refresh_token_invalid(api, bystander, token):
 
 @pytest.mark.parametrize("token", ["", "\x00" * 107, "\ud800"])
 def test_blank_nul_or_surrogate_refresh_token_is_refresh_token_invalid(api, bystander, token):
-    """Any string that is no token of ours is a 401 (SPEC §5), even one UTF-8 cannot
+    """Any string that is no token of ours is a 401, even one UTF-8 cannot
     encode; only a non-string is a 400 field error."""
     assert_error(api.refresh(token), 401, "refresh_token_invalid")
 

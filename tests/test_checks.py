@@ -1,4 +1,4 @@
-"""System checks: bad JWT_SESSIONS settings fail at start-up with a clear message (SPEC §6)."""
+"""System checks: bad JWT_SESSIONS settings fail at start-up with a clear message."""
 from datetime import timedelta
 
 import pytest
@@ -46,7 +46,7 @@ def test_settings_not_a_dict_is_an_error(settings):
 def test_unknown_key_is_an_error_naming_it(settings):
     settings.JWT_SESSIONS = {"ACCESS_TOKEN_LIFE": timedelta(minutes=5)}
     [error] = check_settings()
-    assert error.id == "jwt_sessions.E001" and "ACCESS_TOKEN_LIFE" in error.msg
+    assert error.id == "jwt_sessions.E015" and "ACCESS_TOKEN_LIFE" in error.msg
     assert "ACCESS_TOKEN_LIFETIME" in error.hint
 
 
@@ -60,7 +60,8 @@ def test_bad_duration_is_an_error(settings, key, value):
 
 @pytest.mark.parametrize("key", ["ACCESS_TOKEN_LIFETIME", "REFRESH_TOKEN_LIFETIME"])
 def test_zero_lifetime_is_an_error(settings, key):
-    assert "jwt_sessions.E002" in error_ids(settings, {key: 0})
+    ids = error_ids(settings, {key: 0})
+    assert "jwt_sessions.E016" in ids and "jwt_sessions.E002" not in ids
 
 
 def test_int_and_float_seconds_are_accepted_for_durations(settings):
@@ -72,6 +73,9 @@ def test_int_and_float_seconds_are_accepted_for_durations(settings):
 def test_grace_longer_than_access_lifetime_is_an_error(settings):
     value = {"ACCESS_TOKEN_LIFETIME": 60, "REFRESH_REUSE_GRACE": timedelta(minutes=2)}
     assert error_ids(settings, value) == ["jwt_sessions.E003"]
+    settings.JWT_SESSIONS = value
+    [error] = check_settings()
+    assert "REFRESH_REUSE_GRACE" in error.hint and "ACCESS_TOKEN_LIFETIME" in error.hint
 
 
 @pytest.mark.parametrize("algorithm", ["HS999", "none", "", None, 256, ["HS256"]])
@@ -102,16 +106,16 @@ def test_asymmetric_algorithm_with_wrong_key_is_an_error(settings, ed25519_pem):
     assert error_ids(settings, {"ALGORITHM": "EdDSA", "SIGNING_KEY": private,
                                 "VERIFYING_KEY": public}) == []
     assert error_ids(settings, {"ALGORITHM": "EdDSA", "SIGNING_KEY": private,
-                                "VERIFYING_KEY": "not a pem"}) == ["jwt_sessions.E006"]
+                                "VERIFYING_KEY": "not a pem"}) == ["jwt_sessions.E018"]
     assert error_ids(settings, {"ALGORITHM": "RS256", "SIGNING_KEY": private,
-                                "VERIFYING_KEY": public}) == ["jwt_sessions.E006"] * 2
+                                "VERIFYING_KEY": public}) == ["jwt_sessions.E018"] * 2
 
 
 def test_bad_additional_verifying_key_is_an_error(settings, ed25519_pem):
     private, public = ed25519_pem
     value = {"ALGORITHM": "EdDSA", "SIGNING_KEY": private, "VERIFYING_KEY": public,
              "ADDITIONAL_VERIFYING_KEYS": {"old": "garbage"}}
-    assert error_ids(settings, value) == ["jwt_sessions.E006"]
+    assert error_ids(settings, value) == ["jwt_sessions.E018"]
 
 
 @pytest.mark.parametrize("policy", ["allow", "", None, "DATABASE"])
@@ -137,10 +141,11 @@ def test_additional_verifying_keys_must_be_a_dict(settings):
     assert "jwt_sessions.E011" in error_ids(settings, {"ADDITIONAL_VERIFYING_KEYS": ["k"]})
 
 
-@pytest.mark.parametrize("cookie", ["yes", {"nmae": "x"}, {"samesite": "lax"},
-                                    {"samesite": "None", "secure": False}])
-def test_bad_refresh_cookie_is_an_error(settings, cookie):
-    assert "jwt_sessions.E012" in error_ids(settings, {"REFRESH_COOKIE": cookie})
+@pytest.mark.parametrize("cookie,check", [("yes", "E012"), ({"nmae": "x"}, "E019"),
+                                          ({"samesite": "lax"}, "E020"),
+                                          ({"samesite": "None", "secure": False}, "E021")])
+def test_bad_refresh_cookie_is_an_error(settings, cookie, check):
+    assert error_ids(settings, {"REFRESH_COOKIE": cookie}) == [f"jwt_sessions.{check}"]
 
 
 def test_host_prefixed_cookie_needs_root_path_no_domain_and_secure(settings):
@@ -151,6 +156,30 @@ def test_host_prefixed_cookie_needs_root_path_no_domain_and_secure(settings):
         assert error_ids(settings, value) == ["jwt_sessions.E013"]
 
 
+def test_every_check_id_means_one_problem():
+    """Each id is emitted by one place in checks.py, and docs/checks.md lists them all."""
+    import ast
+    import re
+    from collections import Counter
+    from pathlib import Path
+
+    import jwt_sessions.checks as module
+
+    ids = []
+    for node in ast.walk(ast.parse(Path(module.__file__).read_text())):
+        if not isinstance(node, ast.Call):
+            continue
+        name = getattr(node.func, "id", getattr(node.func, "attr", ""))
+        if name in ("_error", "_warning"):
+            number = node.args[-1]
+            assert isinstance(number, ast.Constant), ast.unparse(node)  # a literal, greppable
+            ids.append(f"jwt_sessions.{name[1].upper()}{number.value:03d}")
+        ids += [keyword.value.value for keyword in node.keywords
+                if keyword.arg == "id" and isinstance(keyword.value, ast.Constant)]
+    repeated = [check for check, count in Counter(ids).items() if count > 1]
+    assert len(ids) >= 28 and repeated == [], repeated
+    table = (Path(__file__).parent.parent / "docs" / "checks.md").read_text()
+    assert sorted(set(re.findall(r"`(jwt_sessions\.[EW]\d{3})`", table))) == sorted(ids)
 @pytest.mark.parametrize("value", [
     {"max_age": timedelta(seconds=30), "max_entries": 10_000},
     {"max_age": 5},
@@ -166,9 +195,14 @@ def test_good_local_cache_settings_pass(settings, value):
     {"max_entries": 0}, {"max_entries": 1.5}, {"max_entries": True}, {"size": 10},
 ])
 def test_bad_local_cache_settings_fail(settings, value):
-    assert error_ids(settings, {"LOCAL_CACHE": value}) == ["jwt_sessions.E021"]
+    assert error_ids(settings, {"LOCAL_CACHE": value}) == ["jwt_sessions.E023"]
 
 
-@pytest.mark.parametrize("value", [0, timedelta(0), -1, "1s"])
-def test_bad_heartbeat_fails(settings, value):
-    assert set(error_ids(settings, {"EVENTS_HEARTBEAT": value})) == {"jwt_sessions.E002"}
+@pytest.mark.parametrize(("value", "checks"), [
+    (0, {"E016"}), (timedelta(0), {"E016"}),  # zero: "must be positive"
+    (-1, {"E002", "E016"}),  # negative: neither a duration >= 0 nor positive
+    ("1s", {"E002"}),  # not a duration
+])
+def test_bad_heartbeat_fails(settings, value, checks):
+    assert set(error_ids(settings, {"EVENTS_HEARTBEAT": value})) == {
+        f"jwt_sessions.{check}" for check in checks}

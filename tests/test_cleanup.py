@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import threading
+import uuid
 from datetime import timedelta
 from io import StringIO
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import connection, transaction
 from django.utils import timezone
 from freezegun import freeze_time
 
@@ -122,7 +124,10 @@ def test_prunes_index_entries_of_ended_and_vanished_sessions(api, user):
     # old to be replayed, too young to be deleted), and a deleted row.
     an_hour_ago = timezone.now() - timedelta(hours=1)
     Session.objects.filter(pk=ended["session_id"]).update(revoked_at=an_hour_ago)
-    Session.objects.filter(pk=vanished["session_id"]).delete()
+    with connection.cursor() as cursor:  # behind the ORM's back: no signal
+        cursor.execute(f"DELETE FROM {Session._meta.db_table} WHERE id = %s",
+                       [Session._meta.pk.get_db_prep_value(uuid.UUID(vanished["session_id"]),
+                                                           connection)])
     hexes = {t["session_id"].replace("-", "") for t in (live, ended, vanished)}
     assert store.indexed_session_ids(user.pk) == hexes
 
@@ -155,3 +160,35 @@ def test_redis_down_still_deletes_rows_and_says_so(aged, monkeypatch):
     assert "Deleted 2 session(s)." in out
     assert "Redis unavailable" in out
     assert remaining() == aged["kept"]
+
+
+def test_a_row_deleted_through_the_orm_takes_its_redis_keys_along(api, user, redis_conn):
+    """No orphan is left for the cleanup to find: the keys go when the delete commits
+    (a cascade from its user, a queryset, the admin), one round trip per transaction."""
+    tokens = [api.login_ok(user.username) for _ in range(3)]
+    prefix = jwt_settings_prefix()
+    pattern = f"{prefix}{{*}}:[sa]:*"  # session and access keys
+    assert len(redis_conn.keys(pattern)) == 6  # two per session
+    Session.objects.filter(user=user).delete()
+    assert redis_conn.keys(pattern) == []
+    assert store.indexed_session_ids(user.pk) == set()
+    for body in tokens:
+        assert_error(api.whoami(body["access"]), 401, "session_revoked")
+        assert api.refresh(body["refresh"]).status_code == 401
+
+
+def test_a_rolled_back_delete_keeps_the_keys(api, user, redis_conn):
+    tokens = api.login_ok(user.username)
+    with pytest.raises(RuntimeError), transaction.atomic():
+        Session.objects.filter(user=user).delete()
+        raise RuntimeError("rolled back")
+    assert api.whoami(tokens["access"]).status_code == 200
+    with transaction.atomic():
+        Session.objects.filter(user=user).delete()
+    assert_error(api.whoami(tokens["access"]), 401, "session_revoked")
+
+
+def jwt_settings_prefix() -> str:
+    from jwt_sessions.conf import jwt_settings
+
+    return jwt_settings.REDIS_KEY_PREFIX

@@ -1,4 +1,4 @@
-"""Who is calling: User-Agent parsing and the client IP behind NUM_PROXIES (SPEC §4)."""
+"""Who is calling: User-Agent parsing and the client IP behind NUM_PROXIES."""
 import pytest
 from django.test import RequestFactory
 

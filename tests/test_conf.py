@@ -1,4 +1,4 @@
-"""The settings object: defaults, seconds as durations, and override_settings (SPEC §6)."""
+"""The settings object: defaults, seconds as durations, and override_settings."""
 from datetime import datetime, timedelta
 
 import jwt

@@ -1,4 +1,4 @@
-"""Refresh cookie mode (SPEC §6): the refresh token lives in an HttpOnly cookie scoped to
+"""Refresh cookie mode: the refresh token lives in an HttpOnly cookie scoped to
 the app's prefix, and every use of that cookie is CSRF-checked like a Django form."""
 from __future__ import annotations
 
@@ -176,3 +176,13 @@ def test_host_prefix_cookie_is_secure_and_cleared_securely(user, jwt_settings):
     assert resp.cookies["__Host-rt"]["secure"] and resp.cookies["__Host-rt"]["path"] == "/"
     resp = post(client, "logout", **bearer(resp.json()["access"]))
     assert resp.cookies["__Host-rt"]["secure"]  # browsers ignore an insecure __Host- reset
+
+
+def test_refresh_without_cookie_or_body_token_is_401_refresh_token_invalid(browser):
+    resp = post(browser, "refresh", csrf=True)
+    assert_error(resp, 401, "refresh_token_invalid")
+
+
+def test_refresh_with_an_empty_cookie_is_401_refresh_token_invalid(browser):
+    browser.cookies[NAME] = ""
+    assert_error(post(browser, "refresh", csrf=True), 401, "refresh_token_invalid")

@@ -1,4 +1,4 @@
-"""Location from IP (SPEC §3, §6): a readable place when GeoIP is configured, else null,
+"""Location from IP: a readable place when GeoIP is configured, else null,
 and never a failed login because of it."""
 from __future__ import annotations
 

@@ -141,13 +141,13 @@ def test_check_unparsable_key(jwt_settings, algorithm, broken):
         values["ADDITIONAL_VERIFYING_KEYS"] = {"old": garbage}
     else:
         values[broken] = garbage
-    assert _check_ids(jwt_settings, **values) == ["jwt_sessions.E006"]
+    assert _check_ids(jwt_settings, **values) == ["jwt_sessions.E018"]
 
 
 def test_check_key_of_the_wrong_type(jwt_settings):
     rsa_private, rsa_public = keypair("RS256")
     values = {**key_settings("ES256"), "VERIFYING_KEY": rsa_public}
-    assert _check_ids(jwt_settings, **values) == ["jwt_sessions.E006"]
+    assert _check_ids(jwt_settings, **values) == ["jwt_sessions.E018"]
 
 
 def test_check_hmac_additional_keys_too_short(jwt_settings):
@@ -157,4 +157,4 @@ def test_check_hmac_additional_keys_too_short(jwt_settings):
 
 def test_check_pem_as_hmac_secret(jwt_settings):
     rsa_private, _public = keypair("RS256")
-    assert _check_ids(jwt_settings, SIGNING_KEY=rsa_private) == ["jwt_sessions.E005"]
+    assert _check_ids(jwt_settings, SIGNING_KEY=rsa_private) == ["jwt_sessions.E017"]

@@ -76,7 +76,7 @@ def test_refresh_token_sha256_is_unique(user):
 def test_device_label_reads_like_a_person_would_say_it(user, fields, label):
     session = make_session(user, **fields)
     assert session.device_label == label
-    assert str(session) == f"{label} ({user.pk})"
+    assert str(session) == f"{label} — {user.get_username()}"
 
 
 def test_deleting_a_user_deletes_their_sessions(api, user):

@@ -19,6 +19,9 @@ ENDPOINTS = {
     "/auth/sessions/": {"get": {200, 401, 503}},
     "/auth/sessions/{session_id}/": {"delete": {204, 401, 404, 503}},
     "/auth/.well-known/jwks.json": {"get": {200}},
+    "/auth/introspect/": {"post": {200, 400, 401, 403, 429, 503}},
+    "/auth/revoke/": {"post": {200, 400, 429, 503}},
+    "/auth/reauthenticate/": {"post": {200, 400, 401, 429, 503}},
 }
 
 
@@ -62,3 +65,17 @@ def test_bodies_and_error_codes(schema):
     assert "`refresh_token_reused`" in refresh_401["description"]
     sessions = schema["paths"]["/auth/sessions/"]["get"]["responses"]["200"]
     assert sessions["content"]["application/json"]["schema"]["type"] == "array"
+
+
+def test_token_endpoints_take_forms_and_json(schema):
+    for route in ("/auth/introspect/", "/auth/revoke/"):
+        content = schema["paths"][route]["post"]["requestBody"]["content"]
+        assert set(content) == {"application/x-www-form-urlencoded", "application/json"}
+    components = schema["components"]["schemas"]
+    answer = schema["paths"]["/auth/introspect/"]["post"]["responses"]["200"]
+    ref = answer["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
+    assert components[ref]["required"] == ["active"]
+    forbidden = schema["paths"]["/auth/introspect/"]["post"]["responses"]["403"]
+    assert "`permission_denied`" in forbidden["description"]
+    reauth = schema["paths"]["/auth/reauthenticate/"]["post"]
+    assert {"jwtSessionsBearer": []} in reauth["security"]

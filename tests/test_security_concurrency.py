@@ -1,5 +1,5 @@
 """Atomic refresh: many clients presenting the same refresh token at the same instant
-never fork the session (SPEC §4: at most one live refresh token, whatever the
+never fork the session (at most one live refresh token, whatever the
 concurrency). Runs on SQLite by default and on PostgreSQL in live mode."""
 from __future__ import annotations
 

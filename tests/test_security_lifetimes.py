@@ -1,4 +1,4 @@
-"""Session lifetimes (SPEC §4, §6): an idle limit renewed by refresh, an absolute cap
+"""Session lifetimes: an idle limit renewed by refresh, an absolute cap
 that no rotation extends, and the non-rotating mode."""
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Refresh rotation with reuse detection (SPEC §4).
+"""Refresh rotation with reuse detection.
 
 `redis_lost` runs a scenario twice: as is, and with Redis emptied just before the token
 under test comes back (FLUSHDB: the suite's Redis is shared by parallel runs in live

@@ -1,4 +1,4 @@
-"""Revocation triggers (SPEC §4): password change, deactivation, deletion and the
+"""Revocation triggers: password change, deactivation, deletion and the
 per-user session limit. Each takes effect at once and records its reason."""
 from __future__ import annotations
 

@@ -196,7 +196,7 @@ def test_no_plaintext_refresh_token_and_every_key_has_a_ttl(api, user, redis_con
 
 @pytest.mark.django_db
 def test_flows_write_only_prefixed_keys(api, user, redis_conn, jwt_settings):
-    """Every key, throttle counters included, carries REDIS_KEY_PREFIX (SPEC §3)."""
+    """Every key, throttle counters included, carries REDIS_KEY_PREFIX."""
     jwt_settings(REDIS_KEY_PREFIX="tenant42|")
     data = api.login_ok(user.username)
     api.whoami(api.refresh_ok(data["refresh"])["access"])

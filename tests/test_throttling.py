@@ -1,4 +1,4 @@
-"""Rate limits on login and refresh (SPEC §5): scopes, defaults, overrides, 429 shape,
+"""Rate limits on login and refresh: scopes, defaults, overrides, 429 shape,
 atomic counting, and throttle counters that cannot be reached (never a 500)."""
 from __future__ import annotations
 

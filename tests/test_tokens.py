@@ -2,14 +2,14 @@
 import pytest
 
 from jwt_sessions.conf import jwt_settings
-from jwt_sessions.tokens import InvalidToken, decode_access_token
+from jwt_sessions.tokens import InvalidToken, decode_access_token, key_by_header, verified_tokens
 from tests import jwt_forge as forge
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def memo() -> dict:
-    return jwt_settings.derived("key_by_header", dict)
+    return key_by_header()
 
 
 def test_only_headers_with_a_valid_signature_are_remembered(tokens):
@@ -26,7 +26,7 @@ def test_only_headers_with_a_valid_signature_are_remembered(tokens):
 
 # ------------------------------------------------------------------ verified-token memo
 def verified() -> dict:
-    return jwt_settings.derived("verified_tokens", dict)
+    return verified_tokens()
 
 
 @pytest.fixture

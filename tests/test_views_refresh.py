@@ -1,4 +1,4 @@
-"""POST refresh/: rotation, bcrypt only off the hot path, revoked sessions (SPEC §4)."""
+"""POST refresh/: rotation, bcrypt only off the hot path, revoked sessions."""
 from datetime import datetime, timedelta
 
 import bcrypt

@@ -1,4 +1,4 @@
-"""GET sessions/ and DELETE sessions/<id>/: a user's own active sessions (SPEC §5)."""
+"""GET sessions/ and DELETE sessions/<id>/: a user's own active sessions."""
 import uuid
 from datetime import datetime, timedelta
 

@@ -59,7 +59,7 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["jwt_sessions.authentication.JWTSessionAuthentication"],
     # simplejwt and knox have no throttles by default: measure jwt_sessions without its own.
     "DEFAULT_THROTTLE_RATES": {"jwt_sessions_login": None, "jwt_sessions_login_user": None,
-                               "jwt_sessions_refresh": None},
+                               "jwt_sessions_refresh": None, "jwt_sessions_introspect": None},
 }
 JWT_SESSIONS = {"ACCESS_TOKEN_LIFETIME": timedelta(minutes=15)}
 SIMPLE_JWT = {

@@ -2,86 +2,24 @@
 
 An admin logs in to the admin, opens the session list and revokes alice's session with
 the action (through its confirmation page); alice's next API call with her old token
-gets 401. Runs when JWT_SESSIONS_BROWSER=1 (CI sets it); needs the `playwright` package
-and Debian's chromium at /usr/bin/chromium (Playwright never downloads a browser here).
+gets 401. The site and the browser come from conftest.py.
 """
 from __future__ import annotations
 
 import json
 import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
-from pathlib import Path
 
 import pytest
 
 if os.environ.get("JWT_SESSIONS_BROWSER") != "1":
     pytest.skip("browser test: set JWT_SESSIONS_BROWSER=1", allow_module_level=True)
 
-from playwright.sync_api import expect, sync_playwright  # noqa: E402
+from playwright.sync_api import expect  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[2]
-ARTIFACTS = ROOT / "artifacts"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync"]
-STARTUP_SECONDS = 60
+ACCESS_TOKEN = "import('/static/example/app.js').then((app) => app.client.accessToken())"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def manage(env: dict, *args: str) -> None:
-    subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True,
-                   timeout=120)
-
-
-@pytest.fixture(scope="module")
-def site(tmp_path_factory):
-    """The README's commands: migrate, createdemo, runserver (SQLite + embedded Redis)."""
-    env = {key: value for key, value in os.environ.items()
-           if key not in ("REDIS_URL", "DATABASE_URL", "DJANGO_SETTINGS_MODULE")}
-    env.update(DJANGO_SETTINGS_MODULE="example_project.settings", DEBUG="1",
-               EXAMPLE_DB=str(tmp_path_factory.mktemp("example") / "db.sqlite3"))
-    manage(env, "migrate", "-v0")
-    manage(env, "createdemo")
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "manage.py", "runserver", "--noreload", f"127.0.0.1:{port}"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + STARTUP_SECONDS
-        while True:
-            try:
-                urllib.request.urlopen(f"{base}/login/", timeout=2).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise RuntimeError("the example project did not start") from None
-                time.sleep(0.2)
-        yield base
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-
-
-def test_admin_revokes_a_session_and_the_old_token_stops_working(site, browser):
+def test_admin_revokes_a_session_and_the_old_token_stops_working(site, browser, artifacts):
     alice = browser.new_context(base_url=site).new_page()
     alice.goto("/login/")
     alice.fill("#username", "alice")
@@ -90,7 +28,7 @@ def test_admin_revokes_a_session_and_the_old_token_stops_working(site, browser):
     alice.wait_for_url("**/protected/")
     expect(alice.locator("#api-status")).to_have_text("200 OK")
     me = json.loads(alice.locator("#api-body").inner_text())
-    old_access = alice.evaluate("sessionStorage.getItem('access')")
+    old_access = alice.evaluate(ACCESS_TOKEN)
     assert me["username"] == "alice" and old_access
 
     admin = browser.new_context(base_url=site,
@@ -109,8 +47,7 @@ def test_admin_revokes_a_session_and_the_old_token_stops_working(site, browser):
     admin.click("input[value='Yes, revoke']")
     expect(admin.locator(".messagelist")).to_contain_text("1 session revoked.")
     expect(admin.locator("#result_list")).to_contain_text("Revoked in the admin by admin")
-    ARTIFACTS.mkdir(exist_ok=True)
-    admin.screenshot(path=str(ARTIFACTS / "admin-revoke.png"), full_page=True)
+    admin.screenshot(path=str(artifacts / "admin-revoke.png"), full_page=True)
 
     alice.click("#call-api")
     expect(alice.locator("#api-status")).to_have_text("401 session_revoked")
@@ -131,18 +68,39 @@ def log_in(browser, site, username: str):
     return page
 
 
-def test_user_revokes_another_device_from_your_devices(site, browser):
+def test_user_revokes_another_device_from_your_devices(site, browser, artifacts):
     laptop, phone = log_in(browser, site, "alice"), log_in(browser, site, "alice")
     phone_session = json.loads(phone.locator("#api-body").inner_text())["session_id"]
     laptop.goto("/devices/")
     row = laptop.locator(f"tr[data-session-id='{phone_session}']")
     expect(row).to_be_visible()
     expect(laptop.locator("#devices tbody")).to_contain_text("this device")
-    ARTIFACTS.mkdir(exist_ok=True)
-    laptop.screenshot(path=str(ARTIFACTS / "your-devices.png"), full_page=True)
+    laptop.screenshot(path=str(artifacts / "your-devices.png"), full_page=True)
     row.get_by_role("button", name="Revoke").click()
     expect(row).to_have_count(0)
     phone.click("#call-api")
     expect(phone.locator("#api-status")).to_have_text("401 session_revoked")
     laptop.goto("/protected/")
     expect(laptop.locator("#api-status")).to_have_text("200 OK")
+
+
+def test_devices_page_shows_signed_out_within_a_second_of_a_revocation(site, browser):
+    """The devices page keeps a WebSocket open; revoking that device from another browser
+    closes it (4401) and the page says "signed out" at once, with no API call of its own."""
+    laptop, phone = log_in(browser, site, "alice"), log_in(browser, site, "alice")
+    phone_session = json.loads(phone.locator("#api-body").inner_text())["session_id"]
+    phone.goto("/devices/")
+    status = phone.locator("#session-status")
+    expect(status).to_have_attribute("data-state", "live")
+    phone.evaluate("""() => new MutationObserver(() => {
+        if (document.getElementById('session-status').dataset.state === 'signed-out')
+            window.signedOutAt = Date.now();
+    }).observe(document.getElementById('session-status'), {attributes: true})""")
+    laptop.goto("/devices/")
+    with laptop.expect_response(lambda r: r.request.method == "DELETE") as revoked:
+        laptop.locator(f"tr[data-session-id='{phone_session}']").get_by_role(
+            "button", name="Revoke").click()
+    assert revoked.value.status == 204
+    revoked_at = laptop.evaluate("Date.now()")
+    expect(status).to_have_attribute("data-state", "signed-out", timeout=1000)
+    assert phone.evaluate("window.signedOutAt") - revoked_at <= 1000

@@ -1,54 +1,24 @@
-// A tiny client of the jwt_sessions API: no framework, no build step.
-// The access token lives in sessionStorage (gone when the tab closes); the refresh token
-// is an HttpOnly cookie that JavaScript never sees, sent only to /auth/.
-const jwtDemo = (() => {
-  const urls = document.body.dataset;
+// The demo's one client of the API: jwt_sessions' browser module, as an app would use it.
+// Every page imports `client` from here; the "signed out" banner is shared by all pages.
+import {createClient} from "../jwt_sessions/client.js";
 
-  function csrfToken() {
-    const match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
-    return match ? decodeURIComponent(match[1]) : "";
+// jwt_sessions.urls is included at the prefix of its login URL ("/auth/login/" -> "/auth/").
+const loginUrl = new URL(document.body.dataset.loginUrl, location.href);
+export const client = createClient({baseUrl: new URL("../", loginUrl).pathname});
+
+client.onSignedOut((code) => {
+  const banner = document.getElementById("signed-out");
+  banner.dataset.code = code;
+  banner.querySelector(".code").textContent = code;
+  banner.hidden = false;
+});
+
+/** "Mobile Safari 17 on iOS (iPhone)" from a session of `client.sessions()`. */
+export function deviceName(session) {
+  let name = session.browser || "Unknown browser";
+  if (session.os) name += ` on ${session.os}`;
+  if (session.device && !["Other", "Generic Desktop"].includes(session.device)) {
+    name += ` (${session.device})`;
   }
-
-  async function send(method, url, body, access) {
-    const headers = {"Content-Type": "application/json", "X-CSRFToken": csrfToken()};
-    if (access) headers.Authorization = `Bearer ${access}`;
-    const response = await fetch(url, {
-      method, headers, credentials: "same-origin",
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const text = await response.text();
-    return {ok: response.ok, status: response.status, body: text ? JSON.parse(text) : {}};
-  }
-
-  function remember(result) {
-    if (result.ok) sessionStorage.setItem("access", result.body.access);
-    return result;
-  }
-
-  function forget() {
-    sessionStorage.removeItem("access");
-  }
-
-  return {
-    forget,
-    login: async (username, password) =>
-      remember(await send("POST", urls.loginUrl, {username, password})),
-    refresh: async () => remember(await send("POST", urls.refreshUrl, {})),
-
-    // Call the API; on an expired access token, refresh once and retry.
-    async api(method, url, body) {
-      let result = await send(method, url, body, sessionStorage.getItem("access"));
-      if (result.status === 401 && result.body.code === "token_expired") {
-        if ((await this.refresh()).ok) {
-          result = await send(method, url, body, sessionStorage.getItem("access"));
-        }
-      }
-      return result;
-    },
-
-    async logout() {
-      await send("POST", urls.logoutUrl, undefined, sessionStorage.getItem("access"));
-      forget();
-    },
-  };
-})();
+  return name;
+}

@@ -1,0 +1,334 @@
+"""Channels: WebSocket handshakes authenticated by an access token, and sockets that close
+(code 4401) when their session is revoked, in whichever process they are open.
+
+    application = ProtocolTypeRouter({
+        "http": django_asgi_app,
+        "websocket": JWTSessionAuthMiddleware(URLRouter(websocket_urlpatterns)),
+    })
+
+The token comes from `Authorization: Bearer <token>` (native clients) or, from a browser,
+which cannot set headers on a WebSocket, from the subprotocol list
+`["jwt_sessions", "jwt_sessions.bearer.<token>"]`: a header, so never in a URL or an
+access log. The server answers with the subprotocol `jwt_sessions` (or the application's
+own choice), never with the token, and the application sees neither the token entry nor
+the header that carried it. `scope["user"]` is the lazy user, `scope["auth"]` the claims;
+without any token, `AnonymousUser` and None, as in DRF. A bad, expired or revoked token,
+or an ambiguous handshake, is refused before it is accepted (HTTP 403).
+
+Every authenticated socket is registered under its session; the revocation events
+(`jwt_sessions.events`) close it. When the events may have been missed (a "gap", or a
+receiver not yet proven live when the socket opened), the database is asked which of the
+open sockets' sessions still live. Needs `pip install jwt_sessions[channels]`.
+"""
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import threading
+import uuid
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+
+from channels.db import database_sync_to_async
+from django.contrib.auth.models import AnonymousUser
+from django.db import DatabaseError
+
+from . import events
+from .authentication import MAX_TOKEN_LENGTH, bearer_token, lazy_user
+from .exceptions import AuthenticationError, ServiceUnavailable, TokenInvalid
+from .models import Session
+from .services import aauthenticate_access
+from .tokens import AccessClaims
+
+__all__ = ["JWTSessionAuthMiddleware", "SUBPROTOCOL", "TOKEN_SUBPROTOCOL_PREFIX",
+           "CLOSE_SESSION_REVOKED"]
+
+logger = logging.getLogger("jwt_sessions")
+
+SUBPROTOCOL = "jwt_sessions"
+TOKEN_SUBPROTOCOL_PREFIX = "jwt_sessions.bearer."
+CLOSE_SESSION_REVOKED = 4401
+# A browser offers a handful of subprotocols; a longer list is not a client of ours.
+MAX_SUBPROTOCOLS = 16
+# Events remembered for sockets whose handshake was under way when they arrived.
+_RECENT_EVENTS = 1024
+_RECHECK_BATCH = 1000
+# How long a socket opened before the events were proven live waits for that proof
+# before the database is asked about it instead.
+_HEALTHY_WAIT = 5.0
+
+Scope = dict[str, Any]
+Message = dict[str, Any]
+
+
+def handshake_token(scope: Scope) -> tuple[str | None, bool]:
+    """(the token, whether it came as a subprotocol); (None, False) without any token.
+
+    Raises TokenInvalid for anything ambiguous or malformed: two Authorization headers,
+    a header and a subprotocol token, two token subprotocols, another scheme, a token
+    subprotocol without `jwt_sessions` to answer with, an absurd subprotocol list.
+    """
+    headers = scope.get("headers") or ()
+    authorization = [value for name, value in headers if name.lower() == b"authorization"]
+    offered = list(scope.get("subprotocols") or ())
+    if len(offered) > MAX_SUBPROTOCOLS:
+        raise TokenInvalid("Too many subprotocols.")
+    carried = [p for p in offered if p.startswith(TOKEN_SUBPROTOCOL_PREFIX)]
+    if len(authorization) + len(carried) > 1:
+        raise TokenInvalid("A handshake carries one access token.")
+    if authorization:
+        token = bearer_token(authorization[0].decode("latin-1"))
+        if token is None:
+            raise TokenInvalid("The Authorization header must be 'Bearer <token>'.")
+        return token, False
+    if carried:
+        token = carried[0][len(TOKEN_SUBPROTOCOL_PREFIX):]
+        if SUBPROTOCOL not in offered or not token or len(token) > MAX_TOKEN_LENGTH:
+            raise TokenInvalid("Offer the subprotocols 'jwt_sessions' and "
+                               "'jwt_sessions.bearer.<token>'.")
+        return token, True
+    return None, False
+
+
+def _without_token(scope: Scope) -> Scope:
+    """The scope the application sees: no token entry, no header that carried it."""
+    kept = [p for p in scope.get("subprotocols") or () if
+            not p.startswith(TOKEN_SUBPROTOCOL_PREFIX)]
+    headers = [(name, value) for name, value in scope.get("headers") or ()
+               if name.lower() not in (b"authorization", b"sec-websocket-protocol")]
+    if kept:
+        headers.append((b"sec-websocket-protocol", ", ".join(kept).encode("latin-1")))
+    return {**scope, "subprotocols": kept, "headers": headers}
+
+
+class JWTSessionAuthMiddleware:
+    """ASGI middleware for Channels' WebSocket routes (HTTP passes through untouched)."""
+
+    def __init__(self, inner: Callable[..., Awaitable[None]]) -> None:
+        self.inner = inner
+
+    async def __call__(self, scope: Scope, receive: Callable, send: Callable) -> None:
+        if scope["type"] != "websocket":
+            return await self.inner(scope, receive, send)
+        trusted = open_sockets.prepare()
+        try:
+            token, as_subprotocol = handshake_token(scope)
+            claims = None if token is None else await aauthenticate_access(token)
+        except (AuthenticationError, ServiceUnavailable) as exc:
+            logger.info("WebSocket handshake refused (%s)", exc.default_code)
+            return await _refuse(receive, send)
+        if claims is None:
+            return await self.inner({**scope, "user": AnonymousUser(), "auth": None},
+                                    receive, send)
+        return await self._serve(_without_token(scope), claims, as_subprotocol, trusted,
+                                 receive, send)
+
+    async def _serve(self, scope: Scope, claims: AccessClaims, as_subprotocol: bool,
+                     trusted: tuple[int, bool], receive: Callable, send: Callable) -> None:
+        socket = _Socket(claims.session_id, receive, send, as_subprotocol)
+        open_sockets.add(socket, *trusted)
+        try:
+            await self.inner({**scope, "user": lazy_user(claims), "auth": claims},
+                             socket.receive, socket.send)
+        finally:
+            open_sockets.discard(socket)
+            socket.finish()
+
+
+async def _refuse(receive: Callable, send: Callable) -> None:
+    """Close before accepting: the server answers the handshake with HTTP 403."""
+    message = await receive()
+    if message["type"] == "websocket.connect":
+        await send({"type": "websocket.close", "code": CLOSE_SESSION_REVOKED})
+
+
+class _Socket:
+    """One authenticated WebSocket: the application's receive and send, plus `revoke()`."""
+
+    def __init__(self, session_id: uuid.UUID, receive: Callable, send: Callable,
+                 as_subprotocol: bool) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.session_id = session_id
+        self._receive, self._send = receive, send
+        self._as_subprotocol = as_subprotocol
+        self._closed = False  # a close was sent, by the application or by us
+        self._revoked = self.loop.create_future()
+        self._pending: asyncio.Future | None = None
+
+    async def receive(self) -> Message:
+        if not self._revoked.done():
+            if self._pending is None:
+                self._pending = asyncio.ensure_future(self._receive())
+            await asyncio.wait({self._pending, self._revoked},
+                               return_when=asyncio.FIRST_COMPLETED)
+            if self._pending.done():
+                message, self._pending = self._pending.result(), None
+                return message
+        return {"type": "websocket.disconnect", "code": CLOSE_SESSION_REVOKED}
+
+    async def send(self, message: Message) -> None:
+        if self._closed:
+            return  # we closed it on revocation: what the application says goes nowhere
+        if message["type"] == "websocket.accept" and self._as_subprotocol:
+            chosen = message.get("subprotocol")
+            if chosen is None or chosen.startswith(TOKEN_SUBPROTOCOL_PREFIX):
+                message = {**message, "subprotocol": SUBPROTOCOL}
+        elif message["type"] == "websocket.close":
+            self._closed = True
+        await self._send(message)
+
+    def revoke(self) -> None:
+        """Close with 4401 and tell the application it is disconnected (on the loop)."""
+        if self._revoked.done():
+            return
+        self._revoked.set_result(None)
+        if not self._closed:
+            self._closed = True
+            _in_background(self._close())
+
+    async def _close(self) -> None:
+        try:
+            await self._send({"type": "websocket.close", "code": CLOSE_SESSION_REVOKED})
+        except Exception:  # noqa: BLE001 - the peer may be gone already; nothing to close
+            logger.debug("WebSocket of session %s was gone before its close",
+                         self.session_id)
+
+    def finish(self) -> None:
+        if self._pending is not None:
+            self._pending.cancel()
+        if not self._revoked.done():
+            self._revoked.cancel()
+
+
+class _OpenSockets:
+    """This process's authenticated sockets by session, fed by the revocation events.
+
+    Events arrive on the receiver's thread; each socket is closed on its own loop. A
+    handshake that was being checked while an event arrived catches up through the last
+    events, kept with sequence numbers.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._by_session: dict[uuid.UUID, set[_Socket]] = {}
+        self._recent: deque[tuple[int, events.SessionEvent]] = deque(maxlen=_RECENT_EVENTS)
+        self._seq = 0
+        self._unsubscribe: Callable[[], None] | None = None
+
+    def prepare(self) -> tuple[int, bool]:
+        """Before a handshake's check: (the event sequence now, whether the events are
+        proven live). Subscribes to the events on first use."""
+        with self._lock:
+            if self._unsubscribe is None:
+                self._unsubscribe = events.subscribe(self._on_event)
+            seq = self._seq
+        return seq, events.healthy()
+
+    def add(self, socket: _Socket, seq: int, trusted: bool) -> None:
+        with self._lock:
+            self._by_session.setdefault(socket.session_id, set()).add(socket)
+            missed = [event for number, event in self._recent if number > seq]
+            overflowed = self._seq - seq > len(self._recent)
+        if any(e.kind == events.REVOKED and e.session_id == socket.session_id
+               for e in missed):
+            socket.revoke()
+        elif overflowed or any(e.kind == events.GAP for e in missed):
+            _in_background(_recheck([socket]))
+        elif not trusted:
+            _in_background(_recheck_once_healthy(socket))
+
+    def discard(self, socket: _Socket) -> None:
+        with self._lock:
+            group = self._by_session.get(socket.session_id)
+            if group is not None:
+                group.discard(socket)
+                if not group:
+                    del self._by_session[socket.session_id]
+
+    def sockets(self) -> list[_Socket]:
+        with self._lock:
+            return [socket for group in self._by_session.values() for socket in group]
+
+    def _on_event(self, event: events.SessionEvent) -> None:
+        """On the receiver's thread: hand each affected socket to its loop."""
+        if event.kind == events.ROTATED:
+            return  # a socket may outlive its access token: only the session counts
+        with self._lock:
+            self._seq += 1
+            self._recent.append((self._seq, event))
+            if event.kind == events.REVOKED and event.session_id is not None:
+                doomed = list(self._by_session.get(event.session_id, ()))
+            else:
+                doomed = []
+        if event.kind == events.GAP:
+            for loop, group in _by_loop(self.sockets()).items():
+                _call_soon(loop, functools.partial(_recheck_soon, group))
+        for socket in doomed:
+            _call_soon(socket.loop, socket.revoke)
+
+
+_background: set[asyncio.Task] = set()
+
+
+def _in_background(coroutine: Awaitable[None]) -> None:
+    """Run a coroutine on the current loop, holding a reference until it is done."""
+    task = asyncio.ensure_future(coroutine)
+    _background.add(task)
+    task.add_done_callback(_background.discard)
+
+
+def _call_soon(loop: asyncio.AbstractEventLoop, callback: Callable[[], Any]) -> None:
+    try:
+        loop.call_soon_threadsafe(callback)
+    except RuntimeError:
+        pass  # that loop has closed: its sockets are gone with it
+
+
+def _by_loop(sockets: Iterable[_Socket]) -> dict[asyncio.AbstractEventLoop, list[_Socket]]:
+    groups: dict[asyncio.AbstractEventLoop, list[_Socket]] = {}
+    for socket in sockets:
+        groups.setdefault(socket.loop, []).append(socket)
+    return groups
+
+
+def _live_sessions(session_ids: list[uuid.UUID]) -> set[uuid.UUID]:
+    live: set[uuid.UUID] = set()
+    for start in range(0, len(session_ids), _RECHECK_BATCH):
+        batch = session_ids[start:start + _RECHECK_BATCH]
+        live.update(Session.objects.active().filter(pk__in=batch)
+                    .values_list("pk", flat=True))
+    return live
+
+
+def _recheck_soon(group: Any) -> None:
+    _in_background(_recheck(group))
+
+
+async def _recheck(sockets: list[_Socket]) -> None:
+    """Events may have been missed: close the sockets whose session the database says
+    has ended (one query per thousand sessions)."""
+    try:
+        live = await database_sync_to_async(_live_sessions)(
+            sorted({socket.session_id for socket in sockets}))
+    except DatabaseError:
+        logger.warning("Could not re-check %d WebSocket session(s): database unavailable",
+                       len(sockets))
+        return
+    for socket in sockets:
+        if socket.session_id not in live:
+            socket.revoke()
+
+
+async def _recheck_once_healthy(socket: _Socket) -> None:
+    """A socket opened before the receiver was proven live: a revocation published in
+    between was heard by nobody, so ask the database once the events are trustworthy."""
+    waited = 0.0
+    while not events.healthy() and waited < _HEALTHY_WAIT:
+        await asyncio.sleep(0.02)
+        waited += 0.02
+    await _recheck([socket])
+
+
+open_sockets = _OpenSockets()

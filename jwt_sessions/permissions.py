@@ -1,0 +1,52 @@
+"""DRF permissions for sensitive actions: step-up authentication (RFC 9470)."""
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django.utils import timezone
+from rest_framework.permissions import BasePermission
+
+from .exceptions import ReauthenticationRequired
+from .tokens import AccessClaims
+
+INTROSPECT_PERMISSION = "jwt_sessions.introspect_session"
+
+
+def recent_authentication(max_age: int | timedelta) -> type[BasePermission]:
+    """A permission class: the access token's user proved who they are (login or
+    `reauthenticate/`) at most `max_age` ago (seconds or a timedelta).
+
+        permission_classes = [IsAuthenticated, recent_authentication(300)]
+
+    An older `auth_time` answers 401 `reauthentication_required` with
+    `WWW-Authenticate: Bearer error="insufficient_user_authentication", max_age="300"`;
+    the client asks for the password, posts it to `reauthenticate/` and retries.
+    A request not authenticated by a jwt_sessions access token is refused (DRF's
+    401 or 403): nothing else says when its user last proved who they are.
+    """
+    limit = max_age if isinstance(max_age, timedelta) else timedelta(seconds=max_age)
+    if limit <= timedelta(0):
+        raise ValueError("max_age must be positive")
+    seconds = int(limit.total_seconds())
+
+    class RecentAuthentication(BasePermission):
+        def has_permission(self, request: Any, view: Any) -> bool:
+            claims = request.auth
+            if not isinstance(claims, AccessClaims):
+                return False
+            if claims.auth_time is None or timezone.now() - claims.auth_time > limit:
+                raise ReauthenticationRequired(seconds)
+            return True
+
+    RecentAuthentication.__name__ = RecentAuthentication.__qualname__ = (
+        f"RecentAuthentication{seconds}s")
+    return RecentAuthentication
+
+
+class CanIntrospect(BasePermission):
+    """The caller holds `jwt_sessions.introspect_session` (a gateway's service account)."""
+
+    def has_permission(self, request: Any, view: Any) -> bool:
+        user = request.user
+        return bool(user and user.is_authenticated and user.has_perm(INTROSPECT_PERMISSION))
