@@ -382,12 +382,12 @@ def verified_memo_memory() -> tuple[int, int]:
     from django.utils import timezone
 
     from jwt_sessions import tokens
-    from jwt_sessions.conf import jwt_settings
 
     now = timezone.now()
-    signed = [tokens.encode_access_token(n, uuid.uuid4(), tokens.new_jti(), now)[0]
+    signed = [tokens.encode_access_token(n, uuid.uuid4(), tokens.new_jti(), now,
+                                         auth_time=now, amr=["pwd"])[0]
               for n in range(tokens._VERIFIED_MEMO_SIZE)]
-    memo = jwt_settings.derived("verified_tokens", dict)
+    memo = tokens.verified_tokens()
     memo.clear()
     tracemalloc.start()
     for token in signed:
