@@ -50,6 +50,16 @@ def setup_django(redis_url: str, database: str, local_cache: bool = False) -> No
         settings.JWT_SESSIONS = {**settings.JWT_SESSIONS, "LOCAL_CACHE": LOCAL_CACHE}
 
 
+# Headline figures for run.py's targets (`--json`): name -> (p50, p99, max) in ms.
+FIGURES: dict[str, tuple[float, float, float]] = {}
+
+
+def quantiles(samples_ms: list[float]) -> tuple[float, float, float]:
+    ordered = sorted(samples_ms)
+    return (ordered[len(ordered) // 2], ordered[min(len(ordered) - 1, int(len(ordered) * .99))],
+            ordered[-1])
+
+
 def percentiles(samples_ms: list[float]) -> list[str]:
     ordered = sorted(samples_ms)
 
@@ -179,6 +189,7 @@ def bench_delivery(args, report: list[str], user) -> None:
         session_id, seen = child.line().split()
         latencies.append((int(seen) - returned[session_id]) / 1e6)
     child.close()
+    FIGURES["delivery"] = quantiles(latencies)
     report += ["## Event delivery (revoke returned in A -> event seen in B)", "",
                f"{count} revocations through `jwt_sessions.api.revoke_session`, 5 ms apart; "
                "B is another process subscribed with `events.subscribe`.", "",
@@ -230,6 +241,9 @@ def bench_visibility(args, report: list[str], user, server) -> None:
         cut = watch_trials(args, user, partitions, proxy.url(), proxy=proxy)
     finally:
         proxy.close()
+    FIGURES["visible, CPU-bound B"], FIGURES["visible, I/O-bound B"] = (
+        quantiles(cases[label]) for label in list(cases)[::2])
+    FIGURES["visible, silent partition"] = quantiles(cut)
     report += ["## Revocation visibility with LOCAL_CACHE on (revoke returned in A -> "
                "first refusal in B)", "",
                f"B answers the token from its local cache (`max_age` {MAX_AGE.seconds} s, "
@@ -301,6 +315,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--output")
+    parser.add_argument("--json", help="also write the headline figures (ms) to this file")
     parser.add_argument("--only", help="comma-separated: delivery,visibility,flood")
     parser.add_argument("--role", choices=["listener", "server"], help=argparse.SUPPRESS)
     parser.add_argument("--redis", help=argparse.SUPPRESS)
@@ -341,6 +356,9 @@ def main() -> None:
     sys.stdout.write(text)
     if args.output:
         Path(args.output).write_text(text)
+    if args.json:
+        Path(args.json).write_text(json.dumps(
+            {**FIGURES, "max_age": MAX_AGE.total_seconds() * 1000}))
 
 
 if __name__ == "__main__":
