@@ -50,6 +50,16 @@ def setup_django(redis_url: str, database: str, local_cache: bool = False) -> No
         settings.JWT_SESSIONS = {**settings.JWT_SESSIONS, "LOCAL_CACHE": LOCAL_CACHE}
 
 
+# Headline figures for run.py's targets (`--json`): name -> (p50, p99, max) in ms.
+FIGURES: dict[str, tuple[float, float, float]] = {}
+
+
+def quantiles(samples_ms: list[float]) -> tuple[float, float, float]:
+    ordered = sorted(samples_ms)
+    return (ordered[len(ordered) // 2], ordered[min(len(ordered) - 1, int(len(ordered) * .99))],
+            ordered[-1])
+
+
 def percentiles(samples_ms: list[float]) -> list[str]:
     ordered = sorted(samples_ms)
 
@@ -85,11 +95,17 @@ def role_server() -> None:
         if command["do"] == "watch":  # cache the token, then spin until it is refused
             access = command["access"]
             cache = local_cache.current()
-            assert events.wait_until_healthy(30)
-            check(access)
-            hits = cache.hits
-            check(access)
-            assert cache.hits == hits + 1, "not served from the local cache"
+            warm_until = time.monotonic() + 30  # after a partition: until Redis is used again
+            while True:
+                assert events.wait_until_healthy(30)
+                check(access)
+                hits = cache.hits
+                check(access)
+                if cache.hits == hits + 1:
+                    break
+                assert time.monotonic() < warm_until, "not served from the local cache"
+                time.sleep(0.1)
+            sys.setswitchinterval(command["switch_interval"])
             print("ready", flush=True)
             deadline = time.monotonic() + command["timeout"]
             refused = None
@@ -99,6 +115,9 @@ def role_server() -> None:
                 except SessionRevoked:
                     refused = time.monotonic_ns()
                     break
+                if command["yield"]:
+                    time.sleep(0)  # as a request that writes its response: the GIL is free
+            sys.setswitchinterval(0.005)
             print(json.dumps({"refused": refused}), flush=True)
         elif command["do"] == "serve":  # time requests for `seconds`
             from django.test import Client
@@ -168,6 +187,7 @@ def bench_delivery(args, report: list[str], user) -> None:
         session_id, seen = child.line().split()
         latencies.append((int(seen) - returned[session_id]) / 1e6)
     child.close()
+    FIGURES["delivery"] = quantiles(latencies)
     report += ["## Event delivery (revoke returned in A -> event seen in B)", "",
                f"{count} revocations through `jwt_sessions.api.revoke_session`, 5 ms apart; "
                "B is another process subscribed with `events.subscribe`.", "",
@@ -175,14 +195,16 @@ def bench_delivery(args, report: list[str], user) -> None:
                "| " + " | ".join(percentiles(latencies)) + " |", ""]
 
 
-def watch_trials(args, user, count: int, redis_url: str, proxy=None) -> list[float]:
+def watch_trials(args, user, count: int, redis_url: str, proxy=None, switch_interval=0.005,
+                 yields=False) -> list[float]:
     """Revoke-to-first-refusal latencies (ms) of `count` sessions cached in B."""
     from jwt_sessions import api
 
     child = Child("server", redis_url, args.database, cache=True)
     latencies = []
     for pair in open_sessions(user, count):
-        child.send(do="watch", access=pair.access, timeout=MAX_AGE.total_seconds() + 10)
+        child.send(do="watch", access=pair.access, timeout=MAX_AGE.total_seconds() + 10,
+                   switch_interval=switch_interval, **{"yield": yields})
         child.expect_ready()
         if proxy is not None:
             proxy.cut("blackhole")
@@ -201,8 +223,15 @@ def bench_visibility(args, report: list[str], user, server) -> None:
     from tests.redis_servers import TcpProxy
 
     count = 100 if args.quick else 200
-    log(f"visibility with LOCAL_CACHE: {count} revocations")
-    direct = watch_trials(args, user, count, args.redis)
+    log(f"visibility with LOCAL_CACHE: 3 x {count} revocations")
+    cases = {
+        "B's thread busy (CPU-bound checks back to back)": watch_trials(
+            args, user, count, args.redis),
+        "B's thread busy, `sys.setswitchinterval(0.001)`": watch_trials(
+            args, user, count, args.redis, switch_interval=0.001),
+        "B's thread doing I/O between checks (as requests do)": watch_trials(
+            args, user, count, args.redis, yields=True),
+    }
     partitions = 3 if args.quick else 8
     log(f"visibility across a silent partition: {partitions} trials")
     proxy = TcpProxy(server.port)
@@ -210,6 +239,9 @@ def bench_visibility(args, report: list[str], user, server) -> None:
         cut = watch_trials(args, user, partitions, proxy.url(), proxy=proxy)
     finally:
         proxy.close()
+    FIGURES["visible, CPU-bound B"], FIGURES["visible, I/O-bound B"] = (
+        quantiles(cases[label]) for label in list(cases)[::2])
+    FIGURES["visible, silent partition"] = quantiles(cut)
     report += ["## Revocation visibility with LOCAL_CACHE on (revoke returned in A -> "
                "first refusal in B)", "",
                f"B answers the token from its local cache (`max_age` {MAX_AGE.seconds} s, "
@@ -217,11 +249,14 @@ def bench_visibility(args, report: list[str], user, server) -> None:
                "A revokes. Silent partition: B reaches Redis through a TCP proxy that "
                "starts dropping every packet (no error, no close) just before A revokes; B "
                "stops trusting its cache when its heartbeat is 3 s old, then its Redis "
-               "check waits out the socket timeout (0.5 s) and the database refuses.", "",
+               "check waits out the socket timeout (0.5 s) and the database refuses. A "
+               "thread that never releases the GIL delays B's receiver thread by up to one "
+               "switch interval (5 ms by default) each time it needs the GIL back.", "",
                "| case | revocations | p50 ms | p90 ms | p99 ms | max ms |",
                "|---|---|---|---|---|---|",
-               "| events flowing | " + " | ".join(percentiles(direct)) + " |",
-               "| silent partition | " + " | ".join(percentiles(cut)) + " |", ""]
+               *(f"| {label} | " + " | ".join(percentiles(values)) + " |"
+                 for label, values in cases.items()),
+               "| silent partition (B busy) | " + " | ".join(percentiles(cut)) + " |", ""]
 
 
 def bench_flood(args, report: list[str], user) -> None:
@@ -234,9 +269,9 @@ def bench_flood(args, report: list[str], user) -> None:
     for cache in (True, False):
         pair = open_sessions(user, 1)[0]
         child = Child("server", args.redis, args.database, cache=cache)
-        child.send(do="serve", access=pair.access, seconds=3.0)
+        child.send(do="serve", access=pair.access, seconds=4.0)
         child.expect_ready()
-        time.sleep(1.0)  # baseline second
+        time.sleep(2.0)  # warm-up, then the baseline
         log(f"flood: {events_per_second} events in {seconds} s (LOCAL_CACHE {cache})")
         conn = get_redis_connection("default")
         import uuid
@@ -254,21 +289,23 @@ def bench_flood(args, report: list[str], user) -> None:
         flood_end = time.monotonic_ns()
         samples = json.loads(child.line())["samples"]
         child.close()
-        before = [d / 1000 for s, d in samples if s < flood_start]
+        # Baseline: the half second just before the flood (past B's warm-up).
+        before = [d / 1000 for s, d in samples if flood_start - 5e8 <= s < flood_start]
         during = [d / 1000 for s, d in samples if flood_start <= s < flood_end]
         label = "on" if cache else "off"
-        for phase, values in (("before", before), ("during the flood", during)):
+        for phase, values, seconds_ in (("the 0.5 s before", before, 0.5),
+                                        ("during the flood", during,
+                                         (flood_end - flood_start) / 1e9)):
             ordered = sorted(values)
-            rows.append(f"| {label} | {phase} | {len(values)} | "
+            rows.append(f"| {label} | {phase} | {len(values) / seconds_:,.0f} | "
                         f"{statistics.median(ordered):.0f} | "
                         f"{ordered[int(len(ordered) * 0.99)]:.0f} | {ordered[-1]:.0f} |")
-        rows.append(f"| {label} | flood took | {(flood_end - flood_start) / 1e9:.2f} s | | | |")
     report += ["## Flood: 10,000 revocation events in one second", "",
                "B serves the whoami view in a loop (in-process client, one thread) while A "
                "publishes 10,000 single-session revocation messages within a second (20 "
                "pipelines of 500, paced). B's receiver decodes each and drops it from its "
                "cache. Request latency in microseconds.", "",
-               "| LOCAL_CACHE | phase | requests | p50 us | p99 us | max us |",
+               "| LOCAL_CACHE | phase | requests/s | p50 us | p99 us | max us |",
                "|---|---|---|---|---|---|", *rows, ""]
 
 
@@ -276,6 +313,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--output")
+    parser.add_argument("--json", help="also write the headline figures (ms) to this file")
+    parser.add_argument("--only", help="comma-separated: delivery,visibility,flood")
     parser.add_argument("--role", choices=["listener", "server"], help=argparse.SUPPRESS)
     parser.add_argument("--redis", help=argparse.SUPPRESS)
     parser.add_argument("--database", help=argparse.SUPPRESS)
@@ -302,15 +341,22 @@ def main() -> None:
                   f"- redis-server {server.client().info('server')['redis_version']} of its "
                   f"own on 127.0.0.1; SQLite; `nproc` = {os.cpu_count()}, load average at "
                   f"start {os.getloadavg()[0]:.1f}", ""]
-        bench_delivery(args, report, user)
-        bench_visibility(args, report, user, server)
-        bench_flood(args, report, user)
+        only = set(args.only.split(",")) if args.only else {"delivery", "visibility", "flood"}
+        if "delivery" in only:
+            bench_delivery(args, report, user)
+        if "visibility" in only:
+            bench_visibility(args, report, user, server)
+        if "flood" in only:
+            bench_flood(args, report, user)
     finally:
         server.close()
     text = "\n".join(report) + "\n"
     sys.stdout.write(text)
     if args.output:
         Path(args.output).write_text(text)
+    if args.json:
+        Path(args.json).write_text(json.dumps(
+            {**FIGURES, "max_age": MAX_AGE.total_seconds() * 1000}))
 
 
 if __name__ == "__main__":

@@ -359,6 +359,7 @@ def bench_local_cache_scale(cfg: Config, report: Report) -> None:
                                  f"{held / 2**20:.1f} MiB", fmt(per_entry)])
     finally:
         events.healthy = real_healthy
+    memo_entries, memo_bytes = verified_memo_memory()
     report.add("## 6. LOCAL_CACHE at scale: hit rate and memory per process",
                "",
                f"{lookups:,} access checks per case against one process's cache, sessions "
@@ -369,6 +370,53 @@ def bench_local_cache_scale(cfg: Config, report: Report) -> None:
                "")
     report.table(["live sessions", "max_entries", "traffic", "entries held", "hit rate",
                   "cache memory", "bytes/entry"], rows)
+    report.add(f"The verified-token memo of tokens.py (on whether or not LOCAL_CACHE is) holds "
+               f"at most {memo_entries:,} tokens: {memo_bytes / 2**20:.1f} MiB when full "
+               f"({memo_bytes / memo_entries:,.0f} bytes per token with its claims).", "")
+
+
+def verified_memo_memory() -> tuple[int, int]:
+    """(entries, bytes) of a full verified-token memo (tracemalloc)."""
+    import tracemalloc
+
+    from django.utils import timezone
+
+    from jwt_sessions import tokens
+
+    now = timezone.now()
+    signed = [tokens.encode_access_token(n, uuid.uuid4(), tokens.new_jti(), now,
+                                         auth_time=now, amr=["pwd"])[0]
+              for n in range(tokens._VERIFIED_MEMO_SIZE)]
+    memo = tokens.verified_tokens()
+    memo.clear()
+    tracemalloc.start()
+    for token in signed:
+        tokens.decode_access_token(token)
+    held, _peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    memo.clear()
+    # The token strings themselves were allocated before tracing: add them.
+    return len(signed), held + sum(sys.getsizeof(token) for token in signed)
+
+
+def bench_events(cfg: Config, report: Report) -> dict:
+    """Revocation events across processes (benchmarks/events_latency.py, which runs a
+    redis-server of its own); its tables join this report."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as workdir:
+        markdown, figures = Path(workdir, "events.md"), Path(workdir, "events.json")
+        log("revocation events across processes (events_latency.py)")
+        subprocess.run([sys.executable, str(ROOT / "benchmarks" / "events_latency.py"),
+                        "--output", str(markdown), "--json", str(figures),
+                        *(["--quick"] if cfg.quick else [])],
+                       check=True, stdout=subprocess.DEVNULL, cwd=ROOT)
+        lines = markdown.read_text().splitlines()
+        result = json.loads(figures.read_text())
+    body = lines[lines.index(next(line for line in lines if line.startswith("## "))):]
+    report.add(*(line.replace("## ", "## 9. ", 1) if line.startswith("## ") else line
+                 for line in body), "")
+    return result
 
 
 def bench_http(cfg: Config, report: Report, creds: dict) -> dict | None:
@@ -934,6 +982,19 @@ def targets(report: Report, figures: dict, at: int) -> None:
         spent = costs["jwt_sessions_cached"]
         check("0 SQL and 0 Redis round trips on a cached hit",
               f"{spent.sql:g} SQL, {spent.redis:g} RT", spent.sql == 0 and spent.redis == 0)
+    if figures.get("events"):
+        events = figures["events"]
+        p50, p99, _ = events["delivery"]
+        check("revocation event delivered to another process (p50 / p99)",
+              f"{p50:.2f} / {p99:.2f} ms", p99 <= 10)
+        for case in ("visible, I/O-bound B", "visible, CPU-bound B"):
+            p50, p99, _ = events[case]
+            check(f"LOCAL_CACHE: revoke in A -> refused in B, p99 <= 10 ms ({case[9:]})",
+                  f"{p50:.1f} / {p99:.1f} ms (p50 / p99)", p99 <= 10)
+        worst = events["visible, silent partition"][2]
+        check("LOCAL_CACHE: silent partition, worst case <= max_age",
+              f"{worst / 1000:.2f} s (max_age {events['max_age'] / 1000:.0f} s)",
+              worst <= events["max_age"])
     if figures.get("socket_close"):
         close = figures["socket_close"]
         check("revoked session's WebSocket closed in another process within 1 s (p99)",
@@ -942,14 +1003,14 @@ def targets(report: Report, figures: dict, at: int) -> None:
               close["p99"] < 1000 and close["closed"] == close["count"])
     if rows:
         summary = Report()
-        summary.add("## Targets (issues 7 and 14), from this run", "")
+        summary.add("## Targets (issues 7, 13 and 14), from this run", "")
         summary.table(["target", "measured", "status"], rows)
         report.lines[at:at] = summary.lines
 
 
 # ---------------------------------------------------------------------------- main
 SECTIONS = ("requests", "cache", "http", "refresh", "trust", "logout", "memory", "dead",
-            "scale", "doors")
+            "scale", "doors", "events")
 
 
 def main() -> None:
@@ -1001,6 +1062,8 @@ def main() -> None:
 
         figures["ninja"] = doors.bench_ninja(cfg, report, creds["jwt_sessions"][1][7:])
         figures["socket_close"] = doors.bench_socket_close(cfg, report, user)
+    if "events" in only:
+        figures["events"] = bench_events(cfg, report)
     targets(report, figures, at=header_end)
     text = report.text()
     sys.stdout.write(text)

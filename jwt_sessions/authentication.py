@@ -15,6 +15,7 @@ from django.utils.functional import SimpleLazyObject, empty
 from rest_framework.authentication import BaseAuthentication
 
 from .access import authenticate_access
+from .conf import cached_per_settings
 from .exceptions import SessionRevoked, TokenInvalid
 from .tokens import AccessClaims
 
@@ -74,10 +75,16 @@ def load_active_user(model: Any, pk: Any) -> Any:
     return user
 
 
+@cached_per_settings
+def _user_model() -> Any:
+    """The user model, looked up once per settings (not on every request)."""
+    return get_user_model()
+
+
 def lazy_user(claims: AccessClaims, load: Any = load_active_user) -> LazyUser:
     """The claims' user, loaded only when more than its pk is read; `token_invalid` for a
     `sub` that is no pk of the user model."""
-    model = get_user_model()
+    model = _user_model()
     try:
         pk = model._meta.pk.to_python(claims.user_id)
     except ValidationError as exc:

@@ -125,7 +125,8 @@ def revocation_window() -> timedelta:
     seconds of margin for clocks and in-flight requests)."""
     return access_token_ttl() + timedelta(seconds=5)
 
-_WATCHED = {"JWT_SESSIONS", "SECRET_KEY", "DEBUG", "REST_FRAMEWORK", "CACHES"}
+_WATCHED = {"JWT_SESSIONS", "SECRET_KEY", "DEBUG", "REST_FRAMEWORK", "CACHES",
+            "AUTH_USER_MODEL"}
 
 
 def _reload(*, setting: str, **kwargs: Any) -> None:

@@ -156,6 +156,7 @@ class _Receiver(threading.Thread):
         # Set while a gap is owed to consumers: from the start too, since what they hold
         # from before this receiver (a stopped one, a settings change) is not covered.
         self._lost = True
+        self._warned = False  # the current outage was logged
         self._subscribed_at = 0.0
 
     def healthy(self) -> bool:
@@ -181,7 +182,12 @@ class _Receiver(threading.Thread):
                 self._listen(pubsub)
             except (_Lost, StoreUnavailable, *_REDIS_ERRORS) as exc:
                 if not self._stopping.is_set():
-                    self._lose(str(exc) or type(exc).__name__)
+                    self._lose(str(exc) if isinstance(exc, _Lost)
+                               else f"{type(exc).__name__}: {exc}")
+            except Exception as exc:  # noqa: BLE001 - the receiver must outlive any client bug
+                if not self._stopping.is_set():
+                    logger.exception("Revocation events: unexpected error")
+                    self._lose(type(exc).__name__)
             finally:
                 self._proof = None
                 if pubsub is not None:
@@ -203,6 +209,8 @@ class _Receiver(threading.Thread):
             if message and message["type"] == "subscribe":
                 waiting.discard(message["channel"])
         self._subscribed_at = time.monotonic()
+        self._run_id = None  # a restart before now is covered by the gap below
+        self._warned = False
         if self._lost:  # what happened meanwhile is unknown: consumers re-check now
             self._lost = False
             logger.info("Revocation events: subscribed; consumers resynchronise")
@@ -254,12 +262,13 @@ class _Receiver(threading.Thread):
 
     def _lose(self, reason: str) -> None:
         self._proof = None
-        if self._lost:
-            return  # already owed; still (re)connecting
-        self._lost = True
-        logger.warning("Revocation events: %s; consumers told to distrust what they hold",
-                       reason)
-        _dispatch(SessionEvent(GAP, None))
+        if not self._warned:
+            self._warned = True
+            logger.warning("Revocation events: %s; consumers distrust what they hold until "
+                           "the subscription is back", reason)
+        if not self._lost:  # else a gap is owed already: still (re)connecting
+            self._lost = True
+            _dispatch(SessionEvent(GAP, None))
 
 
 def _parse(data: bytes) -> list[SessionEvent]:

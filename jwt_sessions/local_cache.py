@@ -35,16 +35,20 @@ _REMEMBERED_DROPS = 4096
 
 class LocalCache:
     """A bounded LRU of access tokens Redis vouched for: session id -> (jti, trusted
-    until). One entry per session, as a session has only one live access token."""
+    until). One entry per session, as a session has only one live access token.
+
+    Keyed by the session id's integer: its hashing and comparison run no Python code, so
+    each dictionary operation is atomic and lock-free reads are safe beside locked writes.
+    """
 
     def __init__(self, max_age: float, max_entries: int) -> None:
         self.max_age = max_age
         self.max_entries = max_entries
         self.hits = self.misses = 0
-        self._entries: OrderedDict[uuid.UUID, tuple[str, float]] = OrderedDict()
+        self._entries: OrderedDict[int, tuple[str, float]] = OrderedDict()
         self._lock = threading.Lock()
         self._version = 0  # moves on with every drop or clear
-        self._dropped: dict[uuid.UUID, int] = {}  # session -> version of its last drop
+        self._dropped: dict[int, int] = {}  # session -> version of its last drop
         self._floor = 0  # lookups that started before this version may not keep
 
     def __len__(self) -> int:
@@ -52,13 +56,14 @@ class LocalCache:
 
     def holds(self, session_id: uuid.UUID, jti: str) -> bool:
         """True if this token may be accepted without asking Redis."""
-        entry = self._entries.get(session_id)
+        key = session_id.int
+        entry = self._entries.get(key)
         if (entry is None or entry[0] != jti or time.monotonic() >= entry[1]
                 or not events.healthy()):
             self.misses += 1
             return False
         try:
-            self._entries.move_to_end(session_id)
+            self._entries.move_to_end(key)
         except KeyError:  # dropped by another thread meanwhile
             self.misses += 1
             return False
@@ -75,12 +80,13 @@ class LocalCache:
         if not events.healthy():
             return
         until = time.monotonic() + self.max_age
+        key = session_id.int
         with self._lock:
             if since != self._version and (
-                    since < self._floor or self._dropped.get(session_id, -1) > since):
+                    since < self._floor or self._dropped.get(key, -1) > since):
                 return
-            self._entries[session_id] = (jti, until)
-            self._entries.move_to_end(session_id)
+            self._entries[key] = (jti, until)
+            self._entries.move_to_end(key)
             while len(self._entries) > self.max_entries:
                 self._entries.popitem(last=False)
 
@@ -88,8 +94,8 @@ class LocalCache:
         with self._lock:
             self._version += 1
             for session_id in session_ids:
-                self._entries.pop(session_id, None)
-                self._dropped[session_id] = self._version
+                self._entries.pop(session_id.int, None)
+                self._dropped[session_id.int] = self._version
             if len(self._dropped) > _REMEMBERED_DROPS:
                 self._dropped.clear()
                 self._floor = self._version
@@ -102,6 +108,11 @@ class LocalCache:
             self._floor = self._version
 
 
+# The cache built under the current settings (None until the first check) and the
+# unsubscribe of its event consumer.
+_state: dict[str, Any] = {"cache": None, "unsubscribe": None}
+
+
 @cached_per_settings
 def current() -> LocalCache | None:
     """This process's cache under the current settings (None: LOCAL_CACHE is off)."""
@@ -109,8 +120,9 @@ def current() -> LocalCache | None:
 
 
 def forget(session_ids: Iterable[Any]) -> None:
-    """This process revoked or rotated these sessions: drop them now, not on the event."""
-    cache = current()
+    """This process revoked or rotated these sessions: drop them now, not on the event.
+    A process that has not checked a token yet holds nothing (and starts no receiver)."""
+    cache = _state["cache"]
     if cache is not None:
         cache.drop(list(session_ids))
 
@@ -119,9 +131,6 @@ def settings_of(config: dict) -> tuple[float, int]:
     """(max_age seconds, max_entries) of a LOCAL_CACHE dict, defaults filled in."""
     max_age = as_timedelta(config.get("max_age", DEFAULT_MAX_AGE))
     return max_age.total_seconds(), config.get("max_entries", DEFAULT_MAX_ENTRIES)
-
-
-_state: dict[str, Any] = {"cache": None, "unsubscribe": None}
 
 
 def _build() -> LocalCache | None:

@@ -280,6 +280,11 @@ class RedisStore:
             if not counters:
                 return conn.mget(keys)
             pipe = conn.pipeline(transaction=False)
+            if isinstance(pipe, ClusterPipeline):  # which refuses MGET: two GETs, one slot
+                pipe.get(keys[0])
+                pipe.get(keys[1])
+                self._add_counters(pipe, counters)
+                return pipe.execute()[:2]
             pipe.mget(keys)
             self._add_counters(pipe, counters)
             return pipe.execute()[0]

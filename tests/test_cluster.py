@@ -75,3 +75,38 @@ def test_flushed_cluster_rehydrates_and_counts(api, make_user, cluster):
     assert api.whoami(api.refresh_ok(tokens["refresh"])["access"]).status_code == 200
     counts = stats.snapshot()
     assert counts["redis_misses"] >= 1 and counts["refreshes"] >= 1
+
+
+def test_revocation_events_on_a_cluster(api, make_user, cluster):
+    """Classic pub/sub reaches every node: one subscription hears revocations and
+    rotations whichever node holds the session's slot."""
+    from jwt_sessions import events
+    from jwt_sessions.tokens import decode_access_token
+    from tests.test_events import Heard, is_event
+
+    heard = Heard()
+    unsubscribe = events.subscribe(heard)
+    try:
+        assert events.wait_until_healthy(10)
+        user = make_user()
+        sessions = [api.login_ok(user.username) for _ in range(6)]  # slots on every node
+        for pair in sessions[:3]:
+            api.refresh_ok(pair["refresh"])
+            heard.wait_for(is_event(events.ROTATED, pair["session_id"],
+                                    decode_access_token(pair["access"]).jti))
+        assert api.logout_all(sessions[3]["access"]).status_code == 204
+        for pair in sessions:
+            heard.wait_for(is_event(events.REVOKED, pair["session_id"]))
+    finally:
+        unsubscribe()
+        events.stop()
+
+
+def test_an_access_check_that_flushes_counters_works_on_a_cluster():
+    import uuid
+
+    from jwt_sessions.store import MISS
+
+    before = store.read_counters().get("redis_hits", 0)
+    assert store.check_access(uuid.uuid4(), "a-jti", {"redis_hits": 3}) == MISS
+    assert store.read_counters()["redis_hits"] == before + 3

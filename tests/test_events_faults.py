@@ -166,3 +166,22 @@ def test_revocations_replayed_after_an_outage_are_published(api, user, proxy, he
     time.sleep(0.25)  # past REDIS_RETRY_INTERVAL: the next call replays first
     assert api.whoami(tokens["access"]).status_code == 401
     heard.wait_for(is_event(events.REVOKED, tokens["session_id"]))
+
+
+def test_a_refused_subscription_is_logged(settings, redis_server, caplog):
+    import logging
+
+    with redis_server.client() as admin:
+        admin.execute_command("ACL", "SETUSER", "default", "resetchannels")
+    try:
+        with caplog.at_level(logging.WARNING, logger="jwt_sessions"):
+            unsubscribe = events.subscribe(lambda event: None)
+            try:
+                assert not events.wait_until_healthy(1)
+            finally:
+                unsubscribe()
+        assert any("Revocation events" in r.getMessage() and "NoPermissionError" in r.getMessage()
+                   for r in caplog.records), [r.getMessage() for r in caplog.records]
+    finally:
+        with redis_server.client() as admin:
+            admin.execute_command("ACL", "SETUSER", "default", "allchannels")

@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 from django.test import override_settings
 
-from jwt_sessions import events, local_cache
+from jwt_sessions import events, local_cache, services
 from jwt_sessions.local_cache import LocalCache
 from jwt_sessions.store import store
 from jwt_sessions.tokens import decode_access_token
@@ -203,3 +203,11 @@ def test_nothing_is_kept_while_the_events_are_untrusted(monkeypatch):
     sid = uuid.uuid4()
     cache.keep(sid, "j", cache.version())
     assert len(cache) == 0
+
+
+def test_a_process_that_only_revokes_starts_no_receiver(tokens, jwt_settings):
+    import threading
+
+    jwt_settings(LOCAL_CACHE=CACHE)
+    assert services.revoke_session(tokens["session_id"])
+    assert not any(t.name == "jwt_sessions-events" for t in threading.enumerate())

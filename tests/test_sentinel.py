@@ -70,3 +70,20 @@ def test_flows_survive_a_sentinel_failover(api, user, sentinel_setup, queries):
     assert len(q.captured_queries) == 0  # the new primary serves it
     assert api.logout(refreshed["access"]).status_code == 204
     assert_error(api.whoami(refreshed["access"]), 401, "session_revoked")
+
+
+def test_revocation_events_through_sentinel(api, user, sentinel_setup):
+    """The receiver subscribes on the primary the Sentinel pool finds."""
+    from jwt_sessions import events
+    from tests.test_events import Heard, is_event
+
+    heard = Heard()
+    unsubscribe = events.subscribe(heard)
+    try:
+        assert events.wait_until_healthy(10)
+        tokens = api.login_ok(user.username)
+        assert api.logout(tokens["access"]).status_code == 204
+        heard.wait_for(is_event(events.REVOKED, tokens["session_id"]))
+    finally:
+        unsubscribe()
+        events.stop()  # before the servers go
