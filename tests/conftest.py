@@ -246,3 +246,38 @@ def bcrypt_calls(monkeypatch):
 
         monkeypatch.setattr(bcrypt, name, spy)
     return calls
+
+
+# ------------------------------------------------------------------ real Redis processes
+@pytest.fixture
+def redis_server():
+    """An own redis-server on a free loopback port, stopped by its pid."""
+    from tests.redis_servers import start_redis
+
+    server = start_redis()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def proxy(redis_server):
+    """A TCP proxy in front of `redis_server` that tests can cut, slow down or blackhole."""
+    from tests.redis_servers import TcpProxy
+
+    link = TcpProxy(redis_server.port)
+    yield link
+    link.close()
+
+
+@pytest.fixture
+def heard():
+    """The revocation events this process receives, from a healthy subscription on."""
+    from jwt_sessions import events
+    from tests.event_consumers import Heard
+
+    consumer = Heard()
+    unsubscribe = events.subscribe(consumer)
+    assert events.wait_until_healthy(5)
+    consumer.events.clear()  # the receiver's first subscription is a gap: nothing held yet
+    yield consumer
+    unsubscribe()

@@ -82,7 +82,7 @@ def test_revocation_events_on_a_cluster(api, make_user, cluster):
     rotations whichever node holds the session's slot."""
     from jwt_sessions import events
     from jwt_sessions.tokens import decode_access_token
-    from tests.test_events import Heard, is_event
+    from tests.event_consumers import Heard, is_event
 
     heard = Heard()
     unsubscribe = events.subscribe(heard)

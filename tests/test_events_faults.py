@@ -18,28 +18,14 @@ import pytest
 from jwt_sessions import events
 from jwt_sessions.mirror import circuit
 from jwt_sessions.store import SessionKeys, store
-from tests.redis_servers import TcpProxy, forget_redis_pools, point_cache_at, start_redis
-from tests.test_events import Heard, is_event
+from tests.event_consumers import Heard, is_event
+from tests.redis_servers import forget_redis_pools, point_cache_at
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 HEARTBEAT = 0.1  # seconds: a beat not back within 0.3 s is a gap
 STALE = events.STALE_AFTER_BEATS * HEARTBEAT
 ROOT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture
-def redis_server():
-    server = start_redis()
-    yield server
-    server.close()
-
-
-@pytest.fixture
-def proxy(redis_server):
-    link = TcpProxy(redis_server.port)
-    yield link
-    link.close()
 
 
 @pytest.fixture(autouse=True)
@@ -49,16 +35,6 @@ def _through_proxy(settings, proxy, jwt_settings):
     yield
     events.stop()
     forget_redis_pools()
-
-
-@pytest.fixture
-def heard():
-    consumer = Heard()
-    unsubscribe = events.subscribe(consumer)
-    assert events.wait_until_healthy(5)
-    consumer.events.clear()  # the receiver's first subscription is a gap: nothing held yet
-    yield consumer
-    unsubscribe()
 
 
 def some_session() -> SessionKeys:

@@ -19,7 +19,7 @@ from jwt_sessions.mirror import circuit
 from jwt_sessions.models import RevokeReason, Session
 from jwt_sessions.store import store
 from tests.conftest import Api, assert_error
-from tests.redis_servers import TcpProxy, forget_redis_pools, point_cache_at, start_redis
+from tests.redis_servers import forget_redis_pools, point_cache_at
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -46,20 +46,6 @@ def api() -> Api:
     guarded = Api()
     guarded.client = GuardedClient()
     return guarded
-
-
-@pytest.fixture
-def redis_server():
-    server = start_redis()
-    yield server
-    server.close()
-
-
-@pytest.fixture
-def proxy(redis_server):
-    link = TcpProxy(redis_server.port)
-    yield link
-    link.close()
 
 
 @pytest.fixture(autouse=True)

@@ -19,7 +19,7 @@ from django.db import connection
 
 from jwt_sessions import access, events, local_cache
 from jwt_sessions.exceptions import SessionRevoked
-from tests.redis_servers import TcpProxy, forget_redis_pools, point_cache_at, start_redis
+from tests.redis_servers import forget_redis_pools, point_cache_at
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -71,20 +71,6 @@ class Revoker:
     def close(self) -> None:
         self.child.stdin.close()
         assert self.child.wait(10) == 0
-
-
-@pytest.fixture
-def redis_server():
-    server = start_redis()
-    yield server
-    server.close()
-
-
-@pytest.fixture
-def proxy(redis_server):
-    link = TcpProxy(redis_server.port)
-    yield link
-    link.close()
 
 
 @pytest.fixture(autouse=True)

@@ -168,7 +168,7 @@ def test_the_acl_user_is_really_confined_to_the_prefix(secured_redis):
 
 def test_events_flow_over_tls_under_the_acl(api, user, secured_redis, use_redis):
     from jwt_sessions import events
-    from tests.test_events import Heard, is_event
+    from tests.event_consumers import Heard, is_event
 
     use_redis(secured_redis.url_for(ALICE, ALICE_PASSWORD), ssl_ca_certs=str(secured_redis.ca))
     heard = Heard()
