@@ -4,6 +4,7 @@ say. Sync and async share every step but the waiting."""
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 from asgiref.sync import sync_to_async
 from django.utils import timezone
@@ -19,21 +20,44 @@ from .tokens import AccessClaims, ExpiredToken, InvalidToken, decode_access_toke
 logger = logging.getLogger("jwt_sessions")
 
 
-def authenticate_access(token: str) -> AccessClaims:
-    """Verify an access token: the JWT, then this process's LOCAL_CACHE (when on), then
-    one Redis lookup; the database on a miss."""
+@dataclass(frozen=True)
+class _Check:
+    """An access check past its JWT and LOCAL_CACHE steps, waiting for Redis."""
+
+    claims: AccessClaims
+    cache: local_cache.LocalCache | None
+    since: int  # the cache's version before Redis was asked
+    counts: dict[str, int] | None  # statistics that ride along with the Redis call
+
+
+def _start(token: str) -> tuple[AccessClaims, _Check | None]:
+    """The verified claims, and what is left to do (None: LOCAL_CACHE answered)."""
     claims = decode_claims(token)
     cache = local_cache.current()
     if cache is not None and cache.holds(claims.session_id, claims.jti):
-        return claims
+        return claims, None
     since = 0 if cache is None else cache.version()
-    counts = stats.take_due()
+    return claims, _Check(claims, cache, since, stats.take_due())
+
+
+def _needs_database(check: _Check, state: str | None) -> bool:
+    """Decide on Redis's answer (None: Redis could not answer)."""
+    if state is None:
+        _store_unavailable(check.counts)
+    return not _redis_vouches(check.claims, state, check.cache, check.since)
+
+
+def authenticate_access(token: str) -> AccessClaims:
+    """Verify an access token: the JWT, then this process's LOCAL_CACHE (when on), then
+    one Redis lookup; the database on a miss."""
+    claims, check = _start(token)
+    if check is None:
+        return claims
     try:
-        state = mirror.check_access(claims.session_id, claims.jti, counts)
+        state: str | None = mirror.check_access(claims.session_id, claims.jti, check.counts)
     except StoreUnavailable:
-        _store_unavailable(counts)
         state = None
-    if not _redis_vouches(claims, state, cache, since):
+    if _needs_database(check, state):
         _authenticate_from_database(claims, rehydrate=state == MISS)
     return claims
 
@@ -41,18 +65,15 @@ def authenticate_access(token: str) -> AccessClaims:
 async def aauthenticate_access(token: str) -> AccessClaims:
     """`authenticate_access` for async code: the same steps, none blocking the loop (the
     database fallback runs in a thread, through the same gate)."""
-    claims = decode_claims(token)
-    cache = local_cache.current()
-    if cache is not None and cache.holds(claims.session_id, claims.jti):
+    claims, check = _start(token)
+    if check is None:
         return claims
-    since = 0 if cache is None else cache.version()
-    counts = stats.take_due()
     try:
-        state = await mirror.acheck_access(claims.session_id, claims.jti, counts)
+        state: str | None = await mirror.acheck_access(claims.session_id, claims.jti,
+                                                       check.counts)
     except StoreUnavailable:
-        _store_unavailable(counts)
         state = None
-    if not _redis_vouches(claims, state, cache, since):
+    if _needs_database(check, state):
         await sync_to_async(_authenticate_from_database)(claims, rehydrate=state == MISS)
     return claims
 
