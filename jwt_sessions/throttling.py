@@ -1,4 +1,4 @@
-"""Rate limits for login and refresh, as DRF throttles (SPEC §5).
+"""Rate limits for login and refresh, as DRF throttles.
 
 Rates come from DRF's `DEFAULT_THROTTLE_RATES` (read at call time, so
 `override_settings` works) with our defaults beneath; counts live in the session store's
