@@ -96,6 +96,9 @@ def parse_pk(model: type[Model], raw: str) -> Any:
     field = model._meta.pk
     value = field.to_python(raw)
     field.run_validators(value)
+    # No database stores a wider integer; Django before 5.0 sets no range for SQLite.
+    if isinstance(value, int) and not -(2**63) <= value < 2**63:
+        raise ValidationError("out of range")
     return value
 
 

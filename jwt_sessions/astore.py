@@ -44,7 +44,7 @@ def build_client() -> Any:
         from fakeredis.aioredis import FakeRedis
 
         return FakeRedis(server=pool_kwargs["server"])
-    factory = get_connection_factory(options)  # django-redis reads the options for us
+    factory = get_connection_factory(options=options)  # django-redis reads them for us
     kwargs = factory.make_connection_params(location)
     kwargs.pop("parser_class")  # a sync parser: the asyncio client picks its own
     url = kwargs.pop("url")

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from . import mirror
@@ -58,7 +58,12 @@ def delete_stale(batch_size: int) -> int:
         if not ids:
             return deleted
         with transaction.atomic():  # the rows' Redis keys go in one round trip at commit
-            deleted += Session.objects.filter(pk__in=ids).delete()[0]
+            batch = Session.objects.filter(pk__in=ids)
+            # Write before the delete reads its rows (it sends signals, so it selects
+            # first): the write lock comes first, and SQLite queues a concurrent run
+            # instead of failing it with "database is locked" (no lock upgrade).
+            batch.update(expires_at=F("expires_at"))
+            deleted += batch.delete()[0]
 
 
 def _users_with_sessions(batch_size: int) -> Iterator[list[Any]]:

@@ -19,10 +19,13 @@ class Heard:
             self.events.append(event)
             self._changed.notify_all()
 
-    def wait_for(self, predicate, timeout: float = 5.0) -> list[events.SessionEvent]:
+    def wait_for(self, predicate, timeout: float = 5.0,
+                 count: int = 1) -> list[events.SessionEvent]:
+        """The matching events, once at least `count` of them have arrived."""
         with self._changed:
-            assert self._changed.wait_for(lambda: any(map(predicate, self.events)), timeout), \
-                f"no matching event in {self.events}"
+            assert self._changed.wait_for(
+                lambda: sum(map(predicate, self.events)) >= count, timeout), \
+                f"fewer than {count} matching event(s) in {self.events}"
         return [event for event in self.events if predicate(event)]
 
     def about(self, session_id) -> list[events.SessionEvent]:

@@ -109,7 +109,7 @@ def test_revocation_and_its_event_share_one_round_trip(tokens, user, heard, roun
     round_trips[0] = 0
     store.forget([keys])
     assert round_trips[0] == 1
-    assert len(heard.wait_for(is_event(events.REVOKED, tokens["session_id"]))) == 2
+    assert len(heard.wait_for(is_event(events.REVOKED, tokens["session_id"]), count=2)) == 2
 
 
 def test_rotation_and_its_event_share_one_round_trip(api, tokens, heard, round_trips):
