@@ -75,7 +75,7 @@ def test_flows_survive_a_sentinel_failover(api, user, sentinel_setup, queries):
 def test_revocation_events_through_sentinel(api, user, sentinel_setup):
     """The receiver subscribes on the primary the Sentinel pool finds."""
     from jwt_sessions import events
-    from tests.test_events import Heard, is_event
+    from tests.event_consumers import Heard, is_event
 
     heard = Heard()
     unsubscribe = events.subscribe(heard)

@@ -16,17 +16,13 @@ if os.environ.get("JWT_SESSIONS_BROWSER") != "1":
 
 from playwright.sync_api import expect  # noqa: E402
 
+from tests.browser.pages import new_person  # noqa: E402
+
 ACCESS_TOKEN = "import('/static/example/app.js').then((app) => app.client.accessToken())"
 
 
 def test_admin_revokes_a_session_and_the_old_token_stops_working(site, browser, artifacts):
-    alice = browser.new_context(base_url=site).new_page()
-    alice.goto("/login/")
-    alice.fill("#username", "alice")
-    alice.fill("#password", "alice")
-    alice.click("#login-button")
-    alice.wait_for_url("**/protected/")
-    expect(alice.locator("#api-status")).to_have_text("200 OK")
+    alice = new_person(browser, site, "alice")
     me = json.loads(alice.locator("#api-body").inner_text())
     old_access = alice.evaluate(ACCESS_TOKEN)
     assert me["username"] == "alice" and old_access
@@ -57,19 +53,8 @@ def test_admin_revokes_a_session_and_the_old_token_stops_working(site, browser, 
     assert answer.json()["code"] == "session_revoked"
 
 
-def log_in(browser, site, username: str):
-    page = browser.new_context(base_url=site).new_page()
-    page.goto("/login/")
-    page.fill("#username", username)
-    page.fill("#password", username)
-    page.click("#login-button")
-    page.wait_for_url("**/protected/")
-    expect(page.locator("#api-status")).to_have_text("200 OK")
-    return page
-
-
 def test_user_revokes_another_device_from_your_devices(site, browser, artifacts):
-    laptop, phone = log_in(browser, site, "alice"), log_in(browser, site, "alice")
+    laptop, phone = new_person(browser, site, "alice"), new_person(browser, site, "alice")
     phone_session = json.loads(phone.locator("#api-body").inner_text())["session_id"]
     laptop.goto("/devices/")
     row = laptop.locator(f"tr[data-session-id='{phone_session}']")
@@ -87,7 +72,7 @@ def test_user_revokes_another_device_from_your_devices(site, browser, artifacts)
 def test_devices_page_shows_signed_out_within_a_second_of_a_revocation(site, browser):
     """The devices page keeps a WebSocket open; revoking that device from another browser
     closes it (4401) and the page says "signed out" at once, with no API call of its own."""
-    laptop, phone = log_in(browser, site, "alice"), log_in(browser, site, "alice")
+    laptop, phone = new_person(browser, site, "alice"), new_person(browser, site, "alice")
     phone_session = json.loads(phone.locator("#api-body").inner_text())["session_id"]
     phone.goto("/devices/")
     status = phone.locator("#session-status")

@@ -21,6 +21,7 @@ if os.environ.get("JWT_SESSIONS_BROWSER") != "1":
 from playwright.sync_api import expect  # noqa: E402
 
 from tests.browser.conftest import example_site  # noqa: E402
+from tests.browser.pages import log_in, new_person  # noqa: E402
 
 ACCESS_SECONDS = 5
 RUN_SECONDS = int(os.environ.get("JWT_SESSIONS_BROWSER_SECONDS", "60"))
@@ -88,13 +89,7 @@ def server_counters(admin) -> dict[str, int]:
 def open_tabs(browser, site, count: int = TABS) -> list:
     """One browser (one cookie jar), logged in as alice in the first tab, `count` tabs."""
     context = browser.new_context(base_url=site)
-    first = context.new_page()
-    first.goto("/login/")
-    first.fill("#username", "alice")
-    first.fill("#password", "alice")
-    first.click("#login-button")
-    first.wait_for_url("**/protected/")
-    tabs = [first]
+    tabs = [log_in(context.new_page(), "alice")]
     for _ in range(count - 1):
         tab = context.new_page()
         tab.goto("/protected/")
@@ -192,12 +187,7 @@ def test_revocation_from_another_browser_signs_out_every_tab(site, browser, arti
     for tab in tabs:
         tab.evaluate(START_CALLING, CALL_EVERY_MS)
 
-    other = browser.new_context(base_url=site).new_page()
-    other.goto("/login/")
-    other.fill("#username", "alice")
-    other.fill("#password", "alice")
-    other.click("#login-button")
-    other.wait_for_url("**/protected/")
+    other = new_person(browser, site, "alice")
     other.goto("/devices/")
     row = other.locator(f"tr[data-session-id='{session_id}']")
     expect(row).to_be_visible()
