@@ -20,7 +20,7 @@ if os.environ.get("JWT_SESSIONS_BROWSER") != "1":
 
 from playwright.sync_api import expect  # noqa: E402
 
-from tests.browser.conftest import example_site  # noqa: E402
+from tests.example_site import example_site  # noqa: E402
 from tests.browser.pages import log_in, new_person  # noqa: E402
 
 ACCESS_SECONDS = 5

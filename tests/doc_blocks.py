@@ -1,0 +1,185 @@
+"""Runs the code blocks of README.md and docs/*.md with Sybil: a page that cannot be pasted
+fails the suite. The rules a page follows are in docs/index.md ("Code blocks").
+
+- `python` blocks run in order in one namespace per page, which starts with what a fresh
+  `django-admin startproject` writes into settings.py and urls.py (so `INSTALLED_APPS +=
+  [...]` and `urlpatterns += [...]` run as written), with the test database open; each
+  page's rows are rolled back when the page is done.
+- `sh` / `bash` blocks run with `bash -euo pipefail` in a scratch folder of their page, beside
+  a `jwt_sessions` folder that is this checkout (the docs install from `./jwt_sessions`), with
+  this suite's virtualenv first on PATH. `http://127.0.0.1:8000` means the example project:
+  the block talks to one the suite starts on a free port. `pip install` installs only the
+  named project, without its dependencies (they are this suite's already), into the scratch
+  folder, and an extra the project does not declare fails the block.
+- Any other language (js, html, http, json, text) is shown, not run; `<!-- skip: next -->`
+  before a block keeps it from running, `<!-- invisible-code-block: python -->` runs setup
+  a reader does not need to see.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from contextlib import ExitStack
+from pathlib import Path
+
+import django
+import pytest
+from django.db import connection, transaction
+from django.test.utils import setup_databases, teardown_databases
+from sybil import Example, Sybil
+from sybil.parsers.markdown import (
+    ClearNamespaceParser,
+    CodeBlockParser,
+    PythonCodeBlockParser,
+    SkipParser,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE_ORIGIN = "http://127.0.0.1:8000"
+SHELL_TIMEOUT = 300
+PIP_SHIM = """#!/usr/bin/env bash
+# The docs' `pip install ...`: the named project only, into the page's scratch folder.
+set -uo pipefail
+if [[ "${1:-}" != "install" ]]; then exec "$DOCS_REAL_PIP" "$@"; fi
+shift
+args=()
+for arg in "$@"; do [[ "$arg" == "-e" ]] || args+=("$arg"); done
+out="$("$DOCS_REAL_PIP" install -q --no-deps --no-build-isolation --no-warn-script-location \\
+       --target "$PWD/.docs-site" "${args[@]}" 2>&1)"
+rc=$?
+echo "$out"
+if grep -q "does not provide the extra" <<<"$out"; then exit 3; fi
+exit $rc
+"""
+
+
+def startproject_namespace() -> dict:
+    """The names of a fresh startproject's settings.py and urls.py ("mysite")."""
+    template = Path(django.__file__).parent / "conf" / "project_template" / "project_name"
+    namespace: dict = {"__name__": "mysite.settings",
+                       "__file__": str(ROOT / "mysite" / "settings.py")}
+    for name in ("settings.py-tpl", "urls.py-tpl"):
+        source = (template / name).read_text()
+        for key, value in (("project_name", "mysite"), ("secret_key", "docs-" + "k" * 50),
+                           ("django_version", django.get_version()), ("docs_version", "dev")):
+            source = source.replace("{{ %s }}" % key, value)
+        exec(compile(source, name, "exec"), namespace)  # noqa: S102 - Django's own template
+    return namespace
+
+
+class Pages:
+    """What the pages share in one run: a transaction per page, scratch folders, and the
+    example project (started the first time a block needs it)."""
+
+    def __init__(self) -> None:
+        self._stack = ExitStack()
+        self._page: str | None = None
+        self._atomic: transaction.Atomic | None = None
+        self._scratch = Path(tempfile.mkdtemp(prefix="jwt-sessions-docs-"))
+        self._site: str | None = None
+
+    def enter(self, page: str) -> None:
+        """Roll back the previous page's rows and open a transaction for `page`."""
+        if page == self._page:
+            return
+        self._leave_page()
+        self._page = page
+        self._atomic = transaction.atomic()
+        self._atomic.__enter__()
+
+    def _leave_page(self) -> None:
+        if self._atomic is not None:
+            transaction.set_rollback(True)
+            self._atomic.__exit__(None, None, None)
+            self._atomic = None
+
+    def folder(self, page: str) -> Path:
+        """The page's scratch folder, with the checkout beside it as ./jwt_sessions."""
+        folder = self._scratch / Path(page).stem
+        if not folder.exists():
+            folder.mkdir()
+            (folder / "jwt_sessions").symlink_to(ROOT)
+        return folder
+
+    def tools(self) -> Path:
+        tools = self._scratch / ".tools"
+        if not tools.exists():
+            tools.mkdir()
+            shim = tools / "pip"
+            shim.write_text(PIP_SHIM)
+            shim.chmod(0o755)
+        return tools
+
+    def example_origin(self) -> str:
+        if self._site is None:
+            from tests.example_site import example_site
+
+            self._site = self._stack.enter_context(example_site(self._scratch))
+        return self._site
+
+    def close(self) -> None:
+        self._leave_page()
+        self._stack.close()
+        shutil.rmtree(self._scratch, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def _doc_pages(django_db_setup, django_db_blocker):
+    with django_db_blocker.unblock(), ExitStack() as stack:
+        # pytest-django creates the test database only for tests it knows to need one: a
+        # run of the pages alone creates it here.
+        if connection.settings_dict["NAME"] != connection.creation._get_test_db_name():
+            names = setup_databases(verbosity=0, interactive=False, aliases={"default"})
+            stack.callback(teardown_databases, names, verbosity=0)
+        pages = Pages()
+        stack.callback(pages.close)
+        yield pages
+
+
+@pytest.fixture
+def doc_pages(request, _doc_pages: Pages) -> Pages:
+    """Every block of a page: the page's transaction is open."""
+    _doc_pages.enter(str(request.node.path))
+    return _doc_pages
+
+
+def run_shell(example: Example) -> str | None:
+    """A sh/bash block, as a reader would paste it (see the module docstring)."""
+    pages: Pages = example.namespace["doc_pages"]
+    script = example.parsed
+    if EXAMPLE_ORIGIN in script:
+        script = script.replace(EXAMPLE_ORIGIN, pages.example_origin())
+    venv_bin = Path(sys.executable).parent
+    env = {**os.environ, "DOCS_REAL_PIP": str(venv_bin / "pip"),
+           "PATH": os.pathsep.join([str(pages.tools()), str(venv_bin), os.environ["PATH"]]),
+           "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    result = subprocess.run(["bash", "-euo", "pipefail", "-c", script],
+                            cwd=pages.folder(str(example.path)), env=env, text=True,
+                            capture_output=True, timeout=SHELL_TIMEOUT, check=False)
+    if result.returncode:
+        return (f"exit {result.returncode}\n--- stdout\n{result.stdout[-3000:]}"
+                f"\n--- stderr\n{result.stderr[-3000:]}")
+    return None
+
+
+def setup_page(namespace: dict) -> None:
+    namespace.update(startproject_namespace())
+
+
+sybil = Sybil(
+    parsers=[
+        PythonCodeBlockParser(),
+        CodeBlockParser(language="sh", evaluator=run_shell),
+        CodeBlockParser(language="bash", evaluator=run_shell),
+        SkipParser(),
+        ClearNamespaceParser(),
+    ],
+    path=str(ROOT),
+    patterns=["README.md", "docs/*.md", "CHANGELOG.md"],
+    setup=setup_page,
+    fixtures=["doc_pages"],
+)
