@@ -1,7 +1,7 @@
 """Runs the code blocks of README.md and docs/*.md with Sybil: a page that cannot be pasted
 fails the suite. The rules a page follows are in docs/index.md ("Code blocks").
 
-- `python` blocks run in order in one namespace per page, which starts with what a fresh
+- `python` blocks run in order, in the page's scratch folder, in one namespace per page, which starts with what a fresh
   `django-admin startproject` writes into settings.py and urls.py (so `INSTALLED_APPS +=
   [...]` and `urlpatterns += [...]` run as written), with the test database open; each
   page's rows are rolled back when the page is done.
@@ -9,8 +9,8 @@ fails the suite. The rules a page follows are in docs/index.md ("Code blocks").
   a `jwt_sessions` folder that is this checkout (the docs install from `./jwt_sessions`), with
   this suite's virtualenv first on PATH. `http://127.0.0.1:8000` means the example project:
   the block talks to one the suite starts on a free port. `pip install` installs only the
-  named project, without its dependencies (they are this suite's already), into the scratch
-  folder, and an extra the project does not declare fails the block.
+  named project (built from a copy of this checkout), without its dependencies (they are
+  this suite's already), into the scratch folder; an extra it does not declare fails.
 - Any other language (js, html, http, json, text) is shown, not run; `<!-- skip: next -->`
   before a block keeps it from running, `<!-- invisible-code-block: python -->` runs setup
   a reader does not need to see.
@@ -47,7 +47,7 @@ if [[ "${1:-}" != "install" ]]; then exec "$DOCS_REAL_PIP" "$@"; fi
 shift
 args=()
 for arg in "$@"; do [[ "$arg" == "-e" ]] || args+=("$arg"); done
-out="$("$DOCS_REAL_PIP" install -q --no-deps --no-build-isolation --no-warn-script-location \\
+out="$("$DOCS_REAL_PIP" install -q --no-deps --no-warn-script-location \\
        --target "$PWD/.docs-site" "${args[@]}" 2>&1)"
 rc=$?
 echo "$out"
@@ -101,8 +101,22 @@ class Pages:
         folder = self._scratch / Path(page).stem
         if not folder.exists():
             folder.mkdir()
-            (folder / "jwt_sessions").symlink_to(ROOT)
+            (folder / "jwt_sessions").symlink_to(self._checkout())
         return folder
+
+    def _checkout(self) -> Path:
+        """A copy of the checkout's files (tracked or new, not ignored): a build writes into
+        the tree it builds, and must not write into this one."""
+        copy = self._scratch / ".checkout"
+        if not copy.exists():
+            listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"],
+                                    cwd=ROOT, capture_output=True, check=True).stdout
+            for name in filter(None, listed.decode().split("\0")):
+                source = ROOT / name
+                if source.is_file():
+                    (copy / name).parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copy2(source, copy / name)
+        return copy
 
     def tools(self) -> Path:
         tools = self._scratch / ".tools"
@@ -140,9 +154,11 @@ def _doc_pages(django_db_setup, django_db_blocker):
 
 
 @pytest.fixture
-def doc_pages(request, _doc_pages: Pages) -> Pages:
-    """Every block of a page: the page's transaction is open."""
+def doc_pages(request, monkeypatch, _doc_pages: Pages) -> Pages:
+    """Every block of a page: the page's transaction is open, and the working directory is
+    the page's scratch folder (a block that writes a file writes it there)."""
     _doc_pages.enter(str(request.node.path))
+    monkeypatch.chdir(_doc_pages.folder(str(request.node.path)))
     return _doc_pages
 
 
@@ -183,3 +199,18 @@ sybil = Sybil(
     setup=setup_page,
     fixtures=["doc_pages"],
 )
+
+
+def page_as_module(name: str, namespace: dict) -> None:
+    """Make what a page defined so far importable as `name` (the file the block shows), so
+    that a later block can import it as the reader's project would."""
+    import types
+
+    package, _, _ = name.rpartition(".")
+    if package and package not in sys.modules:
+        sys.modules[package] = types.ModuleType(package)
+        sys.modules[package].__path__ = []
+    module = types.ModuleType(name)
+    module.__dict__.update({key: value for key, value in namespace.items()
+                            if not key.startswith("__")})
+    sys.modules[name] = module
