@@ -178,11 +178,19 @@ def test_host_prefix_cookie_is_secure_and_cleared_securely(user, jwt_settings):
     assert resp.cookies["__Host-rt"]["secure"]  # browsers ignore an insecure __Host- reset
 
 
-def test_refresh_without_cookie_or_body_token_is_401_refresh_token_invalid(browser):
+def test_refresh_without_cookie_or_body_token_is_401_refresh_token_missing(browser):
+    """A visitor who never signed in is told apart from one whose session ended."""
     resp = post(browser, "refresh", csrf=True)
-    assert_error(resp, 401, "refresh_token_invalid")
+    assert_error(resp, 401, "refresh_token_missing")
+    assert resp["WWW-Authenticate"].startswith("Bearer")
 
 
-def test_refresh_with_an_empty_cookie_is_401_refresh_token_invalid(browser):
+def test_refresh_with_an_empty_cookie_is_401_refresh_token_missing(browser):
     browser.cookies[NAME] = ""
+    assert_error(post(browser, "refresh", csrf=True), 401, "refresh_token_missing")
+
+
+def test_refresh_with_a_made_up_cookie_is_still_refresh_token_invalid(browser):
+    """Only "nothing presented" is missing: a guessed token gets the code of a bad one."""
+    browser.cookies[NAME] = "x" * 43
     assert_error(post(browser, "refresh", csrf=True), 401, "refresh_token_invalid")
