@@ -1,16 +1,17 @@
 """Runs the code blocks of README.md and docs/*.md with Sybil: a page that cannot be pasted
 fails the suite. The rules a page follows are in docs/index.md ("Code blocks").
 
-- `python` blocks run in order, in the page's scratch folder, in one namespace per page, which starts with what a fresh
-  `django-admin startproject` writes into settings.py and urls.py (so `INSTALLED_APPS +=
-  [...]` and `urlpatterns += [...]` run as written), with the test database open; each
-  page's rows are rolled back when the page is done.
+- `python` blocks run in order, in the page's scratch folder, in one namespace per page.
+  It starts with what a fresh `django-admin startproject` writes into settings.py and
+  urls.py (so `INSTALLED_APPS += [...]` and `urlpatterns += [...]` run as written), with
+  the test database open; each page's rows are rolled back when the page is done.
 - `sh` / `bash` blocks run with `bash -euo pipefail` in a scratch folder of their page, beside
   a `jwt_sessions` folder that is this checkout (the docs install from `./jwt_sessions`), with
   this suite's virtualenv first on PATH. `http://127.0.0.1:8000` means the example project:
-  the block talks to one the suite starts on a free port. `pip install` installs only the
-  named project (built from a copy of this checkout), without its dependencies (they are
-  this suite's already), into the scratch folder; an extra it does not declare fails.
+  the block talks to one the suite starts on a free port. `pip install ./jwt_sessions[...]`
+  builds this project (from a copy of the checkout) and installs it without dependencies
+  (they are this suite's already) into the scratch folder, and fails on an extra the
+  project does not declare; a package named from the index is resolved, not installed.
 - Any other language (js, html, http, json, text) is shown, not run; `<!-- skip: next -->`
   before a block keeps it from running, `<!-- invisible-code-block: python -->` runs setup
   a reader does not need to see.
@@ -40,19 +41,39 @@ from sybil.parsers.markdown import (
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_ORIGIN = "http://127.0.0.1:8000"
 SHELL_TIMEOUT = 300
-PIP_SHIM = """#!/usr/bin/env bash
-# The docs' `pip install ...`: the named project only, into the page's scratch folder.
-set -uo pipefail
-if [[ "${1:-}" != "install" ]]; then exec "$DOCS_REAL_PIP" "$@"; fi
-shift
-args=()
-for arg in "$@"; do [[ "$arg" == "-e" ]] || args+=("$arg"); done
-out="$("$DOCS_REAL_PIP" install -q --no-deps --no-warn-script-location \\
-       --target "$PWD/.docs-site" "${args[@]}" 2>&1)"
-rc=$?
-echo "$out"
-if grep -q "does not provide the extra" <<<"$out"; then exit 3; fi
-exit $rc
+PIP_SHIM = """
+# The docs' `pip install ...`: this project is built and installed (without dependencies)
+# into the page's scratch folder, and an extra it does not declare fails; a package of the
+# index is resolved, not installed.
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+try:
+    import tomllib
+except ImportError:  # Python 3.10: pip's own copy of tomli
+    from pip._vendor import tomli as tomllib
+
+real = os.environ["DOCS_REAL_PIP"]
+if sys.argv[1:2] != ["install"]:
+    os.execv(real, [real, *sys.argv[1:]])
+local, named = [], []
+for arg in sys.argv[2:]:
+    if arg in ("-e", "-q", "-U", "--upgrade"):
+        continue
+    (local if arg.startswith(("./", "/")) else named).append(arg)
+for arg in local:
+    path, extras = re.fullmatch(r"(.+?)(?:\\[(.*)\\])?", arg).groups()
+    project = tomllib.loads((Path(path) / "pyproject.toml").read_text())["project"]
+    unknown = set(filter(None, (extras or "").split(","))) - set(project["optional-dependencies"])
+    if unknown:
+        sys.exit(f"{path} does not provide the extra(s) {sorted(unknown)}")
+steps = [["--no-deps", "--no-warn-script-location", "--target", ".docs-site", *local]] * bool(local)
+steps += [["--dry-run", "--no-deps", *named]] * bool(named)
+for step in steps:
+    subprocess.run([real, "install", "-q", *step], check=True)
 """
 
 
@@ -65,7 +86,7 @@ def startproject_namespace() -> dict:
         source = (template / name).read_text()
         for key, value in (("project_name", "mysite"), ("secret_key", "docs-" + "k" * 50),
                            ("django_version", django.get_version()), ("docs_version", "dev")):
-            source = source.replace("{{ %s }}" % key, value)
+            source = source.replace("{{ " + key + " }}", value)
         exec(compile(source, name, "exec"), namespace)  # noqa: S102 - Django's own template
     return namespace
 
@@ -123,7 +144,7 @@ class Pages:
         if not tools.exists():
             tools.mkdir()
             shim = tools / "pip"
-            shim.write_text(PIP_SHIM)
+            shim.write_text(f"#!{sys.executable}" + PIP_SHIM)
             shim.chmod(0o755)
         return tools
 

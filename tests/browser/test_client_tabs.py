@@ -20,8 +20,8 @@ if os.environ.get("JWT_SESSIONS_BROWSER") != "1":
 
 from playwright.sync_api import expect  # noqa: E402
 
-from tests.example_site import example_site  # noqa: E402
 from tests.browser.pages import log_in, new_person  # noqa: E402
+from tests.example_site import example_site  # noqa: E402
 
 ACCESS_SECONDS = 5
 RUN_SECONDS = int(os.environ.get("JWT_SESSIONS_BROWSER_SECONDS", "60"))

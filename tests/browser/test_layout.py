@@ -22,7 +22,8 @@ WIDTHS = (390, 1280)
 PAGES = ("/login/", "/protected/", "/devices/")
 OVERFLOW = "() => document.documentElement.scrollWidth - window.innerWidth"
 # The most lines any text cell of the devices table takes (its text's line boxes).
-CELL_LINES = """() => Math.max(...[...document.querySelectorAll('#devices tbody td:not(:last-child)')].map((cell) => {
+CELL_LINES = """() => Math.max(...[
+    ...document.querySelectorAll('#devices tbody td:not(:last-child)')].map((cell) => {
   const range = document.createRange();
   range.selectNodeContents(cell);
   return new Set([...range.getClientRects()].map((rect) => Math.round(rect.top))).size;
