@@ -107,9 +107,9 @@ class Pages:
         if page == self._page:
             return
         self._leave_page()
-        self._page = page
-        self._atomic = transaction.atomic()
-        self._atomic.__enter__()
+        atomic = transaction.atomic()
+        atomic.__enter__()
+        self._page, self._atomic = page, atomic
 
     def _leave_page(self) -> None:
         if self._atomic is not None:
