@@ -15,12 +15,14 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from . import mirror, signals, stats
-from .conf import access_token_ttl, jwt_settings
+from . import signals, stats
+from .conf import jwt_settings
 from .credentials import binding_of, is_active, is_bound
 from .exceptions import RefreshTokenInvalid, RefreshTokenReused, SessionRevoked, TokenInvalid
-from .mirror import SessionKeys, StoreUnavailable
+from .lifetimes import access_token_ttl
 from .models import RevokeReason, Session
+from .redis import mirror
+from .redis.mirror import SessionKeys, StoreUnavailable
 from .services import (
     AMR_PASSWORD,
     TokenPair,

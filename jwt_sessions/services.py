@@ -25,7 +25,7 @@ from django.core.exceptions import FieldDoesNotExist
 from django.db import transaction
 from django.utils import timezone
 
-from . import mirror, signals
+from . import signals
 from .claims import extra_claims
 from .clients import client_info
 from .conf import cached_per_settings, jwt_settings
@@ -36,8 +36,9 @@ from .exceptions import (
     ServiceUnavailable,
 )
 from .geoip import locate
-from .mirror import SessionKeys
 from .models import RevokeReason, Session
+from .redis import mirror
+from .redis.mirror import SessionKeys
 from .serializers import TokenPairSerializer
 from .tokens import (
     RefreshToken,

@@ -97,7 +97,7 @@ def _clean_state(settings):
     """Each test starts with an empty Redis and a closed circuit breaker."""
     from django_redis import get_redis_connection
 
-    from jwt_sessions.mirror import circuit
+    from jwt_sessions.redis.mirror import circuit
 
     circuit.reset()
     get_redis_connection("default").flushdb()

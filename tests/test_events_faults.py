@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from jwt_sessions import events
-from jwt_sessions.mirror import circuit
-from jwt_sessions.store import SessionKeys, store
+from jwt_sessions.redis import events
+from jwt_sessions.redis.mirror import SessionKeys, circuit
+from jwt_sessions.redis.store import store
 from tests.event_consumers import Heard, is_event
 from tests.redis_servers import forget_redis_pools, point_cache_at
 
@@ -58,7 +58,7 @@ def wait_for_gaps(heard: Heard, count: int, timeout: float) -> float:
 LISTENER = """
 import sys, django
 django.setup()
-from jwt_sessions import events
+from jwt_sessions.redis import events
 events.subscribe(lambda e: e.kind != "gap" and print(e.kind, e.session_id, e.access_jti,
                                                    flush=True))
 assert events.wait_until_healthy(10)

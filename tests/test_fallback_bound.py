@@ -16,8 +16,8 @@ import pytest
 from django.core import checks
 from django.db import connection
 
-from jwt_sessions.mirror import circuit
 from jwt_sessions.models import SessionQuerySet
+from jwt_sessions.redis.mirror import circuit
 from tests.conftest import Api, assert_error
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -15,9 +15,9 @@ from django.test import Client
 from django.utils import timezone
 
 from jwt_sessions import services
-from jwt_sessions.mirror import circuit
 from jwt_sessions.models import RevokeReason, Session
-from jwt_sessions.store import store
+from jwt_sessions.redis import layout
+from jwt_sessions.redis.mirror import circuit
 from tests.conftest import Api, assert_error
 from tests.redis_servers import forget_redis_pools, point_cache_at
 
@@ -64,8 +64,8 @@ def wait_for_retry() -> None:
 def kinds_of_keys(server, session_id: str) -> set[str]:
     """Which of a session's keys Redis holds: {"session", "access", "revoked"}."""
     sid = uuid.UUID(session_id)
-    starts = {"session": store.session_key(sid, "0" * 64).rsplit(":", 1)[0] + ":",
-              "access": store.access_key(sid, ""), "revoked": store.tombstone_key(sid)}
+    starts = {"session": layout.session_key(sid, "0" * 64).rsplit(":", 1)[0] + ":",
+              "access": layout.access_key(sid, ""), "revoked": layout.tombstone_key(sid)}
     with server.client() as conn:
         keys = [key.decode() for key in conn.keys(starts["revoked"][:-1] + "*")]
     return {kind for kind, start in starts.items() for key in keys if key.startswith(start)}

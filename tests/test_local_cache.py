@@ -10,9 +10,10 @@ from datetime import timedelta
 import pytest
 from django.test import override_settings
 
-from jwt_sessions import events, local_cache, services
-from jwt_sessions.local_cache import LocalCache
-from jwt_sessions.store import store
+from jwt_sessions import services
+from jwt_sessions.redis import events, local_cache
+from jwt_sessions.redis.local_cache import LocalCache
+from jwt_sessions.redis.store import store
 from jwt_sessions.tokens import decode_access_token
 from tests.conftest import assert_error
 from tests.test_events import keys_of_tokens

@@ -17,8 +17,9 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
-from jwt_sessions import access, events, local_cache
+from jwt_sessions import access, events
 from jwt_sessions.exceptions import SessionRevoked
+from jwt_sessions.redis import local_cache
 from tests.redis_servers import forget_redis_pools, point_cache_at
 
 pytestmark = pytest.mark.django_db(transaction=True)

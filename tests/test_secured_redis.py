@@ -19,8 +19,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from django.core.management import call_command
 
-from jwt_sessions.mirror import circuit
-from jwt_sessions.store import store
+from jwt_sessions.redis import layout
+from jwt_sessions.redis.mirror import circuit
 from jwt_sessions.testing import redis_cache
 from jwt_sessions.tokens import parse_refresh_token, sha256_hex
 from tests.conftest import assert_error
@@ -264,7 +264,7 @@ def test_redis_holds_no_token_and_no_session_secret(api, user, redis_conn):
     api.whoami(second["access"])
     dump = _dump(redis_conn)
     # the dump does hold the session's keys
-    assert store.token_part(sha256_hex(second["refresh"])) in dump
+    assert layout.token_part(sha256_hex(second["refresh"])) in dump
     for pair in (first, second):
         assert pair["refresh"] not in dump
         assert pair["access"] not in dump

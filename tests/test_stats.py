@@ -8,10 +8,11 @@ import pytest
 from redis import Redis
 from redis.client import Pipeline
 
-from jwt_sessions import stats
-from jwt_sessions.mirror import circuit
+from jwt_sessions import counters, stats
 from jwt_sessions.models import Session
-from jwt_sessions.store import SessionKeys, StoreUnavailable, store
+from jwt_sessions.redis import layout
+from jwt_sessions.redis.mirror import SessionKeys, StoreUnavailable, circuit
+from jwt_sessions.redis.store import store
 from tests.conftest import assert_error
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -101,12 +102,12 @@ def test_authenticated_request_is_one_round_trip_even_when_a_flush_is_due(
     api.whoami(tokens["access"])
     stats.snapshot()  # flush what is pending, to start clean
     stats.record("refreshes", 3)
-    monkeypatch.setattr(stats, "_last_flush", 0.0)  # a flush is due
+    monkeypatch.setattr(counters, "_last_flush", 0.0)  # a flush is due
     round_trips.clear()
     assert api.whoami(tokens["access"]).status_code == 200
     assert len(round_trips) == 1, round_trips
     assert round_trips[0].startswith("pipeline:") and "HINCRBY" in round_trips[0]
-    assert int(redis_conn.hget(store.stats_key(), "refreshes")) == 3  # flushed in it
+    assert int(redis_conn.hget(layout.stats_key(), "refreshes")) == 3  # flushed in it
 
     round_trips.clear()
     assert api.whoami(tokens["access"]).status_code == 200  # not due: a bare MGET
