@@ -5,6 +5,7 @@ import pytest
 
 from jwt_sessions import stats
 from jwt_sessions.redis.store import store
+from tests.async_checks import assert_async_check_answers
 from tests.conftest import assert_error
 from tests.redis_servers import forget_redis_pools, point_cache_at, start_cluster
 
@@ -120,15 +121,4 @@ def test_an_async_access_check_with_counters_due_answers_on_a_cluster(
         api, make_user, queries, monkeypatch):
     """A cluster pipeline has no MGET: the async check reads the two keys of one slot as
     the sync one does, flushes the counters, and leaves the circuit closed."""
-    from jwt_sessions.redis.mirror import circuit
-    from jwt_sessions.tokens import decode_access_token
-    from tests.async_checks import async_check_with_counters_due
-
-    tokens = api.login_ok(make_user().username)
-    before = store.read_counters().get("refreshes", 0)
-    with queries() as q:
-        claims = async_check_with_counters_due(tokens["access"], monkeypatch)
-    assert claims == decode_access_token(tokens["access"])
-    assert len(q.captured_queries) == 0  # answered by the cluster
-    assert not circuit.is_open() and not circuit.needs_replay
-    assert store.read_counters()["refreshes"] > before
+    assert_async_check_answers(api, make_user().username, queries, monkeypatch)

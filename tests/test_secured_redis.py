@@ -23,6 +23,7 @@ from jwt_sessions.redis import layout
 from jwt_sessions.redis.mirror import circuit
 from jwt_sessions.testing import redis_cache
 from jwt_sessions.tokens import parse_refresh_token, sha256_hex
+from tests.async_checks import assert_async_check_answers
 from tests.conftest import assert_error
 from tests.redis_servers import RedisServer, forget_redis_pools, free_port
 
@@ -152,6 +153,18 @@ def test_full_flow_over_tls_with_an_acl_user(api, user, secured_redis, use_redis
         stored = [key.decode() for key in admin.scan_iter()]
     assert stored and all(key.startswith("jwts:") for key in stored)
     assert any(key.startswith("jwts:t:") for key in stored)  # the throttles' counters
+
+
+@pytest.mark.parametrize("credentials_in", ["url", "options"])
+def test_an_async_access_check_with_counters_due_answers_over_tls_with_an_acl_user(
+        api, user, secured_redis, use_redis, queries, monkeypatch, credentials_in):
+    if credentials_in == "url":
+        use_redis(secured_redis.url_for(ALICE, ALICE_PASSWORD),
+                  ssl_ca_certs=str(secured_redis.ca))
+    else:
+        use_redis(secured_redis.url_for(None, None), {"PASSWORD": ALICE_PASSWORD},
+                  username=ALICE, ssl_ca_certs=str(secured_redis.ca))
+    assert_async_check_answers(api, user.username, queries, monkeypatch)
 
 
 def test_the_acl_user_is_really_confined_to_the_prefix(secured_redis):

@@ -5,6 +5,7 @@ import time
 
 import pytest
 
+from tests.async_checks import assert_async_check_answers
 from tests.conftest import assert_error
 from tests.redis_servers import forget_redis_pools, start_redis, start_sentinel
 
@@ -87,3 +88,8 @@ def test_revocation_events_through_sentinel(api, user, sentinel_setup):
     finally:
         unsubscribe()
         events.stop()  # before the servers go
+
+
+def test_an_async_access_check_with_counters_due_answers_through_sentinel(
+        api, user, sentinel_setup, queries, monkeypatch):
+    assert_async_check_answers(api, user.username, queries, monkeypatch)
