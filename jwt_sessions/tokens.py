@@ -11,7 +11,6 @@ nothing that can be turned back into a token.
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import hmac
 import json
@@ -29,6 +28,7 @@ from jwt.algorithms import get_default_algorithms
 
 from . import keyed
 from .conf import cached_per_settings, jwt_settings
+from .encoding import b64url, b64url_decode
 
 TOKEN_TYPE = "access"
 JWT_TYP = "at+jwt"
@@ -38,6 +38,8 @@ REQUIRED_CLAIMS = ["sub", "sid", "jti", "iat", "exp", "token_type"]
 RESERVED_CLAIMS = frozenset(REQUIRED_CLAIMS + ["iss", "aud", "auth_time", "amr", "nbf"])
 _SECRET_BYTES = 32
 _REFRESH_BYTES = 16 + 2 * _SECRET_BYTES
+# A refresh token's length: 80 bytes in base64url without padding.
+REFRESH_TOKEN_LENGTH = len(b64url(bytes(_REFRESH_BYTES)))
 
 
 class InvalidToken(Exception):
@@ -89,19 +91,19 @@ def new_session_secret() -> bytes:
 def make_refresh_token(session_id: uuid.UUID, secret: bytes) -> RefreshToken:
     """A fresh token for the session: same secret, new rotating part."""
     raw = session_id.bytes + secret + secrets.token_bytes(_SECRET_BYTES)
-    value = base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+    value = b64url(raw)
     return RefreshToken(value, session_id, secret, sha256_hex(value))
 
 
 def parse_refresh_token(value: Any) -> RefreshToken | None:
     """None for anything that is not a refresh token of ours (no exception to leak)."""
-    if not isinstance(value, str) or len(value) != 107:
+    if not isinstance(value, str) or len(value) != REFRESH_TOKEN_LENGTH:
         return None
     try:
-        raw = base64.urlsafe_b64decode(value + "=")
-    except (binascii.Error, ValueError):
+        raw = b64url_decode(value)
+    except ValueError:  # binascii.Error, or a character outside ASCII
         return None
-    if len(raw) != _REFRESH_BYTES or base64.urlsafe_b64encode(raw).rstrip(b"=").decode() != value:
+    if len(raw) != _REFRESH_BYTES or b64url(raw) != value:
         return None
     return RefreshToken(value, uuid.UUID(bytes=raw[:16]), raw[16:48], sha256_hex(value))
 
