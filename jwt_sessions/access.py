@@ -12,10 +12,10 @@ from django.utils import timezone
 from . import counters
 from .conf import jwt_settings
 from .exceptions import SessionRevoked, TokenExpired, TokenInvalid
+from .fallback import fallback_gate
 from .models import Session
 from .redis import local_cache, mirror
 from .redis.mirror import HIT, MISS, REVOKED, StoreUnavailable
-from .services import fallback_gate
 from .tokens import AccessClaims, ExpiredToken, InvalidToken, decode_access_token
 
 logger = logging.getLogger("jwt_sessions")

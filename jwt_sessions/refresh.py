@@ -19,18 +19,13 @@ from . import signals, stats
 from .conf import jwt_settings
 from .credentials import binding_of, is_active, is_bound
 from .exceptions import RefreshTokenInvalid, RefreshTokenReused, SessionRevoked, TokenInvalid
+from .fallback import fallback_gate
 from .lifetimes import access_token_ttl
 from .models import RevokeReason, Session
+from .pairs import AMR_PASSWORD, TokenPair, capped_end, token_pair
 from .redis import mirror
 from .redis.mirror import SessionKeys, StoreUnavailable
-from .services import (
-    AMR_PASSWORD,
-    TokenPair,
-    capped_end,
-    fallback_gate,
-    revoke_sessions,
-    token_pair,
-)
+from .services import revoke_sessions
 from .tokens import (
     AccessClaims,
     RefreshToken,
