@@ -27,7 +27,8 @@ from django.utils import timezone
 from . import signals
 from .clients import client_info
 from .conf import jwt_settings
-from .credentials import binding_of, is_active
+from .credentials import is_active
+from .crypto import binding_of, hash_session_secret, new_session_secret, secret_check_of
 from .exceptions import (
     InvalidCredentials,
     RefreshTokenInvalid,
@@ -37,14 +38,7 @@ from .models import RevokeReason, Session
 from .pairs import TokenPair, capped_end, token_pair
 from .redis import mirror
 from .redis.mirror import SessionKeys
-from .tokens import (
-    hash_session_secret,
-    make_refresh_token,
-    new_jti,
-    new_session_secret,
-    parse_refresh_token,
-    secret_check_of,
-)
+from .tokens import make_refresh_token, new_jti, parse_refresh_token
 
 logger = logging.getLogger("jwt_sessions")
 

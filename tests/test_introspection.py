@@ -8,8 +8,9 @@ from datetime import timedelta
 
 import pytest
 
+from jwt_sessions.crypto import new_session_secret
 from jwt_sessions.models import RevokeReason, Session
-from jwt_sessions.tokens import make_refresh_token, new_session_secret, parse_refresh_token
+from jwt_sessions.tokens import make_refresh_token, parse_refresh_token
 from tests.conftest import PASSWORD, assert_error, bearer, url
 from tests.redis_servers import point_cache_at, start_redis
 from tests.token_endpoints import (
