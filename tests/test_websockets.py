@@ -17,8 +17,10 @@ from websockets.sync.client import connect
 
 from jwt_sessions import services
 from jwt_sessions.channels import CLOSE_SESSION_REVOKED
+from jwt_sessions.redis import layout
 from tests.asgi_server import database_url, uvicorn_server
 from tests.jwt_forge import hmac_sign, parts
+from tests.polling import eventually
 from tests.redis_servers import forget_redis_pools, point_cache_at, start_redis
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -62,6 +64,15 @@ def open_socket(server, token: str | None = None, *, header: bool = False,
         offered = ["jwt_sessions", f"jwt_sessions.bearer.{token}"]
     return connect(server.ws + PATH, additional_headers=extra or None,
                    subprotocols=offered, open_timeout=5, max_size=2**20)
+
+
+def wait_until_the_server_hears_events(redis_server) -> None:
+    """The readiness signal of the server's events receiver: its subscription to the
+    events channel, after which every revocation published reaches it."""
+    channel = layout.events_channel()
+    with redis_server.client() as conn:
+        eventually(lambda: conn.pubsub_numsub(channel)[0][1] >= 1, 5,
+                   "the server to subscribe to the revocation events")
 
 
 def first_message(ws) -> dict:
@@ -171,12 +182,12 @@ def test_ambiguous_handshakes_are_refused(server, api, user, case):
 
 
 # ------------------------------------------------------------------ revocation closes
-def test_revocation_here_closes_the_socket_there_with_4401_within_a_second(server, api,
-                                                                           user):
+def test_revocation_here_closes_the_socket_there_with_4401_within_a_second(
+        server, redis_server, api, user):
     tokens = api.login_ok(user.username)
     with open_socket(server, tokens["access"]) as ws:
         first_message(ws)
-        time.sleep(0.3)  # past the server's first check of its fresh receiver
+        wait_until_the_server_hears_events(redis_server)
         assert services.revoke_session(tokens["session_id"])
         code, waited = closed_with(ws, timeout=5)
     assert code == CLOSE_SESSION_REVOKED
