@@ -150,6 +150,16 @@ def api() -> Api:
 
 
 @pytest.fixture
+def gateway(api, make_user) -> str:
+    """The access token of a service account allowed to introspect."""
+    from tests.token_endpoints import grant_introspection
+
+    account = make_user("gateway")
+    grant_introspection(account)
+    return api.login_ok(account.username)["access"]
+
+
+@pytest.fixture
 def make_user(django_user_model):
     def make(username: str | None = None, **fields):
         return django_user_model.objects.create_user(

@@ -25,14 +25,6 @@ pytestmark = pytest.mark.django_db
 ACCESS_FIELDS = {"active", "sub", "sid", "jti", "exp", "iat", "token_type", "auth_time", "amr"}
 
 
-@pytest.fixture
-def gateway(api, make_user) -> str:
-    """The access token of a service account allowed to introspect."""
-    account = make_user("gateway")
-    grant_introspection(account)
-    return api.login_ok(account.username)["access"]
-
-
 def test_a_live_access_token_is_active_and_described(api, user, tokens, gateway):
     resp = introspect(api, tokens["access"], gateway)
     assert resp.status_code == 200
