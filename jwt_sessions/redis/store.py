@@ -98,11 +98,14 @@ def _registered_script(conn: Any, source: str) -> Any:
     return conn.register_script(source)
 
 
+Plan = Callable[[bool], Trip[T]]  # the trip to make, knowing whether Redis is a cluster
+
+
 class RedisStore:
     """The sync face: runs trips on django-redis's client; raises StoreUnavailable."""
 
-    def run(self, trip: Trip[T]) -> T:
-        return self._run(lambda conn: self._send(conn, trip))
+    def run(self, plan: Plan[T]) -> T:
+        return self._run(lambda conn: self._send(conn, plan(is_cluster(conn))))
 
     @staticmethod
     def _send(conn: Any, trip: Trip[T]) -> T:
@@ -127,20 +130,19 @@ class RedisStore:
         this process's due counters (kept for the next one if Redis cannot answer)."""
         due = counters.take_due()
         try:
-            return self._run(lambda conn: self._send(
-                conn, access_check_trip(is_cluster(conn), session_id, jti, due)))
+            return self.run(lambda cluster: access_check_trip(cluster, session_id, jti, due))
         except StoreUnavailable:
             counters.give_back(due)
             raise
 
     def flush_counters(self, counts: dict[str, int]) -> None:
-        self.run(flush_counters_trip(counts))
+        self.run(lambda cluster: flush_counters_trip(counts))
 
     def read_counters(self) -> dict[str, int]:
-        return self.run(read_counters_trip())
+        return self.run(lambda cluster: read_counters_trip())
 
     def indexed_session_ids(self, user_id: Any) -> set[str]:
-        return self.run(indexed_trip(user_id))
+        return self.run(lambda cluster: indexed_trip(user_id))
 
     def publish_heartbeat(self, client: Any, receiver: str, beat: bytes) -> str | None:
         """Publish a receiver's heartbeat through `client`; returns the server's run_id
@@ -309,9 +311,10 @@ class AsyncRedisStore:
     """The async face: runs the same trips on this event loop's asyncio client, so that
     async code never blocks its loop; raises StoreUnavailable."""
 
-    async def run(self, trip: Trip[T]) -> T:
+    async def run(self, plan: Plan[T]) -> T:
         try:
-            return await self._send(clients.for_this_loop(), trip)
+            conn = clients.for_this_loop()
+            return await self._send(conn, plan(is_cluster(conn)))
         except REDIS_ERRORS as exc:
             raise StoreUnavailable(type(exc).__name__) from exc
 
@@ -329,8 +332,8 @@ class AsyncRedisStore:
         """`RedisStore.check_access` without blocking the event loop."""
         due = counters.take_due()
         try:
-            conn = clients.for_this_loop()
-            return await self.run(access_check_trip(is_cluster(conn), session_id, jti, due))
+            return await self.run(
+                lambda cluster: access_check_trip(cluster, session_id, jti, due))
         except StoreUnavailable:
             counters.give_back(due)
             raise
