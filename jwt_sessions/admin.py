@@ -218,8 +218,8 @@ class SessionAdmin(RefusesMalformedInput, ReadOnlySessions, admin.ModelAdmin):
     def revoke_user_sessions(self, request: HttpRequest, queryset: QuerySet) -> Any:
         user_ids = list(queryset.values_list("user_id", flat=True).distinct())
         return revoke_users_once_confirmed(self, request, user_ids,
-                                            list(queryset.values_list("pk", flat=True)),
-                                            "revoke_user_sessions")
+                                           list(queryset.values_list("pk", flat=True)),
+                                           "revoke_user_sessions")
 
     # ------------------------------------------------------------ per-user view
     def get_urls(self) -> list[Any]:

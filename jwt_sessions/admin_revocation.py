@@ -40,8 +40,8 @@ def report_revoked(modeladmin: admin.ModelAdmin, request: HttpRequest, count: in
 
 
 def confirmation_page(modeladmin: admin.ModelAdmin, request: HttpRequest, *, title: str,
-                  question: str, sessions: Any = None, users: Any = None,
-                  selected: Any = None, action: str | None = None) -> TemplateResponse:
+                      question: str, sessions: Any = None, users: Any = None,
+                      selected: Any = None, action: str | None = None) -> TemplateResponse:
     """The "are you sure?" page of a bulk revocation; its form posts back `post=yes`."""
     context = {
         **modeladmin.admin_site.each_context(request),

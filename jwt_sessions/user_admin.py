@@ -54,7 +54,7 @@ def revoke_jwt_sessions(modeladmin: admin.ModelAdmin, request: HttpRequest,
         return None
     user_ids = list(queryset.values_list("pk", flat=True))
     return revoke_users_once_confirmed(modeladmin, request, user_ids, user_ids,
-                                        "revoke_jwt_sessions")
+                                       "revoke_jwt_sessions")
 
 
 class UserSessionsAdminMixin(RefusesMalformedInput):

@@ -1,11 +1,12 @@
 """The store: every operation on jwt_sessions' Redis keys, as round trips planned once.
 
-A `Trip` names the commands of one round trip and what to make of the replies; the
-sync face (`RedisStore`) and the async face (`AsyncRedisStore`) only run trips, so the
-two can never answer differently (a Redis Cluster's pipeline, which refuses MGET,
-scripts and PUBLISH, is planned for here, once). Key names and values come from
-`layout`, scripts from `scripts`. Both faces raise StoreUnavailable; when Redis may be
-asked at all is `mirror`'s decision.
+A `Trip` names the commands of one round trip and what to make of the replies, planned
+knowing whether Redis is a cluster (whose pipelines refuse MGET, scripts and PUBLISH).
+The sync face (`RedisStore`) and the async face (`AsyncRedisStore`) run the same trips,
+so the access check cannot answer differently from async code. The writes (scripts,
+and pipelines that announce themselves on the events channel) run from sync code only.
+Key names and values come from `layout`, scripts from `scripts`. Both faces raise
+StoreUnavailable; when Redis may be asked at all is `mirror`'s decision.
 """
 from __future__ import annotations
 
@@ -36,10 +37,6 @@ class Trip(Generic[T]):
 
     def add(self, name: str, *args: Any, **kwargs: Any) -> None:
         self.commands.append((name, args, kwargs))
-
-
-def _first(replies: list[Any]) -> Any:
-    return replies[0]
 
 
 def _add_counters(trip: Trip, counts: dict[str, int]) -> None:
