@@ -11,13 +11,13 @@ import re
 import signal
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 
 from tests.example_site import free_port
+from tests.polling import eventually
 
 if os.environ.get("JWT_SESSIONS_FRESH_CLONE") != "1":
     pytest.skip("fresh-clone test: set JWT_SESSIONS_FRESH_CLONE=1", allow_module_level=True)
@@ -64,15 +64,15 @@ def test_try_it_works_as_pasted_in_a_fresh_clone(tmp_path):
                                start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + START_SECONDS
-        while True:
+        def serving() -> bool:
+            assert process.poll() is None, (tmp_path / "try-it.log").read_text()[-3000:]
             try:
                 urllib.request.urlopen(f"{base}/login/", timeout=2).close()
-                break
             except OSError:
-                assert process.poll() is None, (tmp_path / "try-it.log").read_text()[-3000:]
-                assert time.monotonic() < deadline, "the demo did not start"
-                time.sleep(1)
+                return False
+            return True
+
+        eventually(serving, START_SECONDS, "the demo to serve", 1)
         assert sign_in(base)["access"].startswith("eyJ")
     finally:
         os.killpg(process.pid, signal.SIGTERM)  # the group this test started
