@@ -124,7 +124,7 @@ def prepare_session_secret() -> PreparedSecret:
 
 
 def issue_tokens(user: Any, request: Any = None, prepared: PreparedSecret | None = None,
-                 amr: Iterable[str] = ()) -> TokenPair:
+                 amr: Iterable[str] = (), login_signal: bool = True) -> TokenPair:
     """Open a session for an authenticated user and return its first token pair.
 
     The session is bound to the password hash the login checked; if the user's
@@ -132,6 +132,7 @@ def issue_tokens(user: Any, request: Any = None, prepared: PreparedSecret | None
     login), no session is stored. `prepared`: a secret whose bcrypt started earlier.
     `amr` says how the user proved who they are (`["pwd"]` for a password login); it
     and the time of this login (`auth_time`) are the session's until it reauthenticates.
+    `login_signal=False`: the caller's flow already sent `user_logged_in` (django-allauth).
     """
     if isinstance(amr, str):
         raise TypeError("amr is a list of method names, e.g. ['pwd'], not a string")
@@ -162,7 +163,7 @@ def issue_tokens(user: Any, request: Any = None, prepared: PreparedSecret | None
     django_request = getattr(request, "_request", request)
     transaction.on_commit(lambda: signals.session_created.send(
         sender=Session, session=session, request=django_request))
-    if request is not None:
+    if request is not None and login_signal:
         user_logged_in.send(sender=user.__class__, request=django_request, user=user)
     return token_pair(session, refresh, now, user)
 

@@ -1,0 +1,89 @@
+"""`TokenStrategy`: allauth's headless token strategy, issuing jwt_sessions tokens."""
+from __future__ import annotations
+
+from typing import Any
+
+from allauth.account.internal.flows.login import get_authentication_records
+from allauth.core import context
+from allauth.core.exceptions import ImmediateHttpResponse
+from allauth.headless.internal.sessionkit import lookup_session
+from allauth.headless.tokens.strategies.base import AbstractTokenStrategy
+from django.contrib.auth import SESSION_KEY, get_user_model
+from django.contrib.sessions.backends.base import SessionBase
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, JsonResponse
+from django.utils import timezone
+
+from .. import services
+from ..exceptions import AuthenticationError, ServiceUnavailable
+from ..refresh import refresh_tokens
+from . import links, receivers
+from .methods import amr_of
+
+__all__ = ["TokenStrategy"]
+
+receivers.connect()
+
+
+class TokenStrategy(AbstractTokenStrategy):
+    """Each completed headless login opens a jwt_sessions session (with the client's
+    device and address); the answer's `meta` carries `access_token`, `refresh_token` and
+    `expires_in`, as allauth's own JWT strategy and clients expect. allauth's session
+    token still names the allauth session that carries its flows."""
+
+    def create_session_token(self, request: HttpRequest) -> str:
+        if not request.session.session_key:
+            request.session.save()
+        key = request.session.session_key
+        if key is None:  # pragma: no cover - save() always sets one
+            raise RuntimeError("the session store gave no session key")
+        return key
+
+    def lookup_session(self, session_token: str) -> SessionBase | None:
+        """allauth's session, unless the jwt_sessions session it opened has ended: an
+        allauth session outlives neither a revocation nor an expiry (allauth then
+        answers 410, and the app signs in again)."""
+        session = lookup_session(session_token)
+        if session is None:
+            return None
+        session_id = links.linked_session_id(session)
+        if session_id is not None and not links.is_live(session_id, _user_id(session)):
+            session.delete()
+            return None
+        return session
+
+    def create_access_token_payload(self, request: HttpRequest) -> dict[str, Any] | None:
+        user = request.user
+        if not user.is_authenticated:
+            return None
+        amr = amr_of(get_authentication_records(request, user))
+        # allauth's login already sent `user_logged_in`.
+        pair = services.issue_tokens(user, request, amr=amr, login_signal=False)
+        links.link(request.session, pair.session_id)
+        return {"access_token": pair.access, "refresh_token": pair.refresh,
+                "expires_in": _seconds_until(pair.access_expires_at)}
+
+    def refresh_token(self, refresh_token: str) -> tuple[str, str] | None:
+        """A new pair for the same session; the previous access token is then refused
+        (`token_invalid`). None (allauth's 400) for a token that is not live."""
+        try:
+            pair = refresh_tokens(refresh_token, context.request)
+        except ServiceUnavailable as exc:
+            raise ImmediateHttpResponse(JsonResponse(exc.detail, status=exc.status_code)) \
+                from exc
+        except AuthenticationError:
+            return None
+        return pair.access, pair.refresh
+
+
+def _user_id(django_session: SessionBase) -> Any:
+    """The pk of the user the Django session is signed in as (no query)."""
+    value = django_session.get(SESSION_KEY)
+    try:
+        return get_user_model()._meta.pk.to_python(value) if value is not None else None
+    except ValidationError:  # a malformed pk signs in no one
+        return None
+
+
+def _seconds_until(moment: Any) -> int:
+    return max(0, int((moment - timezone.now()).total_seconds()))
