@@ -24,6 +24,7 @@ from django.contrib.auth.signals import user_logged_in
 from django.core.exceptions import FieldDoesNotExist
 from django.db import transaction
 from django.utils import timezone
+from django.utils.functional import LazyObject
 
 from . import mirror, signals
 from .claims import extra_claims
@@ -352,6 +353,7 @@ def update_session_auth(user: Any, session_id: Any) -> bool:
     pk = _as_session_id(session_id)
     if pk is None:
         return False
+    user = _unwrapped(user)
     binding = binding_of(user.password)
     if Session.objects.active().filter(pk=pk, user_id=user.pk).update(auth_binding=binding):
         return True
@@ -369,6 +371,15 @@ def update_session_auth(user: Any, session_id: Any) -> bool:
     mirror.restore(session)
     logger.info("Session %s of user %s kept across a password change", pk, user.pk)
     return True
+
+
+def _unwrapped(user: Any) -> Any:
+    """The user object itself behind a lazy `request.user` (the one whose save revoked
+    the sessions is the wrapped object, not the wrapper)."""
+    if isinstance(user, LazyObject):
+        user.pk  # noqa: B018 - loads the wrapped object
+        return user._wrapped
+    return user
 
 
 def forget_user_sessions(user_id: Any) -> None:

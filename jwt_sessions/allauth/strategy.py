@@ -24,6 +24,9 @@ __all__ = ["TokenStrategy"]
 
 receivers.connect()
 
+# On a request whose login opened a session: (user pk, the answer's token payload).
+_OPENED = "_jwt_sessions_allauth_opened"
+
 
 class TokenStrategy(AbstractTokenStrategy):
     """Each completed headless login opens a jwt_sessions session (with the client's
@@ -53,9 +56,17 @@ class TokenStrategy(AbstractTokenStrategy):
         return session
 
     def create_access_token_payload(self, request: HttpRequest) -> dict[str, Any] | None:
+        """The pair of the session this login opens: once per request, however many
+        answers allauth builds on its way (completing an MFA stage builds two)."""
         user = request.user
         if not user.is_authenticated:
             return None
+        opened = request.__dict__.get(_OPENED)
+        if opened is None or opened[0] != user.pk:
+            opened = request.__dict__[_OPENED] = (user.pk, self._open_session(request, user))
+        return dict(opened[1])
+
+    def _open_session(self, request: HttpRequest, user: Any) -> dict[str, Any]:
         amr = amr_of(get_authentication_records(request, user))
         # allauth's login already sent `user_logged_in`.
         pair = services.issue_tokens(user, request, amr=amr, login_signal=False)

@@ -1,0 +1,284 @@
+"""django-allauth's headless API on jwt_sessions: `jwt_sessions.allauth.TokenStrategy`.
+
+Against the real django-allauth: every login the headless API completes opens a
+jwt_sessions session (device, address, amr), its refresh rotates it, its logout ends it,
+and its reauthentication renews `auth_time` and `amr`; each seen in the Session row, the
+device list and the admin.
+"""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+pytest.importorskip("allauth.headless")
+
+from django.contrib.sessions.backends.db import SessionStore  # noqa: E402
+from django.urls import reverse  # noqa: E402
+
+from jwt_sessions import api as jwt_api  # noqa: E402
+from jwt_sessions.models import RevokeReason, Session  # noqa: E402
+from jwt_sessions.tokens import decode_access_token  # noqa: E402
+from tests.allauth_client import Headless, activate_totp, totp_code  # noqa: E402
+from tests.conftest import PASSWORD, assert_error, bearer, url  # noqa: E402
+
+pytestmark = pytest.mark.django_db
+
+
+def logged_in(user) -> Headless:
+    app = Headless()
+    resp = app.login(user.username)
+    assert resp.status_code == 200, resp.content
+    return app
+
+
+def only_session(user) -> Session:
+    (session,) = Session.objects.filter(user=user)
+    return session
+
+
+# ------------------------------------------------------------------ login
+def test_a_password_login_opens_a_session_with_the_device(user):
+    app = Headless()
+    resp = app.login(user.username)
+    assert resp.status_code == 200, resp.content
+    meta = resp.json()["meta"]
+    assert meta["is_authenticated"] is True
+    assert set(meta) >= {"session_token", "access_token", "refresh_token", "expires_in"}
+    assert 0 < meta["expires_in"] <= 15 * 60
+    session = only_session(user)
+    assert (session.device_type, session.os, session.ip_address) == ("mobile", "iOS", app.ip)
+    assert session.browser.startswith("Mobile Safari")
+    assert session.amr == ["pwd"]
+    claims = decode_access_token(app.access)
+    assert (claims.session_id, claims.user_id, claims.amr) == (session.pk, str(user.pk),
+                                                               ("pwd",))
+
+
+def test_its_access_token_opens_the_project_api_and_the_device_list(user):
+    app = logged_in(user)
+    assert app.api("/api/whoami/").json()["id"] == user.pk
+    (listed,) = app.api(url("session-list")).json()
+    assert listed["id"] == str(only_session(user).pk) and listed["current"] is True
+    assert listed["device_type"] == "mobile"
+
+
+def test_a_failed_login_opens_no_session(user):
+    app = Headless()
+    assert app.login(user.username, "wrong").status_code == 400
+    assert app.access is None and not Session.objects.exists()
+
+
+def test_login_sends_user_logged_in_once(user):
+    from django.contrib.auth.signals import user_logged_in
+
+    seen = []
+    user_logged_in.connect(lambda **kw: seen.append(kw["user"]), weak=False, dispatch_uid="t1")
+    try:
+        logged_in(user)
+    finally:
+        user_logged_in.disconnect(dispatch_uid="t1")
+    assert seen == [user]
+
+
+def test_signup_opens_a_session(django_user_model):
+    app = Headless()
+    resp = app.signup("newcomer")
+    assert resp.status_code == 200, resp.content
+    user = django_user_model.objects.get(username="newcomer")
+    session = only_session(user)
+    assert session.amr == []  # choosing a password proves nothing yet
+    assert app.api("/api/whoami/").json()["id"] == user.pk
+
+
+def test_a_totp_login_opens_its_session_only_once_the_code_is_checked(user):
+    secret = activate_totp(user)
+    app = Headless()
+    resp = app.login(user.username)
+    assert resp.status_code == 401
+    flows = {flow["id"]: flow for flow in resp.json()["data"]["flows"]}
+    assert flows["mfa_authenticate"]["is_pending"] is True
+    assert app.access is None and not Session.objects.exists()
+    assert app.mfa_authenticate("000000").status_code == 400
+    assert not Session.objects.exists()
+    resp = app.mfa_authenticate(totp_code(secret))
+    assert resp.status_code == 200, resp.content
+    assert only_session(user).amr == ["pwd", "otp", "mfa"]
+    assert decode_access_token(app.access).amr == ("pwd", "otp", "mfa")
+
+
+def test_each_app_login_is_its_own_session(user):
+    first, second = logged_in(user), logged_in(user)
+    ids = {decode_access_token(app.access).session_id for app in (first, second)}
+    assert len(ids) == 2 == Session.objects.active().filter(user=user).count()
+
+
+# ------------------------------------------------------------------ refresh
+def test_refresh_rotates_the_same_session(user):
+    app = logged_in(user)
+    old_access, old_refresh = app.access, app.refresh
+    resp = app.refresh_tokens()
+    assert resp.status_code == 200, resp.content
+    assert set(resp.json()["data"]) == {"access_token", "refresh_token"}
+    assert app.refresh != old_refresh
+    assert decode_access_token(app.access).session_id == only_session(user).pk
+    assert_error(app.api("/api/whoami/", old_access), 401, "token_invalid")
+    assert app.api("/api/whoami/").status_code == 200
+
+
+@pytest.mark.parametrize("token", ["garbage", "", "x" * 5000])
+def test_a_bad_refresh_token_is_allauths_400(user, token):
+    app = logged_in(user)
+    resp = app.refresh_tokens(token)
+    assert resp.status_code == 400, resp.content
+
+
+def test_a_superseded_refresh_token_ends_the_session(user, jwt_settings):
+    jwt_settings(REFRESH_REUSE_GRACE=0)
+    app = logged_in(user)
+    first = app.refresh
+    assert app.refresh_tokens().status_code == 200
+    assert app.refresh_tokens(first).status_code == 400
+    assert only_session(user).revoked_reason == RevokeReason.REUSE_DETECTED
+    assert_error(app.api("/api/whoami/"), 401, "session_revoked")
+
+
+# ------------------------------------------------------------------ logout and revocation
+def test_logout_revokes_the_session(user):
+    app = logged_in(user)
+    resp = app.logout()
+    assert resp.status_code == 401 and resp.json()["meta"]["is_authenticated"] is False
+    assert only_session(user).revoked_reason == RevokeReason.LOGOUT
+    assert_error(app.api("/api/whoami/"), 401, "session_revoked")
+    app.session_token = None  # allauth's clients drop it once signed out
+    assert app.refresh_tokens().status_code == 400
+
+
+def test_logout_ends_only_its_own_session(user):
+    phone, laptop = logged_in(user), logged_in(user)
+    phone.logout()
+    assert laptop.api("/api/whoami/").status_code == 200
+    assert laptop.session().status_code == 200
+
+
+def test_revoking_in_the_device_list_ends_the_allauth_session(user):
+    phone, laptop = logged_in(user), logged_in(user)
+    phone_sid = decode_access_token(phone.access).session_id
+    assert laptop.client.delete(f"{url('session-list')}{phone_sid}/",
+                                **bearer(laptop.access)).status_code == 204
+    assert phone.session().status_code == 410  # allauth: the session is gone, sign in again
+    assert laptop.session().status_code == 200
+
+
+def test_revoking_in_the_admin_ends_the_allauth_session(user, admin_client):
+    app = logged_in(user)
+    session = only_session(user)
+    changelist = reverse("admin:jwt_sessions_session_changelist")
+    page = admin_client.get(changelist).content.decode()
+    assert user.username in page and session.browser in page and session.ip_address in page
+    resp = admin_client.post(changelist, {"action": "revoke_sessions", "post": "yes",
+                                          "_selected_action": [str(session.pk)]})
+    assert resp.status_code == 302
+    assert_error(app.api("/api/whoami/"), 401, "session_revoked")
+    assert app.session().status_code == 410
+
+
+def test_an_expired_session_ends_the_allauth_session(user, clock):
+    app = logged_in(user)
+    clock.tick(timedelta(days=31))
+    assert app.session().status_code == 410
+
+
+# ------------------------------------------------------------------ step-up
+def test_password_reauthentication_renews_auth_time(user, clock):
+    app = logged_in(user)
+    first = only_session(user).auth_time
+    clock.tick(timedelta(minutes=10))
+    assert app.api("/api/sensitive/", method="post").status_code == 401
+    resp = app.reauthenticate()
+    assert resp.status_code == 200, resp.content
+    session = only_session(user)
+    assert session.auth_time - first == timedelta(minutes=10)
+    assert session.amr == ["pwd"]
+    assert app.refresh_tokens().status_code == 200
+    assert decode_access_token(app.access).auth_time == session.auth_time.replace(microsecond=0)
+    assert app.api("/api/sensitive/", method="post").json() == {"done": True}
+
+
+def test_a_wrong_password_renews_nothing(user, clock):
+    app = logged_in(user)
+    first = only_session(user).auth_time
+    clock.tick(timedelta(minutes=10))
+    assert app.reauthenticate("wrong").status_code == 400
+    assert only_session(user).auth_time == first
+
+
+def test_totp_reauthentication_records_otp(user, clock):
+    secret = activate_totp(user)
+    app = Headless()
+    app.login(user.username)
+    app.mfa_authenticate(totp_code(secret))
+    first = only_session(user).auth_time
+    clock.tick(timedelta(minutes=10))
+    resp = app.mfa_reauthenticate(totp_code(secret))
+    assert resp.status_code == 200, resp.content
+    session = only_session(user)
+    assert (session.amr, session.auth_time - first) == (["otp"], timedelta(minutes=10))
+    app.refresh_tokens()
+    assert decode_access_token(app.access).amr == ("otp",)
+
+
+def test_reauthenticating_a_revoked_session_does_not_revive_it(user):
+    app = logged_in(user)
+    token = app.session_token
+    jwt_api.revoke_session(decode_access_token(app.access).session_id)
+    app.session_token = token
+    assert app.reauthenticate().status_code == 410
+    assert only_session(user).revoked_at is not None
+
+
+def test_a_password_change_that_keeps_the_allauth_session_keeps_the_jwt_session(user):
+    app = logged_in(user)
+    other = logged_in(user)
+    resp = app.call("post", "/account/password/change",
+                    {"current_password": PASSWORD, "new_password": "An0ther-pa55word"})
+    assert resp.status_code == 200, resp.content
+    assert app.api("/api/whoami/").status_code == 200
+    assert app.refresh_tokens().status_code == 200
+    assert_error(other.api("/api/whoami/"), 401, "session_revoked")
+
+
+# ------------------------------------------------------------------ allauth's records as amr
+@pytest.mark.parametrize(("records", "amr"), [
+    ([{"method": "password"}], ["pwd"]),
+    ([{"method": "password"}, {"method": "mfa", "type": "totp"}], ["pwd", "otp", "mfa"]),
+    ([{"method": "password"}, {"method": "mfa", "type": "webauthn"}], ["pwd", "hwk", "mfa"]),
+    ([{"method": "mfa", "type": "webauthn", "passwordless": True}], ["hwk"]),
+    ([{"method": "mfa", "type": "recovery_codes"}], ["otp"]),
+    ([{"method": "code", "email": "a@example.com"}], []),
+    ([{"method": "code", "phone": "+15555550100"}], ["sms"]),
+    ([{"method": "socialaccount", "provider": "github"}], []),
+    ([{"method": "password"}, {"method": "password", "reauthenticated": True}], ["pwd"]),
+    ([{"method": "mfa", "type": "something-new"}, {"nonsense": 1}], []),
+])
+def test_allauth_records_become_rfc8176_methods(records, amr):
+    from jwt_sessions.allauth.methods import amr_of
+
+    assert amr_of(records) == amr
+
+
+def test_a_passkey_step_up_unlocks_a_passkey_only_view(user):
+    """What the browser test does with a real authenticator, with allauth's record of a
+    WebAuthn reauthentication made directly."""
+    from allauth.account.internal.flows.login import record_authentication
+    from django.test import RequestFactory
+
+    app = logged_in(user)
+    assert_error(app.api("/api/passkey-only/", method="post"), 401, "reauthentication_required")
+    request = RequestFactory().post("/")
+    request.session = SessionStore(app.session_token)
+    request.user = user
+    record_authentication(request, user, "mfa", type="webauthn", reauthenticated=True)
+    assert only_session(user).amr == ["hwk"]
+    app.refresh_tokens()
+    assert app.api("/api/passkey-only/", method="post").json() == {"done": True}
