@@ -72,8 +72,8 @@ class Headless:
     def logout(self):
         return self.call("delete", "/auth/session")
 
-    def session(self):
-        return self.call("get", "/auth/session")
+    def session(self, **extra):
+        return self.call("get", "/auth/session", **extra)
 
     def api(self, path: str, access: str | None = None, method: str = "get"):
         """The project's own API (a DRF view), with the jwt_sessions access token."""

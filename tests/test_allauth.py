@@ -282,3 +282,107 @@ def test_a_passkey_step_up_unlocks_a_passkey_only_view(user):
     assert only_session(user).amr == ["hwk"]
     app.refresh_tokens()
     assert app.api("/api/passkey-only/", method="post").json() == {"done": True}
+
+
+# ------------------------------------------------------------------ the access token on allauth
+def bearer_only(app: Headless) -> Headless:
+    """The same app, sending its access token instead of the session token."""
+    app.session_token = None
+    return app
+
+
+def test_the_access_token_stands_for_the_session_token(user):
+    app = bearer_only(logged_in(user))
+    resp = app.session(HTTP_AUTHORIZATION=f"Bearer {app.access}")
+    assert resp.status_code == 200 and resp.json()["data"]["user"]["id"] == user.pk
+    assert "session_token" not in resp.json().get("meta", {})  # never handed out this way
+
+
+def test_logout_by_access_token_revokes_the_session(user):
+    app = bearer_only(logged_in(user))
+    resp = app.call("delete", "/auth/session", HTTP_AUTHORIZATION=f"Bearer {app.access}")
+    assert resp.status_code == 401
+    assert only_session(user).revoked_reason == RevokeReason.LOGOUT
+
+
+def test_reauthentication_by_access_token_renews_the_session(user, clock):
+    app = bearer_only(logged_in(user))
+    first = only_session(user).auth_time
+    clock.tick(timedelta(minutes=10))
+    resp = app.call("post", "/auth/reauthenticate", {"password": PASSWORD},
+                    HTTP_AUTHORIZATION=f"Bearer {app.access}")
+    assert resp.status_code == 200, resp.content
+    assert only_session(user).auth_time - first == timedelta(minutes=10)
+
+
+@pytest.mark.parametrize("header", ["Bearer garbage", "Bearer a b", "Basic xyz", "Bearer "])
+def test_a_bad_authorization_header_is_simply_signed_out(user, header):
+    app = bearer_only(logged_in(user))
+    resp = app.session(HTTP_AUTHORIZATION=header)
+    assert resp.status_code == 401 and resp.json()["meta"]["is_authenticated"] is False
+
+
+def test_a_revoked_or_superseded_access_token_stands_for_nothing(user):
+    app = logged_in(user)
+    old = app.access
+    app.refresh_tokens()
+    bearer_only(app)
+    assert app.session(HTTP_AUTHORIZATION=f"Bearer {old}").status_code == 401
+    assert app.session(HTTP_AUTHORIZATION=f"Bearer {app.access}").status_code == 200
+    jwt_api.revoke_session(decode_access_token(app.access).session_id)
+    assert app.session(HTTP_AUTHORIZATION=f"Bearer {app.access}").status_code == 401
+
+
+def test_the_cache_can_only_point_at_the_session_it_names(user, make_user):
+    """Someone who can write the cache points alice's access token at bob's allauth
+    session: it finds nothing (the Django session's own link must name the same
+    jwt_sessions session, of the same user)."""
+    from django.core.cache import cache
+
+    alice, bob = logged_in(user), logged_in(make_user())
+    alice_sid = decode_access_token(alice.access).session_id
+    cache.set(f"jwts:allauth:{alice_sid}", bob.session_token)
+    bearer_only(alice)
+    resp = alice.session(HTTP_AUTHORIZATION=f"Bearer {alice.access}")
+    assert resp.status_code == 401 and resp.json()["meta"]["is_authenticated"] is False
+
+
+def test_without_the_cache_entry_the_session_token_still_works(user):
+    from django.core.cache import cache
+
+    app = logged_in(user)
+    cache.delete(f"jwts:allauth:{decode_access_token(app.access).session_id}")
+    assert app.session().status_code == 200
+    token = app.session_token
+    bearer_only(app)
+    assert app.session(HTTP_AUTHORIZATION=f"Bearer {app.access}").status_code == 401
+    app.session_token = token
+    assert app.logout().status_code == 401
+    assert only_session(user).revoked_reason == RevokeReason.LOGOUT
+
+
+# ------------------------------------------------------------------ refresh: throttle, outage
+def test_allauths_refresh_is_throttled_like_jwt_sessions_refresh(user, settings):
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK,
+                               "DEFAULT_THROTTLE_RATES": {"jwt_sessions_refresh": "2/min"}}
+    app = logged_in(user)
+    assert app.refresh_tokens("forged").status_code == 400
+    assert app.refresh_tokens().status_code == 200
+    resp = app.refresh_tokens()
+    assert resp.status_code == 429 and int(resp["Retry-After"]) >= 1
+    assert resp.json()["status"] == 429  # allauth's envelope
+
+
+def test_a_store_outage_under_deny_is_a_503_not_a_500(user, jwt_settings, monkeypatch):
+    from jwt_sessions import mirror
+
+    app = logged_in(user)
+    jwt_settings(REDIS_FAILURE_POLICY="deny")
+
+    def down(*args, **kwargs):
+        raise mirror.StoreUnavailable("Redis is down")
+
+    monkeypatch.setattr(mirror, "add_to_counter", down)
+    resp = app.refresh_tokens()
+    assert resp.status_code == 503
+    assert resp.json()["errors"][0]["code"] == "service_unavailable"

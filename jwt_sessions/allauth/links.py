@@ -9,19 +9,51 @@ expired) ends the allauth session too.
 """
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Iterable
 from typing import Any
 
+from django.conf import settings
+from django.core.cache import caches
 from django.utils import timezone
 
+from ..conf import jwt_settings
 from ..models import Session
+
+logger = logging.getLogger("jwt_sessions")
 
 SESSION_KEY = "jwt_sessions_session_id"
 
 
 def link(django_session: Any, session_id: uuid.UUID) -> None:
+    """Note the jwt_sessions session in the Django session, and (best effort, in the
+    cache) the Django session under the jwt_sessions session's id, so that an access
+    token can stand for the session token on allauth's endpoints."""
     django_session[SESSION_KEY] = str(session_id)
+    if django_session.session_key is None:
+        django_session.save()
+    try:
+        caches[jwt_settings.CACHE_ALIAS].set(_cache_key(session_id), django_session.session_key,
+                                             timeout=settings.SESSION_COOKIE_AGE)
+    except Exception:  # noqa: BLE001 - the session token still works without it
+        logger.warning("Could not note the allauth session of session %s", session_id)
+
+
+def session_key_for(session_id: uuid.UUID) -> str | None:
+    """The key of the Django session that opened this jwt_sessions session, if the cache
+    still knows it. The cache can only point: the caller checks the Django session's own
+    link before trusting it."""
+    try:
+        key = caches[jwt_settings.CACHE_ALIAS].get(_cache_key(session_id))
+    except Exception:  # noqa: BLE001 - then only the session token finds the session
+        logger.warning("Could not look up the allauth session of session %s", session_id)
+        return None
+    return key if isinstance(key, str) else None
+
+
+def _cache_key(session_id: uuid.UUID) -> str:
+    return f"{jwt_settings.REDIS_KEY_PREFIX}allauth:{session_id}"
 
 
 def linked_session_id(django_session: Any) -> uuid.UUID | None:

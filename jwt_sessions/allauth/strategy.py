@@ -1,22 +1,27 @@
 """`TokenStrategy`: allauth's headless token strategy, issuing jwt_sessions tokens."""
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from allauth.account.internal.flows.login import get_authentication_records
 from allauth.core import context
 from allauth.core.exceptions import ImmediateHttpResponse
+from allauth.core.ratelimit import respond_429
 from allauth.headless.internal.sessionkit import lookup_session
 from allauth.headless.tokens.strategies.base import AbstractTokenStrategy
 from django.contrib.auth import SESSION_KEY, get_user_model
 from django.contrib.sessions.backends.base import SessionBase
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 
 from .. import services
+from ..access import authenticate_access
+from ..authentication import bearer_token
 from ..exceptions import AuthenticationError, ServiceUnavailable
 from ..refresh import refresh_tokens
+from ..throttling import RefreshRateThrottle
 from . import links, receivers
 from .methods import amr_of
 
@@ -26,6 +31,8 @@ receivers.connect()
 
 # On a request whose login opened a session: (user pk, the answer's token payload).
 _OPENED = "_jwt_sessions_allauth_opened"
+# On a request with a Bearer token: the key of the Django session it stands for, or None.
+_BY_BEARER = "_jwt_sessions_allauth_by_bearer"
 
 
 class TokenStrategy(AbstractTokenStrategy):
@@ -33,6 +40,18 @@ class TokenStrategy(AbstractTokenStrategy):
     device and address); the answer's `meta` carries `access_token`, `refresh_token` and
     `expires_in`, as allauth's own JWT strategy and clients expect. allauth's session
     token still names the allauth session that carries its flows."""
+
+    def get_session_token(self, request: HttpRequest) -> str | None:
+        """allauth's session token (`X-Session-Token`); or, as with allauth's JWT
+        strategy, a jwt_sessions access token (`Authorization: Bearer`) of a session that
+        an allauth login opened, which stands for that login's session token. An access
+        token never reveals the session token, and a revoked one stands for nothing."""
+        token = super().get_session_token(request)
+        if token:
+            return token
+        if _BY_BEARER not in request.__dict__:
+            request.__dict__[_BY_BEARER] = _session_key_of_bearer(request)
+        return request.__dict__[_BY_BEARER]
 
     def create_session_token(self, request: HttpRequest) -> str:
         if not request.session.session_key:
@@ -76,15 +95,49 @@ class TokenStrategy(AbstractTokenStrategy):
 
     def refresh_token(self, refresh_token: str) -> tuple[str, str] | None:
         """A new pair for the same session; the previous access token is then refused
-        (`token_invalid`). None (allauth's 400) for a token that is not live."""
+        (`token_invalid`). None (allauth's 400) for a token that is not live. Throttled
+        as jwt_sessions' own refresh is (`jwt_sessions_refresh`, per client address)."""
+        request = context.request
         try:
-            pair = refresh_tokens(refresh_token, context.request)
+            throttle = RefreshRateThrottle()
+            if not throttle.allow_request(request, None):
+                raise ImmediateHttpResponse(_too_many(request, throttle.wait()))
+            pair = refresh_tokens(refresh_token, request)
         except ServiceUnavailable as exc:
-            raise ImmediateHttpResponse(JsonResponse(exc.detail, status=exc.status_code)) \
-                from exc
+            raise ImmediateHttpResponse(_unavailable(exc)) from exc
         except AuthenticationError:
             return None
         return pair.access, pair.refresh
+
+
+def _too_many(request: HttpRequest, wait: float | None) -> HttpResponse:
+    response = respond_429(request)
+    if wait is not None:
+        response["Retry-After"] = str(max(1, math.ceil(wait)))
+    return response
+
+
+def _unavailable(exc: ServiceUnavailable) -> HttpResponse:
+    """503 in allauth's envelope, with jwt_sessions' code."""
+    detail = exc.detail if isinstance(exc.detail, dict) else {}
+    error = {"message": str(detail.get("detail", "")), "code": "service_unavailable"}
+    return JsonResponse({"status": exc.status_code, "errors": [error]}, status=exc.status_code)
+
+
+def _session_key_of_bearer(request: HttpRequest) -> str | None:
+    try:
+        raw = bearer_token(request.META.get("HTTP_AUTHORIZATION", ""))
+        claims = authenticate_access(raw) if raw is not None else None
+    except (AuthenticationError, ServiceUnavailable):
+        return None
+    if claims is None:
+        return None
+    key = links.session_key_for(claims.session_id)
+    session = lookup_session(key) if key else None
+    if session is None or links.linked_session_id(session) != claims.session_id \
+            or str(_user_id(session)) != claims.user_id:
+        return None
+    return key
 
 
 def _user_id(django_session: SessionBase) -> Any:
