@@ -203,6 +203,21 @@ def test_password_reauthentication_renews_auth_time(user, clock):
     assert app.refresh_tokens().status_code == 200
     assert decode_access_token(app.access).auth_time == session.auth_time.replace(microsecond=0)
     assert app.api("/api/sensitive/", method="post").json() == {"done": True}
+    (listed,) = app.api(url("session-list")).json()
+    assert (listed["amr"], listed["auth_time"]) == (["pwd"], session.auth_time.isoformat()
+                                                    .replace("+00:00", "Z"))
+
+
+def test_the_admin_shows_how_a_session_last_authenticated(user, admin_client):
+    secret = activate_totp(user)
+    app = Headless()
+    app.login(user.username)
+    app.mfa_authenticate(totp_code(secret))
+    session = only_session(user)
+    page = admin_client.get(reverse("admin:jwt_sessions_session_change", args=[session.pk]))
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "Authentication" in html and "pwd" in html and "otp" in html and "mfa" in html
 
 
 def test_a_wrong_password_renews_nothing(user, clock):
