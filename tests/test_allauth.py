@@ -401,3 +401,40 @@ def test_a_store_outage_under_deny_is_a_503_not_a_500(user, jwt_settings, monkey
     resp = app.refresh_tokens()
     assert resp.status_code == 503
     assert resp.json()["errors"][0]["code"] == "service_unavailable"
+
+
+# ------------------------------------------------------------ a login whose session cannot open
+def test_credentials_changing_during_the_login_leave_no_login_behind(user, django_user_model):
+    """The user is deactivated between allauth's password check and the session row
+    (here: by a `user_logged_in` receiver, in the middle of allauth's login): no session,
+    an error with our code, and allauth's own login undone (no session token handed out)."""
+    from django.contrib.auth.signals import user_logged_in
+
+    def deactivate(sender, user, **kwargs):
+        django_user_model.objects.filter(pk=user.pk).update(is_active=False)
+
+    user_logged_in.connect(deactivate, dispatch_uid="deactivate-mid-login")
+    try:
+        app = Headless()
+        resp = app.login(user.username)
+    finally:
+        user_logged_in.disconnect(dispatch_uid="deactivate-mid-login")
+    assert resp.status_code == 401
+    assert resp.json()["errors"][0]["code"] == "invalid_credentials"
+    assert not Session.objects.exists()
+    assert app.access is None and app.session_token is None
+
+
+def test_a_store_refusing_at_login_is_a_503_and_no_login(user, monkeypatch):
+    from jwt_sessions import mirror
+    from jwt_sessions.exceptions import ServiceUnavailable
+
+    def refuses(session):
+        raise ServiceUnavailable()
+
+    monkeypatch.setattr(mirror, "cache_session", refuses)
+    app = Headless()
+    resp = app.login(user.username)
+    assert resp.status_code == 503
+    assert resp.json()["errors"][0]["code"] == "service_unavailable"
+    assert not Session.objects.exists()

@@ -8,13 +8,15 @@ from allauth.account.internal.flows.login import get_authentication_records
 from allauth.core import context
 from allauth.core.exceptions import ImmediateHttpResponse
 from allauth.core.ratelimit import respond_429
+from allauth.headless.base.response import APIResponse
 from allauth.headless.internal.sessionkit import lookup_session
 from allauth.headless.tokens.strategies.base import AbstractTokenStrategy
-from django.contrib.auth import SESSION_KEY, get_user_model
+from django.contrib.auth import SESSION_KEY, get_user_model, logout
 from django.contrib.sessions.backends.base import SessionBase
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
+from rest_framework.exceptions import APIException
 
 from .. import services
 from ..access import authenticate_access
@@ -82,7 +84,14 @@ class TokenStrategy(AbstractTokenStrategy):
             return None
         opened = request.__dict__.get(_OPENED)
         if opened is None or opened[0] != user.pk:
-            opened = request.__dict__[_OPENED] = (user.pk, self._open_session(request, user))
+            try:
+                payload = self._open_session(request, user)
+            except (AuthenticationError, ServiceUnavailable) as exc:
+                # The credentials changed meanwhile, or the store refuses: the allauth
+                # login must not outlive the session it could not open.
+                logout(request)
+                raise ImmediateHttpResponse(_refusal(request, exc)) from exc
+            opened = request.__dict__[_OPENED] = (user.pk, payload)
         return dict(opened[1])
 
     def _open_session(self, request: HttpRequest, user: Any) -> dict[str, Any]:
@@ -104,7 +113,7 @@ class TokenStrategy(AbstractTokenStrategy):
                 raise ImmediateHttpResponse(_too_many(request, throttle.wait()))
             pair = refresh_tokens(refresh_token, request)
         except ServiceUnavailable as exc:
-            raise ImmediateHttpResponse(_unavailable(exc)) from exc
+            raise ImmediateHttpResponse(_refusal(request, exc)) from exc
         except AuthenticationError:
             return None
         return pair.access, pair.refresh
@@ -117,11 +126,11 @@ def _too_many(request: HttpRequest, wait: float | None) -> HttpResponse:
     return response
 
 
-def _unavailable(exc: ServiceUnavailable) -> HttpResponse:
-    """503 in allauth's envelope, with jwt_sessions' code."""
+def _refusal(request: HttpRequest, exc: APIException) -> HttpResponse:
+    """One of our errors (401, 503) as an allauth answer, with jwt_sessions' code."""
     detail = exc.detail if isinstance(exc.detail, dict) else {}
-    error = {"message": str(detail.get("detail", "")), "code": "service_unavailable"}
-    return JsonResponse({"status": exc.status_code, "errors": [error]}, status=exc.status_code)
+    error = {"message": str(detail.get("detail", "")), "code": str(detail.get("code", ""))}
+    return APIResponse(request, errors=[error], status=exc.status_code)
 
 
 def _session_key_of_bearer(request: HttpRequest) -> str | None:
