@@ -10,7 +10,7 @@ from allauth.core.exceptions import ImmediateHttpResponse
 from allauth.core.ratelimit import respond_429
 from allauth.headless.base.response import APIResponse
 from allauth.headless.internal.sessionkit import lookup_session
-from allauth.headless.tokens.strategies.base import AbstractTokenStrategy
+from allauth.headless.tokens.strategies.sessions import SessionTokenStrategy
 from django.contrib.auth import SESSION_KEY, get_user_model, logout
 from django.contrib.sessions.backends.base import SessionBase
 from django.core.exceptions import ValidationError
@@ -37,11 +37,12 @@ _OPENED = "_jwt_sessions_allauth_opened"
 _BY_BEARER = "_jwt_sessions_allauth_by_bearer"
 
 
-class TokenStrategy(AbstractTokenStrategy):
+class TokenStrategy(SessionTokenStrategy):
     """Each completed headless login opens a jwt_sessions session (with the client's
     device and address); the answer's `meta` carries `access_token`, `refresh_token` and
     `expires_in`, as allauth's own JWT strategy and clients expect. allauth's session
-    token still names the allauth session that carries its flows."""
+    token still names the allauth session that carries its flows (allauth's session
+    strategy makes it)."""
 
     def get_session_token(self, request: HttpRequest) -> str | None:
         """allauth's session token (`X-Session-Token`); or, as with allauth's JWT
@@ -54,14 +55,6 @@ class TokenStrategy(AbstractTokenStrategy):
         if _BY_BEARER not in request.__dict__:
             request.__dict__[_BY_BEARER] = _session_key_of_bearer(request)
         return request.__dict__[_BY_BEARER]
-
-    def create_session_token(self, request: HttpRequest) -> str:
-        if not request.session.session_key:
-            request.session.save()
-        key = request.session.session_key
-        if key is None:  # pragma: no cover - save() always sets one
-            raise RuntimeError("the session store gave no session key")
-        return key
 
     def lookup_session(self, session_token: str) -> SessionBase | None:
         """allauth's session, unless the jwt_sessions session it opened has ended: an
