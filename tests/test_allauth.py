@@ -438,3 +438,20 @@ def test_a_store_refusing_at_login_is_a_503_and_no_login(user, monkeypatch):
     assert resp.status_code == 503
     assert resp.json()["errors"][0]["code"] == "service_unavailable"
     assert not Session.objects.exists()
+
+
+def test_a_login_by_emailed_code_opens_a_session(make_user, settings, mailoutbox):
+    import re
+
+    settings.ACCOUNT_LOGIN_BY_CODE_ENABLED = True
+    user = make_user(email="coder@example.com")
+    app = Headless()
+    resp = app.call("post", "/auth/code/request", {"email": "coder@example.com"})
+    assert resp.status_code == 401, resp.content  # pending: the code is on its way
+    (mail,) = mailoutbox
+    code = re.search(r"^([A-Z0-9]{4}-[A-Z0-9]{4})$", mail.body, re.MULTILINE).group(1)
+    assert not Session.objects.exists()
+    resp = app.call("post", "/auth/code/confirm", {"code": code})
+    assert resp.status_code == 200, resp.content
+    assert only_session(user).amr == []  # an emailed code has no RFC 8176 name
+    assert app.api("/api/whoami/").json()["id"] == user.pk
