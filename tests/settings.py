@@ -87,6 +87,7 @@ if ALLAUTH:
     ACCOUNT_LOGIN_METHODS = {"username"}
     ACCOUNT_SIGNUP_FIELDS = ["username*", "email", "password1*"]
     ACCOUNT_EMAIL_VERIFICATION = "none"
+    ACCOUNT_LOGIN_BY_CODE_ENABLED = True
     ACCOUNT_RATE_LIMITS = False
     ACCOUNT_REAUTHENTICATION_METHODS = ("password", "mfa")
     MFA_SUPPORTED_TYPES = ["totp", "webauthn", "recovery_codes"]

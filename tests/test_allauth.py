@@ -440,10 +440,9 @@ def test_a_store_refusing_at_login_is_a_503_and_no_login(user, monkeypatch):
     assert not Session.objects.exists()
 
 
-def test_a_login_by_emailed_code_opens_a_session(make_user, settings, mailoutbox):
+def test_a_login_by_emailed_code_opens_a_session(make_user, mailoutbox):
     import re
 
-    settings.ACCOUNT_LOGIN_BY_CODE_ENABLED = True
     user = make_user(email="coder@example.com")
     app = Headless()
     resp = app.call("post", "/auth/code/request", {"email": "coder@example.com"})
