@@ -159,6 +159,8 @@ def test_logout_ends_only_its_own_session(user):
     phone.logout()
     assert laptop.api("/api/whoami/").status_code == 200
     assert laptop.session().status_code == 200
+    (left,) = laptop.api(url("session-list")).json()  # the device list: only the laptop
+    assert left["id"] == str(decode_access_token(laptop.access).session_id)
 
 
 def test_revoking_in_the_device_list_ends_the_allauth_session(user):
