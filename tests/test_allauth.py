@@ -391,7 +391,7 @@ def test_allauths_refresh_is_throttled_like_jwt_sessions_refresh(user, settings)
 
 
 def test_a_store_outage_under_deny_is_a_503_not_a_500(user, jwt_settings, monkeypatch):
-    from jwt_sessions import mirror
+    from jwt_sessions.redis import mirror
 
     app = logged_in(user)
     jwt_settings(REDIS_FAILURE_POLICY="deny")
@@ -428,8 +428,8 @@ def test_credentials_changing_during_the_login_leave_no_login_behind(user, djang
 
 
 def test_a_store_refusing_at_login_is_a_503_and_no_login(user, monkeypatch):
-    from jwt_sessions import mirror
     from jwt_sessions.exceptions import ServiceUnavailable
+    from jwt_sessions.redis import mirror
 
     def refuses(session):
         raise ServiceUnavailable()
