@@ -8,7 +8,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from jwt_sessions.permissions import recent_authentication
+from jwt_sessions.permissions import authenticated_with, recent_authentication
 
 # EXAMPLE_STEP_UP_SECONDS=2: how recent a password check /api/step-up/ wants (the browser
 # tests shorten it to see a step-up happen).
@@ -42,6 +42,16 @@ class StepUpView(APIView):
 
     def post(self, request):
         return Response({"id": request.user.pk, "confirmed": True})
+
+
+class VaultView(APIView):
+    """A sensitive endpoint: only for a session that proved itself with a passkey (or a
+    security key) in the last five minutes."""
+
+    permission_classes = [IsAuthenticated, recent_authentication(300), authenticated_with("hwk")]
+
+    def get(self, request):
+        return Response({"secret": "the vault is open", "amr": list(request.auth.amr)})
 
 
 @method_decorator(ensure_csrf_cookie, name="dispatch")

@@ -13,8 +13,9 @@ fails the suite. The rules a page follows are in docs/index.md ("Code blocks").
   (they are this suite's already) into the scratch folder, and fails on an extra the
   project does not declare; a package named from the index is resolved, not installed.
 - Any other language (js, html, http, json, text) is shown, not run; `<!-- skip: next -->`
-  before a block keeps it from running, `<!-- invisible-code-block: python -->` runs setup
-  a reader does not need to see.
+  before a block keeps it from running (`<!-- skip: start if(not installed("allauth"),
+  reason="...") -->` only where an optional integration is missing),
+  `<!-- invisible-code-block: python -->` runs setup a reader does not need to see.
 """
 from __future__ import annotations
 
@@ -71,7 +72,7 @@ for arg in local:
     if unknown:
         sys.exit(f"{path} does not provide the extra(s) {sorted(unknown)}")
 steps = [["--no-deps", "--no-warn-script-location", "--target", ".docs-site", *local]] * bool(local)
-steps += [["--dry-run", "--no-deps", *named]] * bool(named)
+steps += [["--dry-run", "--no-deps", "--ignore-installed", *named]] * bool(named)
 for step in steps:
     subprocess.run([real, "install", "-q", *step], check=True)
 """
@@ -203,8 +204,15 @@ def run_shell(example: Example) -> str | None:
     return None
 
 
+def installed(module: str) -> bool:
+    """For a page's skip condition: is this optional integration importable here?"""
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None
+
+
 def setup_page(namespace: dict) -> None:
-    namespace.update(startproject_namespace())
+    namespace.update(startproject_namespace(), installed=installed)
 
 
 sybil = Sybil(
