@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
+from django.db import transaction
 from django.contrib.auth.hashers import get_hasher, identify_hasher
 from django.db.models.signals import post_delete, post_init, post_save, pre_delete
 from django.dispatch import receiver
@@ -11,6 +12,7 @@ from django.dispatch import receiver
 from . import mirror, services
 from .conf import jwt_settings
 from .models import RevokeReason, Session
+from .shared_signals.outbox import record_credential_change
 
 _SEEN = "_jwt_sessions_seen"
 
@@ -49,8 +51,11 @@ def revoke_on_credential_change(sender: Any, instance: Any, created: bool,
         services.revoke_user_sessions(instance, RevokeReason.USER_DEACTIVATED)
     elif upgrade:
         services.rebind_sessions(instance, old_password=password)
-    elif password_written and jwt_settings.REVOKE_ON_PASSWORD_CHANGE:
-        services.revoke_for_password_change(instance)
+    elif password_written:
+        with transaction.atomic():
+            record_credential_change(instance.pk)  # Shared Signals
+            if jwt_settings.REVOKE_ON_PASSWORD_CHANGE:
+                services.revoke_for_password_change(instance)
 
 
 def _is_hash_upgrade(old_hash: str | None, instance: Any, update_fields: Any) -> bool:

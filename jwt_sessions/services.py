@@ -39,6 +39,7 @@ from .geoip import locate
 from .mirror import SessionKeys
 from .models import RevokeReason, Session
 from .serializers import TokenPairSerializer
+from .shared_signals.outbox import record_revocations
 from .tokens import (
     RefreshToken,
     encode_access_token,
@@ -245,6 +246,7 @@ def revoke_sessions(queryset: Any, reason: str, batch_size: int = 1000,
                 revoked_at=now, revoked_reason=reason, revoked_by=revoked_by)
             keys = mirror.session_keys(Session.objects.filter(
                 pk__in=batch, revoked_at=now, revoked_reason=reason))
+            record_revocations(keys, reason)  # Shared Signals: in this transaction
         mirror.tombstone(keys)
         revoked.extend(keys)
     if revoked:

@@ -2,6 +2,7 @@
 from django.urls import path
 
 from . import views
+from .shared_signals.urls import urlpatterns as shared_signals_urls
 
 app_name = "jwt_sessions"
 
@@ -17,4 +18,5 @@ urlpatterns = [
     path("introspect/", views.IntrospectView.as_view(), name="introspect"),
     path("revoke/", views.RevokeView.as_view(), name="revoke"),
     path("reauthenticate/", views.ReauthenticateView.as_view(), name="reauthenticate"),
+    *shared_signals_urls,
 ]
