@@ -9,7 +9,7 @@ from django.test import Client
 
 from jwt_sessions.models import Session
 from tests.conftest import bearer, url
-from tests.ssf_helpers import ISSUER, ssf_on, stream_manager  # noqa: F401  (fixtures)
+from tests.ssf_helpers import ISSUER
 
 pytestmark = [pytest.mark.django_db]
 

@@ -13,11 +13,8 @@ from jwt_sessions import api as jwt_api
 from jwt_sessions.shared_signals import pusher as pusher_module
 from jwt_sessions.shared_signals.models import DeliveryMethod, SsfOutboxEvent, SsfStream
 from jwt_sessions.shared_signals.pusher import deliver, deliver_due, pusher
-from tests.ssf_helpers import (  # noqa: F401  (fixtures)
+from tests.ssf_helpers import (
     SESSION_REVOKED,
-    push_receiver,
-    ssf_on,
-    stream_manager,
 )
 
 pytestmark = pytest.mark.usefixtures("ssf_on")

@@ -13,18 +13,16 @@ from joserfc.jwk import ECKey, OctKey
 from jwt_sessions.models import Session
 from jwt_sessions.shared_signals import jwks as jwks_cache
 from tests.conftest import url
-from tests.ssf_helpers import (  # noqa: F401  (fixtures)
+from tests.ssf_helpers import (
     ACCOUNT_DISABLED,
     ACCOUNT_PURGED,
     CREDENTIAL_CHANGE,
     PEER,
     PEER_AUDIENCE,
-    PEER_KEY,
     SESSION_REVOKED,
     peer_jwks,
     peer_set,
     shared_signals,
-    ssf_on,
 )
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("ssf_on")]

@@ -14,15 +14,12 @@ from jwt_sessions import api as jwt_api
 from jwt_sessions.models import Session
 from jwt_sessions.shared_signals.models import SsfOutboxEvent
 from tests.conftest import bearer, url
-from tests.ssf_helpers import (  # noqa: F401  (fixtures)
+from tests.ssf_helpers import (
     CREDENTIAL_CHANGE,
     ISSUER,
     POLL,
     PUSH,
     SESSION_REVOKED,
-    push_receiver,
-    ssf_on,
-    stream_manager,
     verify_with_jwks,
 )
 

@@ -22,15 +22,12 @@ from jwt_sessions.shared_signals.models import DeliveryMethod, SsfOutboxEvent, S
 from jwt_sessions.shared_signals.pusher import pusher
 from tests.asgi_server import ROOT, database_url, free_port, uvicorn_server
 from tests.redis_servers import require_redis_server, start_redis
-from tests.ssf_helpers import (  # noqa: F401  (fixtures)
+from tests.ssf_helpers import (
     CREDENTIAL_CHANGE,
     ISSUER,
     SESSION_REVOKED,
     SET_PUBLIC,
     ec_pem_pair,
-    shared_signals,
-    ssf_on,
-    stream_manager,
 )
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("ssf_on")]

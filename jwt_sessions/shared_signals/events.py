@@ -24,7 +24,7 @@ PUSH = "urn:ietf:rfc:8935"
 POLL = "urn:ietf:rfc:8936"
 
 # Who ended the session, in CAEP's words.
-_INITIATOR = {
+_INITIATOR: dict[str, str] = {
     RevokeReason.LOGOUT: "user", RevokeReason.LOGOUT_ALL: "user", RevokeReason.USER: "user",
     RevokeReason.PASSWORD_CHANGED: "user", RevokeReason.ADMIN: "admin",
     RevokeReason.USER_DEACTIVATED: "admin", RevokeReason.REUSE_DETECTED: "policy",

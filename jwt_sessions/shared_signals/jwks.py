@@ -50,9 +50,11 @@ def _parse(jwks: Any) -> dict[str | None, Any]:
 
 
 def _fetch(url: str) -> dict[str | None, Any]:
+    if not url.startswith(("https://", "http://")):
+        raise JwksUnavailable("a JWKS URL is http(s)")
+    timeout = ssf.setting("PUSH_TIMEOUT").total_seconds()
     try:
-        with urllib.request.urlopen(url, timeout=ssf.setting("PUSH_TIMEOUT").total_seconds()
-                                    ) as response:  # noqa: S310 (an https URL the project configured)
+        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 (http(s) only)
             return _parse(json.loads(response.read(_MAX_JWKS_BYTES)))
     except (OSError, ValueError) as exc:
         raise JwksUnavailable(f"JWKS of {url} unavailable") from exc

@@ -69,6 +69,9 @@ class SsfOutboxEvent(models.Model):
         indexes = [models.Index(fields=["delivered_at", "failed_at", "next_attempt_at"],
                                 name="jwts_ssf_outbox_due")]
 
+    def __str__(self) -> str:
+        return self.jti
+
 
 class SsfReceivedEvent(models.Model):
     """A SET this deployment acted on: the same `jti` from the same issuer is never
@@ -83,3 +86,6 @@ class SsfReceivedEvent(models.Model):
         verbose_name_plural = _("received security events")
         constraints = [models.UniqueConstraint(fields=["issuer", "jti"],
                                                name="jwts_ssf_received_once")]
+
+    def __str__(self) -> str:
+        return f"{self.jti} from {self.issuer}"

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def redirect_request(self, *args, **kwargs):
         return None
 
 
@@ -30,8 +30,10 @@ def push_set(endpoint_url: str, token: str, authorization: str, timeout: float) 
     headers = {"Content-Type": "application/secevent+jwt", "Accept": "application/json"}
     if authorization:
         headers["Authorization"] = authorization
-    request = urllib.request.Request(endpoint_url, data=token.encode(), headers=headers,
-                                     method="POST")
+    if not endpoint_url.startswith(("https://", "http://")):
+        return PushResult(False, True, "the endpoint is not an http(s) URL")
+    request = urllib.request.Request(endpoint_url, data=token.encode(),  # noqa: S310 (http(s))
+                                     headers=headers, method="POST")
     try:
         with _opener.open(request, timeout=timeout) as response:
             status = response.status

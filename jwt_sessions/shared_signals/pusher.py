@@ -12,7 +12,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 from django.db import close_old_connections, connection
 from django.db.models import F
@@ -31,7 +32,7 @@ def _backoff(attempts: int) -> timedelta:
     return min(first * (2 ** max(attempts - 1, 0)), longest)
 
 
-def _due(now):  # type: ignore[no-untyped-def]
+def _due(now: datetime) -> Any:
     return pending().filter(next_attempt_at__lte=now, stream__status=StreamStatus.ENABLED,
                             stream__delivery_method=DeliveryMethod.PUSH)
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.validators import URLValidator
 from rest_framework import serializers
 
 from .events import EVENTS_SUPPORTED, POLL, PUSH, VERIFICATION
@@ -11,7 +12,8 @@ from .models import StreamStatus
 
 class DeliverySerializer(serializers.Serializer):
     method = serializers.ChoiceField(choices=[PUSH, POLL])
-    endpoint_url = serializers.URLField(required=False, max_length=2000)
+    endpoint_url = serializers.URLField(required=False, max_length=2000,
+                                        validators=[URLValidator(schemes=["http", "https"])])
     authorization_header = serializers.CharField(required=False, max_length=4000,
                                                  allow_blank=True)
 

@@ -3,7 +3,7 @@ receiver of pushed SETs, and Global Token Revocation. Thin views over `outbox`, 
 `receiver` and `subjects`."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django.db import transaction
 from django.urls import reverse
@@ -77,10 +77,8 @@ class ConfigurationView(SharedSignalsView):
         })
 
 
-class StreamMixin:
+class StreamEndpoint(SharedSignalsView):
     """Streams belong to the account that created them; anyone else's is a 404."""
-
-    request: Request
 
     def stream(self, stream_id: Any) -> SsfStream:
         found = SsfStream.objects.filter(pk=stream_id, owner_id=self.request.user.pk).first()
@@ -94,7 +92,7 @@ class StreamMixin:
         return self.stream(serializer.validated_data["stream_id"])
 
 
-class StreamView(StreamMixin, SharedSignalsView):
+class StreamView(StreamEndpoint):
     """The stream configuration endpoint: POST creates, GET reads (one by `stream_id`,
     or all of the caller's), PATCH updates, PUT replaces, DELETE removes."""
 
@@ -115,7 +113,7 @@ class StreamView(StreamMixin, SharedSignalsView):
     def post(self, request: Request) -> Response:
         serializer = StreamSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        stream = SsfStream(owner_id=request.user.pk)
+        stream = SsfStream(owner_id=cast(Any, request.user.pk))
         self._apply(stream, serializer.validated_data, replace=True)
         return Response(self.describe(stream), status=status.HTTP_201_CREATED)
 
@@ -161,7 +159,7 @@ class StreamView(StreamMixin, SharedSignalsView):
         stream.save()
 
 
-class StatusView(StreamMixin, SharedSignalsView):
+class StatusView(StreamEndpoint):
     """GET ?stream_id -> the stream's status; POST {stream_id, status, reason} sets it
     (a stream enabled again gets the events kept while it was paused)."""
 
@@ -193,7 +191,7 @@ class StatusView(StreamMixin, SharedSignalsView):
         return Response(self.describe(stream))
 
 
-class VerificationView(StreamMixin, SharedSignalsView):
+class VerificationView(StreamEndpoint):
     """POST {stream_id, state?} -> 204; a verification SET goes to the stream."""
 
     serializer_class = VerificationSerializer
@@ -207,7 +205,7 @@ class VerificationView(StreamMixin, SharedSignalsView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class PollView(StreamMixin, SharedSignalsView):
+class PollView(StreamEndpoint):
     """POST {maxEvents, returnImmediately, ack, setErrs} -> {"sets": {jti: SET},
     "moreAvailable"} (RFC 8936)."""
 
