@@ -5,7 +5,6 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.hashers import get_hasher, identify_hasher
-from django.db import transaction
 from django.db.models.signals import post_delete, post_init, post_save, pre_delete
 from django.dispatch import receiver
 
@@ -52,10 +51,9 @@ def revoke_on_credential_change(sender: Any, instance: Any, created: bool,
     elif upgrade:
         services.rebind_sessions(instance, old_password=password)
     elif password_written:
-        with transaction.atomic():
-            record_credential_change(instance.pk)  # Shared Signals
-            if jwt_settings.REVOKE_ON_PASSWORD_CHANGE:
-                services.revoke_for_password_change(instance)
+        record_credential_change(instance.pk)  # Shared Signals
+        if jwt_settings.REVOKE_ON_PASSWORD_CHANGE:
+            services.revoke_for_password_change(instance)
 
 
 def _is_hash_upgrade(old_hash: str | None, instance: Any, update_fields: Any) -> bool:
