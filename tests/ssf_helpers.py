@@ -3,7 +3,12 @@ code under test (joserfc), a JWKS reader (joserfc too), and a local push receive
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import threading
+import urllib.error
+import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -12,6 +17,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from joserfc import jwt as jose_jwt
 from joserfc.jwk import ECKey, KeySet
+
+from tests.asgi_server import ROOT, free_port, uvicorn_server
+from tests.redis_servers import require_redis_server, start_redis
 
 ISSUER = "https://auth.example.test/"
 PEER = "https://peer.example.test/"  # a transmitter whose SETs we receive
@@ -136,3 +144,67 @@ def stream_manager(make_user):
     account.user_permissions.add(Permission.objects.get(
         content_type__app_label="jwt_sessions", codename="manage_ssf_stream"))
     return account
+
+
+# ------------------------------------------------------------------ a receiver process
+B_AUDIENCE = "https://b.example.test/"
+A_JWKS = {"keys": [{**ECKey.import_key(SET_PUBLIC).as_dict(private=False), "kid": "set-1"}]}
+
+
+def _b_shared_signals() -> dict:
+    private, public = ec_pem_pair()
+    return {"ISSUER": B_AUDIENCE, "SIGNING_KEY": private, "VERIFYING_KEY": public,
+            "TRANSMITTERS": [{"issuer": ISSUER, "jwks": A_JWKS, "audience": B_AUDIENCE}]}
+
+
+class PeerB:
+    """Receiver B: its own SQLite file, its own redis-server, restartable on one port."""
+
+    def __init__(self, tmp_path) -> None:
+        require_redis_server()
+        self.redis = start_redis()
+        self.database = f"sqlite:///{tmp_path / 'b.sqlite3'}"
+        self.port, self.log_dir = free_port(), tmp_path
+        self.env = {"DJANGO_SETTINGS_MODULE": "tests.ssf_settings",
+                    "JWTS_SERVER_DATABASE_URL": self.database,
+                    "JWTS_SERVER_REDIS_URL": self.redis.url,
+                    "JWTS_SHARED_SIGNALS": json.dumps(_b_shared_signals())}
+        self.run("-m", "django", "migrate", "-v", "0")
+        self._server = None
+
+    def run(self, *args: str) -> str:
+        done = subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True,
+                              text=True, timeout=120,
+                              env={**os.environ, "PYTHONPATH": str(ROOT), **self.env})
+        assert done.returncode == 0, done.stderr[-3000:]
+        return done.stdout
+
+    def start(self) -> None:
+        self._server = uvicorn_server(self.database, self.redis.url, self.log_dir,
+                                      port=self.port, env=self.env)
+        self._server.__enter__()
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.__exit__(None, None, None)
+            self._server = None
+
+    @property
+    def receive_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/auth/ssf/receive/"
+
+    def login(self, user) -> dict:
+        return json.loads(self.run("-m", "tests.ssf_peer", "login", str(user.pk), user.username))
+
+    def whoami(self, access: str) -> int:
+        request = urllib.request.Request(f"http://127.0.0.1:{self.port}/ninja/sync/whoami",
+                                         headers={"Authorization": f"Bearer {access}"})
+        try:
+            with urllib.request.urlopen(request, timeout=5) as response:
+                return response.status
+        except urllib.error.HTTPError as exc:
+            return exc.code
+
+    def close(self) -> None:
+        self.stop()
+        self.redis.close()

@@ -164,9 +164,11 @@ def test_every_check_id_means_one_problem():
     from pathlib import Path
 
     import jwt_sessions.checks as module
+    import jwt_sessions.shared_signals.checks as shared_signals_module
 
     ids = []
-    for node in ast.walk(ast.parse(Path(module.__file__).read_text())):
+    sources = [Path(m.__file__).read_text() for m in (module, shared_signals_module)]
+    for node in (node for source in sources for node in ast.walk(ast.parse(source))):
         if not isinstance(node, ast.Call):
             continue
         name = getattr(node.func, "id", getattr(node.func, "attr", ""))

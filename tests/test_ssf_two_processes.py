@@ -10,89 +10,17 @@ import os
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 
 import pytest
 from django.db import connection
-from joserfc.jwk import ECKey
 
 from jwt_sessions import api as jwt_api
 from jwt_sessions.shared_signals.models import DeliveryMethod, SsfOutboxEvent, SsfStream
 from jwt_sessions.shared_signals.pusher import pusher
-from tests.asgi_server import ROOT, database_url, free_port, uvicorn_server
-from tests.redis_servers import require_redis_server, start_redis
-from tests.ssf_helpers import (
-    CREDENTIAL_CHANGE,
-    ISSUER,
-    SESSION_REVOKED,
-    SET_PUBLIC,
-    ec_pem_pair,
-)
+from tests.asgi_server import ROOT, database_url
+from tests.ssf_helpers import B_AUDIENCE, CREDENTIAL_CHANGE, SESSION_REVOKED, PeerB
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("ssf_on")]
-
-B_AUDIENCE = "https://b.example.test/"
-A_JWKS = {"keys": [{**ECKey.import_key(SET_PUBLIC).as_dict(private=False), "kid": "set-1"}]}
-
-
-def _b_shared_signals() -> dict:
-    private, public = ec_pem_pair()
-    return {"ISSUER": B_AUDIENCE, "SIGNING_KEY": private, "VERIFYING_KEY": public,
-            "TRANSMITTERS": [{"issuer": ISSUER, "jwks": A_JWKS, "audience": B_AUDIENCE}]}
-
-
-class PeerB:
-    """Receiver B: its own SQLite file, its own redis-server, restartable on one port."""
-
-    def __init__(self, tmp_path) -> None:
-        require_redis_server()
-        self.redis = start_redis()
-        self.database = f"sqlite:///{tmp_path / 'b.sqlite3'}"
-        self.port, self.log_dir = free_port(), tmp_path
-        self.env = {"DJANGO_SETTINGS_MODULE": "tests.ssf_settings",
-                    "JWTS_SERVER_DATABASE_URL": self.database,
-                    "JWTS_SERVER_REDIS_URL": self.redis.url,
-                    "JWTS_SHARED_SIGNALS": json.dumps(_b_shared_signals())}
-        self.run("-m", "django", "migrate", "-v", "0")
-        self._server = None
-
-    def run(self, *args: str) -> str:
-        done = subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True,
-                              text=True, timeout=120,
-                              env={**os.environ, "PYTHONPATH": str(ROOT), **self.env})
-        assert done.returncode == 0, done.stderr[-3000:]
-        return done.stdout
-
-    def start(self) -> None:
-        self._server = uvicorn_server(self.database, self.redis.url, self.log_dir,
-                                      port=self.port, env=self.env)
-        self._server.__enter__()
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.__exit__(None, None, None)
-            self._server = None
-
-    @property
-    def receive_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/auth/ssf/receive/"
-
-    def login(self, user) -> dict:
-        return json.loads(self.run("-m", "tests.ssf_peer", "login", str(user.pk), user.username))
-
-    def whoami(self, access: str) -> int:
-        request = urllib.request.Request(f"http://127.0.0.1:{self.port}/ninja/sync/whoami",
-                                         headers={"Authorization": f"Bearer {access}"})
-        try:
-            with urllib.request.urlopen(request, timeout=5) as response:
-                return response.status
-        except urllib.error.HTTPError as exc:
-            return exc.code
-
-    def close(self) -> None:
-        self.stop()
-        self.redis.close()
 
 
 @pytest.fixture
