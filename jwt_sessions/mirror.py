@@ -29,7 +29,7 @@ from .store import HIT, MISS, REVOKED, CachedSession, SessionKeys, StoreUnavaila
 
 __all__ = [
     "HIT", "MISS", "REVOKED", "CachedSession", "SessionKeys", "StoreUnavailable", "Circuit",
-    "circuit", "apply_failure_policy", "session_keys", "keys_of", "cache_session",
+    "circuit", "apply_failure_policy", "session_keys", "keys_of", "cache_session", "check_accesses",
     "cache_verified", "tombstone", "restore", "uncache", "check_access", "acheck_access",
     "rotate", "add_to_counter", "flush_counters", "read_counters", "forget_deleted",
     "indexed_session_ids", "unindex", "replay_recent_revocations", "recent_revocations",
@@ -219,6 +219,11 @@ def uncache(keys: SessionKeys) -> None:
 def check_access(session_id: Any, jti: str, counters: dict[str, int] | None) -> str:
     """HIT, MISS or REVOKED for an access token (one round trip); raises StoreUnavailable."""
     return _guarded(store.check_access, session_id, jti, counters)
+
+
+def check_accesses(tokens: list[tuple[Any, str]]) -> list[str]:
+    """`check_access` of several tokens in one round trip; raises StoreUnavailable."""
+    return _guarded(store.check_accesses, tokens)
 
 
 async def acheck_access(session_id: Any, jti: str, counters: dict[str, int] | None) -> str:

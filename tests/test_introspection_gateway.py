@@ -64,3 +64,35 @@ def test_metadata_names_the_ssf_configuration_when_on(settings):
     settings.JWT_SESSIONS = {**settings.JWT_SESSIONS, "SHARED_SIGNALS": shared_signals()}
     body = Client().get(url("authorization_server_metadata")).json()
     assert body["ssf_configuration_uri"] == f"http://testserver{url('ssf_configuration')}"
+
+
+@pytest.fixture
+def unthrottled(settings):
+    """The throttle's own round trip apart (a gateway's deployment may turn it off)."""
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK,
+                               "DEFAULT_THROTTLE_RATES": {"jwt_sessions_introspect": None}}
+
+
+@pytest.mark.usefixtures("unthrottled")
+def test_the_gateway_and_the_token_cost_one_redis_round_trip(gateway, tokens, round_trips):
+    introspect(gateway["access"], tokens["access"])
+    round_trips[0] = 0
+    assert introspect(gateway["access"], tokens["access"]).json()["active"] is True
+    assert round_trips[0] == 1
+
+
+@pytest.mark.usefixtures("unthrottled")
+def test_a_token_asked_about_that_is_revoked_is_inactive_in_that_round_trip(gateway, tokens,
+                                                                            round_trips):
+    jwt_api.revoke_session(tokens["session_id"])
+    round_trips[0] = 0
+    assert introspect(gateway["access"], tokens["access"]).json() == {"active": False}
+    assert round_trips[0] == 1
+
+
+def test_garbage_in_either_place_takes_the_ordinary_path(gateway, tokens):
+    assert introspect(gateway["access"], "not-a-token").json() == {"active": False}
+    resp = Client().post(url("introspect"), urlencode({"token": tokens["access"]}),
+                         content_type="application/x-www-form-urlencoded",
+                         HTTP_AUTHORIZATION="Bearer not.a.jwt")
+    assert resp.status_code == 401
