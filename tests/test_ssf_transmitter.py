@@ -12,7 +12,7 @@ from django.test import Client
 
 from jwt_sessions import api as jwt_api
 from jwt_sessions.models import Session
-from jwt_sessions.shared_signals.models import SsfOutboxEvent
+from jwt_sessions.shared_signals.models import SsfOutboxEvent, SsfStream
 from tests.conftest import bearer, url
 from tests.ssf_helpers import (
     CREDENTIAL_CHANGE,
@@ -263,3 +263,33 @@ def test_hmac_deployment_publishes_the_set_key_and_needs_one(settings):
 def test_bad_settings_fail_checks(settings, value, error):
     settings.JWT_SESSIONS = {"ALGORITHM": "ES256", "SHARED_SIGNALS": value}
     assert error in {message.id for message in checks.run_checks()}
+
+
+def test_an_asymmetric_deployment_signs_sets_with_its_own_key(settings, stream_manager, api,
+                                                               user):
+    """ES256 access tokens: SETs carry the access tokens' key id and verify with the
+    JWKS endpoint's key; no SET key of their own is needed."""
+    from tests.ssf_helpers import ec_pem_pair
+
+    private, public = ec_pem_pair()
+    settings.JWT_SESSIONS = {"BCRYPT_ROUNDS": 4, "ALGORITHM": "ES256", "SIGNING_KEY": private,
+                             "VERIFYING_KEY": public, "KEY_ID": "main-1",
+                             "SHARED_SIGNALS": {"ISSUER": ISSUER}}
+    assert not [m for m in checks.run_checks() if m.id.startswith("jwt_sessions.E3")]
+    SsfStream.objects.create(owner=stream_manager, audience="https://rp.example.test/",
+                             delivery_method=POLL, events_requested=[SESSION_REVOKED])
+    jwt_api.revoke_session(api.login_ok(user.username)["session_id"])
+    assert [key["kid"] for key in _jwks()["keys"]] == ["main-1"]
+    [(header, claims)] = _sets()
+    assert header["kid"] == "main-1" and claims["iss"] == ISSUER
+
+
+def test_a_missing_set_key_never_breaks_a_revocation(settings, stream_manager, api, user,
+                                                      caplog):
+    settings.JWT_SESSIONS = {"BCRYPT_ROUNDS": 4, "SHARED_SIGNALS": {"ISSUER": ISSUER}}
+    SsfStream.objects.create(owner=stream_manager, audience="https://rp.example.test/",
+                             delivery_method=POLL, events_requested=[SESSION_REVOKED])
+    tokens = api.login_ok(user.username)
+    assert api.logout(tokens["access"]).status_code == 204
+    assert api.whoami(tokens["access"]).status_code == 401
+    assert "no usable SET signing key" in caplog.text

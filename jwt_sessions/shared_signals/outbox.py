@@ -8,6 +8,7 @@ their receiver (`poll.py`); whatever a dead process left is delivered by the
 """
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterable
 from typing import Any
@@ -17,8 +18,11 @@ from django.utils import timezone
 
 from . import events
 from . import settings as ssf
+from .keys import signing_key
 from .models import DeliveryMethod, SsfOutboxEvent, SsfStream, StreamStatus
 from .sets import encode_set
+
+logger = logging.getLogger("jwt_sessions")
 
 
 def _streams_for(event_type: str) -> list[SsfStream]:
@@ -34,7 +38,7 @@ def _record(event_type: str, items: Iterable[tuple[dict[str, Any], dict[str, Any
     if not ssf.enabled():
         return 0
     streams = _streams_for(event_type) if streams is None else streams
-    if not streams:
+    if not streams or not can_sign():
         return 0
     rows = []
     for payload, subject in items:
@@ -49,6 +53,17 @@ def _record(event_type: str, items: Iterable[tuple[dict[str, Any], dict[str, Any
 
         transaction.on_commit(lambda: pusher.schedule(pushed))
     return len(rows)
+
+
+def can_sign() -> bool:
+    """False (and an error in the log) when no SET key can be loaded: a revocation must
+    never fail for want of its signal (`manage.py check` reports it as E305/E306)."""
+    try:
+        signing_key()
+    except Exception:
+        logger.exception("Shared Signals: no usable SET signing key; no event recorded")
+        return False
+    return True
 
 
 def record_revocations(sessions: Iterable[Any], reason: str) -> int:
