@@ -109,11 +109,15 @@ def pending() -> Any:
 
 
 def prune() -> tuple[int, int]:
-    """Delete delivered or failed events and received SET ids older than RETENTION;
-    (outbox rows, received ids) deleted."""
+    """Delete the events and received SET ids older than RETENTION; (outbox rows,
+    received ids) deleted."""
     from .models import SsfReceivedEvent
 
-    cutoff = timezone.now() - ssf.setting("RETENTION")
+    now = timezone.now()
+    cutoff = now - ssf.setting("RETENTION")
+    # Never taken within RETENTION (a poll stream nobody polls): a receiver would refuse
+    # a SET that old anyway.
+    pending().filter(created_at__lt=cutoff).update(failed_at=now, last_error="expired")
     done = SsfOutboxEvent.objects.filter(created_at__lt=cutoff).exclude(
         delivered_at__isnull=True, failed_at__isnull=True)
     outbox, _ = done.delete()
