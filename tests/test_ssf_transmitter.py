@@ -90,6 +90,7 @@ def test_stream_lifecycle(create_stream, manager_token, push_receiver):
     assert stream["aud"] == "https://rp.example.test/" and stream["stream_id"]
     assert stream["iss"] == ISSUER and "authorization_header" not in stream["delivery"]
     assert SESSION_REVOKED in stream["events_delivered"]
+
     client, auth = Client(), bearer(manager_token)
     read = client.get(url("ssf_stream"), {"stream_id": stream["stream_id"]}, **auth)
     assert read.json() == stream
@@ -101,6 +102,13 @@ def test_stream_lifecycle(create_stream, manager_token, push_receiver):
     assert gone.status_code == 204
     assert client.get(url("ssf_stream"), {"stream_id": stream["stream_id"]},
                       **auth).status_code == 404
+
+
+def test_events_delivered_are_the_requested_ones_supported(create_stream):
+    other = "https://schemas.openid.net/secevent/caep/event-type/token-claims-change"
+    stream = create_stream(events_requested=[other, CREDENTIAL_CHANGE])
+    assert stream["events_requested"] == [other, CREDENTIAL_CHANGE]
+    assert stream["events_delivered"] == [CREDENTIAL_CHANGE]
 
 
 def test_another_accounts_stream_is_a_404(create_stream, api, make_user):
@@ -117,7 +125,7 @@ def test_another_accounts_stream_is_a_404(create_stream, api, make_user):
     {"delivery": {"method": PUSH}},
     {"delivery": {"method": PUSH, "endpoint_url": "file:///etc/passwd"}},
     {"delivery": "push"},
-    {"delivery": {"method": POLL}, "events_requested": ["https://example.test/unknown"]},
+    {"delivery": {"method": POLL}, "events_requested": "everything"},
 ])
 def test_bad_stream_bodies_are_400(manager_token, body):
     resp = _json(Client().post, url("ssf_stream"), body, **bearer(manager_token))

@@ -6,7 +6,7 @@ from typing import Any
 from django.core.validators import URLValidator
 from rest_framework import serializers
 
-from .events import EVENTS_SUPPORTED, POLL, PUSH, VERIFICATION
+from .events import POLL, PUSH
 from .models import StreamStatus
 
 
@@ -31,9 +31,9 @@ class StreamSerializer(serializers.Serializer):
     carry, by default the stream's own URN)."""
 
     delivery = DeliverySerializer()
-    events_requested = serializers.ListField(
-        child=serializers.ChoiceField(choices=[*EVENTS_SUPPORTED, VERIFICATION]),
-        required=False, max_length=20)
+    # Any event URIs: the stream delivers those of them this transmitter supports.
+    events_requested = serializers.ListField(child=serializers.CharField(max_length=300),
+                                             required=False, max_length=50)
     description = serializers.CharField(required=False, allow_blank=True, max_length=1000)
     aud = serializers.CharField(required=False, max_length=500)
 

@@ -104,9 +104,10 @@ class StreamView(StreamEndpoint):
         return {
             "stream_id": str(stream.pk), "iss": ssf.issuer(), "aud": stream.audience,
             "delivery": {"method": stream.delivery_method, "endpoint_url": endpoint},
-            "events_supported": [*events.EVENTS_SUPPORTED, events.VERIFICATION],
+            "events_supported": events.EVENTS_SUPPORTED,
             "events_requested": stream.events_requested,
-            "events_delivered": stream.events_requested,
+            "events_delivered": [event for event in stream.events_requested
+                                 if event in events.EVENTS_SUPPORTED],
             "description": stream.description,
         }
 
