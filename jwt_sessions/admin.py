@@ -457,3 +457,6 @@ def user_admin_lacks_sessions(site: admin.AdminSite = admin.site) -> bool:
     current = site._registry.get(get_user_model())
     return (jwt_settings.EXTEND_USER_ADMIN and isinstance(current, UserAdmin)
             and not isinstance(current, UserSessionsAdminMixin))
+
+
+from .shared_signals import admin as _shared_signals_admin  # noqa: E402, F401  (registers it)

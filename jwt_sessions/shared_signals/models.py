@@ -31,7 +31,9 @@ class SsfStream(models.Model):
     audience = models.CharField(_("audience"), max_length=500)
     delivery_method = models.CharField(_("delivery method"), max_length=40,
                                        choices=DeliveryMethod.choices)
-    endpoint_url = models.URLField(_("push endpoint"), max_length=2000, blank=True, default="")
+    # An http(s) URL, checked where receivers write it (the stream endpoints).
+    endpoint_url = models.CharField(_("push endpoint"), max_length=2000, blank=True,
+                                    default="")
     authorization_header = models.TextField(_("authorization header"), blank=True, default="")
     events_requested = models.JSONField(_("events requested"), default=list, blank=True)
     description = models.TextField(_("description"), blank=True, default="")
