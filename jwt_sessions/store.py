@@ -293,19 +293,21 @@ class RedisStore:
 
     def check_accesses(self, tokens: list[tuple[uuid.UUID, str]]) -> list[str]:
         """`check_access` of several access tokens, (session id, jti) each, in one round
-        trip: a pipeline of one MGET per token (each token's keys share their hash tag)."""
-        def call(conn):
-            pipe = conn.pipeline(transaction=False)
-            cluster = isinstance(pipe, ClusterPipeline)  # which refuses MGET: GETs
-            for session_id, jti in tokens:
-                for key in self.access_check_keys(session_id, jti) if cluster else ():
-                    pipe.get(key)
-                if not cluster:
-                    pipe.mget(self.access_check_keys(session_id, jti))
-            values = pipe.execute()
-            return [values[i:i + 2] for i in range(0, len(values), 2)] if cluster else values
+        trip: one MGET of all their keys, or on a cluster (where keys of different hash
+        tags live apart) a pipeline of GETs."""
+        keys = [key for session_id, jti in tokens
+                for key in self.access_check_keys(session_id, jti)]
 
-        return [self.access_state(*pair) for pair in self._run(call)]
+        def call(conn):
+            if not isinstance(conn, RedisCluster):
+                return conn.mget(keys)
+            pipe = conn.pipeline(transaction=False)
+            for key in keys:
+                pipe.get(key)
+            return pipe.execute()
+
+        values = self._run(call)
+        return [self.access_state(values[i], values[i + 1]) for i in range(0, len(values), 2)]
 
     def access_check_keys(self, session_id: uuid.UUID, jti: str) -> tuple[str, str]:
         """What an access check reads, in this order: the access key and the tombstone."""

@@ -110,3 +110,19 @@ def test_an_access_check_that_flushes_counters_works_on_a_cluster():
     before = store.read_counters().get("redis_hits", 0)
     assert store.check_access(uuid.uuid4(), "a-jti", {"redis_hits": 3}) == MISS
     assert store.read_counters()["redis_hits"] == before + 3
+
+
+def test_introspection_checks_both_tokens_across_slots_on_a_cluster(api, make_user):
+    from django.contrib.auth.models import Permission
+
+    gateway = make_user()
+    gateway.user_permissions.add(Permission.objects.get(codename="introspect_session"))
+    caller = api.login_ok(gateway.username)["access"]
+    user = make_user()
+    sessions = [api.login_ok(user.username) for _ in range(6)]  # some in other slots
+    api.logout(sessions[0]["access"])
+    for index, session in enumerate(sessions):
+        resp = api.client.post("/auth/introspect/", f"token={session['access']}",
+                               content_type="application/x-www-form-urlencoded",
+                               HTTP_AUTHORIZATION=f"Bearer {caller}")
+        assert resp.json()["active"] is (index != 0)
