@@ -197,3 +197,15 @@ def test_a_jwks_url_is_cached_and_refetched_for_a_new_kid(settings, two_sessions
 def test_receiving_is_off_while_shared_signals_is(settings, user):
     settings.JWT_SESSIONS = {"BCRYPT_ROUNDS": 4}
     assert receive(peer_set({SESSION_REVOKED: {}}, _iss_sub(user))).status_code == 404
+
+
+def test_a_session_named_alone_is_ended_and_a_strange_id_names_nothing(two_sessions, user, api):
+    first, second = two_sessions
+    alone = {"format": "complex", "session": {"format": "opaque", "id": first["session_id"]}}
+    assert receive(peer_set({SESSION_REVOKED: {}}, alone)).status_code == 202
+    assert api.whoami(first["access"]).status_code == 401
+    strange = {"format": "complex", "session": {"format": "opaque", "id": "not-a-uuid"}}
+    assert receive(peer_set({SESSION_REVOKED: {}}, strange)).status_code == 202
+    assert api.whoami(second["access"]).status_code == 200
+    empty = {"format": "complex"}
+    _refused(receive(peer_set({SESSION_REVOKED: {}}, empty)), "invalid_request")

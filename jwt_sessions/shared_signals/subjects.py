@@ -69,29 +69,35 @@ def user_of(subject: Any, issuer: str | None) -> Any:
 def resolve(subject: Any, issuer: str | None) -> Target | None:
     """The user (and session) a subject names; None when it names nobody of ours."""
     if isinstance(subject, dict) and subject.get("format") == "complex":
-        from ..models import Session
-
-        session_id = _session_id(subject.get("session"))
-        user = subject.get("user")
-        user_id = None if user is None else user_of(user, issuer)
-        if session_id is None:
-            if user is None:
-                raise SubjectInvalid("a complex subject names a user or a session")
-            return None if user_id is None else Target(user_id)
-        owner = Session.objects.filter(pk=session_id).values_list("user_id", flat=True).first()
-        if owner is None or (user is not None and owner != user_id):
-            return None  # a session of someone else is not ended on this subject's word
-        return Target(owner, session_id)
+        return _resolve_complex(subject, issuer)
     user_id = user_of(subject, issuer)
     return None if user_id is None else Target(user_id)
 
 
-def _session_id(subject: Any) -> uuid.UUID | None:
-    if subject is None:
+def _resolve_complex(subject: dict, issuer: str | None) -> Target | None:
+    """A user, a session, or a session of a user; a session of someone else is not
+    ended on this subject's word."""
+    from ..models import Session
+
+    user, session = subject.get("user"), subject.get("session")
+    if user is None and session is None:
+        raise SubjectInvalid("a complex subject names a user or a session")
+    user_id = None if user is None else user_of(user, issuer)
+    if session is None:
+        return None if user_id is None else Target(user_id)
+    session_id = _session_id(session)
+    owner = None if session_id is None else Session.objects.filter(
+        pk=session_id).values_list("user_id", flat=True).first()
+    if owner is None or (user is not None and owner != user_id):
         return None
+    return Target(owner, session_id)
+
+
+def _session_id(subject: Any) -> uuid.UUID | None:
+    """The session id of an `opaque` session subject; None for an id not shaped as ours."""
     if not isinstance(subject, dict) or subject.get("format") != "opaque":
         raise SubjectInvalid("a session is named by an opaque subject")
     try:
         return uuid.UUID(_text(subject, "id"))
     except ValueError:
-        return uuid.UUID(int=0)  # names no session of ours
+        return None
