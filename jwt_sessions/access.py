@@ -13,12 +13,13 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from django.utils import timezone
 
-from . import local_cache, mirror, stats
+from . import counters
 from .conf import jwt_settings
 from .exceptions import SessionRevoked, TokenExpired, TokenInvalid
-from .mirror import HIT, MISS, REVOKED, StoreUnavailable
+from .fallback import fallback_gate
 from .models import Session
-from .services import fallback_gate
+from .redis import local_cache, mirror
+from .redis.mirror import HIT, MISS, REVOKED, StoreUnavailable
 from .tokens import AccessClaims, ExpiredToken, InvalidToken, decode_access_token
 
 logger = logging.getLogger("jwt_sessions")
@@ -31,7 +32,6 @@ class _Check:
     claims: AccessClaims
     cache: local_cache.LocalCache | None
     since: int  # the cache's version before Redis was asked
-    counts: dict[str, int] | None  # statistics that ride along with the Redis call
 
 
 def _start(token: str) -> tuple[AccessClaims, _Check | None]:
@@ -41,13 +41,13 @@ def _start(token: str) -> tuple[AccessClaims, _Check | None]:
     if cache is not None and cache.holds(claims.session_id, claims.jti):
         return claims, None
     since = 0 if cache is None else cache.version()
-    return claims, _Check(claims, cache, since, stats.take_due())
+    return claims, _Check(claims, cache, since)
 
 
 def _needs_database(check: _Check, state: str | None) -> bool:
     """Decide on Redis's answer (None: Redis could not answer)."""
     if state is None:
-        _store_unavailable(check.counts)
+        mirror.apply_failure_policy()
     return not _redis_vouches(check.claims, state, check.cache, check.since)
 
 
@@ -57,10 +57,10 @@ def authenticate_access(token: str) -> AccessClaims:
     claims, check = _start(token)
     if check is None:
         return claims
-    state: str | None = answered_together(claims, check.counts)
+    state: str | None = answered_together(claims)
     if state is None:
         try:
-            state = mirror.check_access(claims.session_id, claims.jti, check.counts)
+            state = mirror.check_access(claims.session_id, claims.jti)
         except StoreUnavailable:
             state = None
     if _needs_database(check, state):
@@ -75,8 +75,7 @@ async def aauthenticate_access(token: str) -> AccessClaims:
     if check is None:
         return claims
     try:
-        state: str | None = await mirror.acheck_access(claims.session_id, claims.jti,
-                                                       check.counts)
+        state: str | None = await mirror.acheck_access(claims.session_id, claims.jti)
     except StoreUnavailable:
         state = None
     if _needs_database(check, state):
@@ -113,13 +112,10 @@ def checked_together(tokens: list[str]) -> Iterator[None]:
         _answers.reset(reset)
 
 
-def answered_together(claims: AccessClaims, counts: dict[str, int] | None) -> str | None:
+def answered_together(claims: AccessClaims) -> str | None:
     """Redis's answer for these claims from `checked_together` (once), else None."""
     answers = _answers.get()
-    state = None if answers is None else answers.pop((claims.session_id, claims.jti), None)
-    if state is not None:
-        stats.give_back(counts)  # no round trip of its own for them to ride along with
-    return state
+    return None if answers is None else answers.pop((claims.session_id, claims.jti), None)
 
 
 def decode_claims(token: str) -> AccessClaims:
@@ -132,30 +128,24 @@ def decode_claims(token: str) -> AccessClaims:
         raise TokenInvalid() from exc
 
 
-def _store_unavailable(counts: dict[str, int] | None) -> None:
-    """Redis could not answer: keep the counts, then 503 or go on without Redis."""
-    stats.give_back(counts)
-    mirror.apply_failure_policy()
-
-
 def _redis_vouches(claims: AccessClaims, state: str | None, cache: local_cache.LocalCache | None,
                    since: int) -> bool:
     """What Redis's answer (None: no answer) decides: True for a live token (kept in the
     LOCAL_CACHE, unless an event since `since` said otherwise), 401 for a revoked
     session, False when the database must decide."""
     if state == HIT:
-        stats.record("redis_hits")
+        counters.record("redis_hits")
         if cache is not None:
             cache.keep(claims.session_id, claims.jti, since)
         return True
     if state == REVOKED:
-        stats.record("redis_hits")
+        counters.record("redis_hits")
         raise SessionRevoked()
     if state == MISS:
-        stats.record("redis_misses")
+        counters.record("redis_misses")
     logger.debug("Session %s: Redis %s; checking the database", claims.session_id,
                  "missed" if state == MISS else "unavailable")
-    stats.record("db_fallbacks")
+    counters.record("db_fallbacks")
     return False
 
 

@@ -13,9 +13,8 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -24,55 +23,27 @@ from django.contrib.auth.signals import user_logged_in
 from django.core.exceptions import FieldDoesNotExist
 from django.db import transaction
 from django.utils import timezone
+from django.utils.functional import LazyObject
 
-from . import mirror, signals
-from .claims import extra_claims
+from . import signals
 from .clients import client_info
-from .conf import cached_per_settings, jwt_settings
-from .credentials import binding_of, is_active
+from .conf import jwt_settings
+from .credentials import is_active
+from .crypto import binding_of, hash_session_secret, new_session_secret, secret_check_of
 from .exceptions import (
     InvalidCredentials,
     RefreshTokenInvalid,
-    ServiceUnavailable,
 )
 from .geoip import locate
-from .mirror import SessionKeys
 from .models import RevokeReason, Session
-from .serializers import TokenPairSerializer
+from .pairs import TokenPair, capped_end, token_pair
+from .redis import mirror
+from .redis.mirror import SessionKeys
 from .shared_signals.outbox import record_revocations
-from .tokens import (
-    RefreshToken,
-    encode_access_token,
-    hash_session_secret,
-    make_refresh_token,
-    new_jti,
-    new_session_secret,
-    parse_refresh_token,
-    secret_check_of,
-)
+from .tokens import make_refresh_token, new_jti, parse_refresh_token
 
 logger = logging.getLogger("jwt_sessions")
 
-
-
-@dataclass(frozen=True)
-class TokenPair:
-    """What login and refresh answer."""
-
-    access: str
-    refresh: str
-    access_expires_at: datetime
-    refresh_expires_at: datetime
-    session_id: uuid.UUID
-    user_id: str
-
-    def as_dict(self) -> dict[str, str]:
-        """The JSON body login and refresh answer."""
-        return dict(TokenPairSerializer(self).data)
-
-
-# How the user proved who they are (RFC 8176 method names), for the `amr` claim.
-AMR_PASSWORD = "pwd"
 
 
 # ------------------------------------------------------------------ issue
@@ -82,21 +53,6 @@ def _session_ends(now: datetime) -> tuple[datetime, datetime | None]:
     # Whole seconds: Redis keeps the absolute end as an epoch, and both paths must agree.
     absolute = (now + max_lifetime).replace(microsecond=0) if max_lifetime else None
     return now + jwt_settings.REFRESH_TOKEN_LIFETIME, absolute
-
-
-def capped_end(idle_end: datetime, absolute_end: datetime | None) -> datetime:
-    return idle_end if absolute_end is None else min(idle_end, absolute_end)
-
-
-def token_pair(session: Session, refresh: RefreshToken, now: datetime, user: Any) -> TokenPair:
-    """The token pair of a session's current row: its access token is signed from the
-    row (user, session end, auth_time, amr), never from what Redis said; `user` (the
-    session's) is what CLAIMS_HOOK sees."""
-    access, access_expires = encode_access_token(
-        session.user_id, session.pk, session.access_jti, now, session.expires_at,
-        auth_time=session.auth_time, amr=session.amr, extra=extra_claims(user, session.pk))
-    return TokenPair(access, refresh.value, access_expires, session.expires_at, session.pk,
-                     str(session.user_id))
 
 
 @dataclass(frozen=True)
@@ -125,7 +81,7 @@ def prepare_session_secret() -> PreparedSecret:
 
 
 def issue_tokens(user: Any, request: Any = None, prepared: PreparedSecret | None = None,
-                 amr: Iterable[str] = ()) -> TokenPair:
+                 amr: Iterable[str] = (), login_signal: bool = True) -> TokenPair:
     """Open a session for an authenticated user and return its first token pair.
 
     The session is bound to the password hash the login checked; if the user's
@@ -133,6 +89,7 @@ def issue_tokens(user: Any, request: Any = None, prepared: PreparedSecret | None
     login), no session is stored. `prepared`: a secret whose bcrypt started earlier.
     `amr` says how the user proved who they are (`["pwd"]` for a password login); it
     and the time of this login (`auth_time`) are the session's until it reauthenticates.
+    `login_signal=False`: the caller's flow already sent `user_logged_in` (django-allauth).
     """
     if isinstance(amr, str):
         raise TypeError("amr is a list of method names, e.g. ['pwd'], not a string")
@@ -163,7 +120,7 @@ def issue_tokens(user: Any, request: Any = None, prepared: PreparedSecret | None
     django_request = getattr(request, "_request", request)
     transaction.on_commit(lambda: signals.session_created.send(
         sender=Session, session=session, request=django_request))
-    if request is not None:
+    if request is not None and login_signal:
         user_logged_in.send(sender=user.__class__, request=django_request, user=user)
     return token_pair(session, refresh, now, user)
 
@@ -201,28 +158,6 @@ def _enforce_session_limit(user: Any) -> None:
     if surplus > 0:
         oldest = list(active.values_list("pk", flat=True)[:surplus])
         revoke_sessions(Session.objects.filter(pk__in=oldest), RevokeReason.MAX_SESSIONS)
-
-
-# ------------------------------------------------------------------ database fallbacks
-@cached_per_settings
-def _fallback_slots() -> threading.BoundedSemaphore:
-    return threading.BoundedSemaphore(jwt_settings.MAX_CONCURRENT_DB_FALLBACKS)
-
-
-@contextmanager
-def fallback_gate() -> Iterator[None]:
-    """Bound this process's concurrent database fallbacks (MAX_CONCURRENT_DB_FALLBACKS)
-    so that a Redis outage or flush cannot pile every request onto the database: beyond
-    the bound, 503. Each holder releases the slots it took, even if the bound changed."""
-    slots = _fallback_slots()
-    if not slots.acquire(blocking=False):
-        logger.warning("Database fallback limit (%d) reached; refusing",
-                       jwt_settings.MAX_CONCURRENT_DB_FALLBACKS)
-        raise ServiceUnavailable()
-    try:
-        yield
-    finally:
-        slots.release()
 
 
 # ------------------------------------------------------------------ revoke
@@ -353,6 +288,7 @@ def update_session_auth(user: Any, session_id: Any) -> bool:
     pk = _as_session_id(session_id)
     if pk is None:
         return False
+    user = _unwrapped(user)
     binding = binding_of(user.password)
     if Session.objects.active().filter(pk=pk, user_id=user.pk).update(auth_binding=binding):
         return True
@@ -370,6 +306,15 @@ def update_session_auth(user: Any, session_id: Any) -> bool:
     mirror.restore(session)
     logger.info("Session %s of user %s kept across a password change", pk, user.pk)
     return True
+
+
+def _unwrapped(user: Any) -> Any:
+    """The user object itself behind a lazy `request.user` (the one whose save revoked
+    the sessions is the wrapped object, not the wrapper)."""
+    if isinstance(user, LazyObject):
+        user.pk  # noqa: B018 - loads the wrapped object
+        return user._wrapped
+    return user
 
 
 def forget_user_sessions(user_id: Any) -> None:
