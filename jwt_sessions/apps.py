@@ -9,6 +9,7 @@ class JWTSessionsConfig(AppConfig):
 
     def ready(self) -> None:
         from . import checks, receivers, throttling  # noqa: F401  (registers checks, receivers)
+        from .dpop import checks as dpop_checks  # noqa: F401  (registers its checks)
 
         if apps.is_installed("django.contrib.admin"):
             from .admin import extend_user_admin

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 import weakref
+from datetime import timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
@@ -22,7 +23,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django_redis.pool import get_connection_factory
 
 from .conf import cached_per_settings, jwt_settings
-from .store import _REDIS_ERRORS, StoreUnavailable, store
+from .store import _REDIS_ERRORS, StoreUnavailable, _ms, store
 
 _SENTINEL_FACTORY = "django_redis.pool.SentinelConnectionFactory"
 _CLUSTER_FACTORY = "jwt_sessions.cluster.ClusterConnectionFactory"
@@ -109,6 +110,13 @@ class AsyncRedisStore:
         except _REDIS_ERRORS as exc:
             raise StoreUnavailable(type(exc).__name__) from exc
         return store.access_state(*values)
+
+    async def claim_once(self, key: str, ttl: timedelta) -> bool:
+        """`RedisStore.claim_once`: SET NX with a TTL, True the first time."""
+        try:
+            return bool(await self.client().set(key, b"1", nx=True, px=_ms(ttl)))
+        except _REDIS_ERRORS as exc:
+            raise StoreUnavailable(type(exc).__name__) from exc
 
     async def aclose(self) -> None:
         """Close this loop's client (tests, and loops that end before the process)."""

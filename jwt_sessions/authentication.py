@@ -16,6 +16,7 @@ from rest_framework.authentication import BaseAuthentication
 
 from .access import authenticate_access
 from .conf import cached_per_settings
+from .dpop import doors as dpop
 from .exceptions import SessionRevoked, TokenInvalid
 from .tokens import AccessClaims
 
@@ -116,6 +117,8 @@ class JWTSessionAuthentication(BaseAuthentication):
         if raw_token is None:
             return None
         claims = self.get_validated_token(raw_token)
+        dpop.check_access(claims, dpop.presented_by_request(request, header.split()[0],
+                                                            raw_token))
         return self.get_user(claims), claims
 
     def get_header(self, request: Any) -> str | None:
@@ -123,9 +126,9 @@ class JWTSessionAuthentication(BaseAuthentication):
         return request.META.get("HTTP_AUTHORIZATION") or None
 
     def get_raw_token(self, header: str) -> str | None:
-        """The token in `Bearer <token>`; None for another scheme (left to another
-        authentication class), `token_invalid` for a malformed header."""
-        return bearer_token(header, self.keyword)
+        """The token in `Bearer <token>` or `DPoP <token>`; None for another scheme (left
+        to another authentication class), `token_invalid` for a malformed header."""
+        return bearer_token(header, self.keyword) or bearer_token(header, dpop.SCHEME)
 
     def get_validated_token(self, raw_token: str) -> AccessClaims:
         """Signature, claims, and the session: one Redis round trip on a hit."""
@@ -141,4 +144,4 @@ class JWTSessionAuthentication(BaseAuthentication):
         return load_active_user(model, pk)
 
     def authenticate_header(self, request: Any) -> str:
-        return f'{self.keyword} realm="api"'
+        return dpop.authenticate_header(request) or f'{self.keyword} realm="api"'

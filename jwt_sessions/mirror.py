@@ -31,7 +31,7 @@ __all__ = [
     "HIT", "MISS", "REVOKED", "CachedSession", "SessionKeys", "StoreUnavailable", "Circuit",
     "circuit", "apply_failure_policy", "session_keys", "keys_of", "cache_session",
     "cache_verified", "tombstone", "restore", "uncache", "check_access", "acheck_access",
-    "rotate", "add_to_counter", "flush_counters", "read_counters", "forget_deleted",
+    "rotate", "claim_once", "aclaim_once", "add_to_counter", "flush_counters", "read_counters", "forget_deleted",
     "indexed_session_ids", "unindex", "replay_recent_revocations", "recent_revocations",
 ]
 
@@ -224,6 +224,15 @@ def check_access(session_id: Any, jti: str, counters: dict[str, int] | None) -> 
 async def acheck_access(session_id: Any, jti: str, counters: dict[str, int] | None) -> str:
     """`check_access` without blocking the event loop; raises StoreUnavailable."""
     return await _aguarded(astore.check_access, session_id, jti, counters)
+
+
+def claim_once(key: str, ttl: timedelta) -> bool:
+    """True the first time `key` is claimed within `ttl` (a DPoP proof's jti)."""
+    return _guarded(store.claim_once, key, ttl)
+
+
+async def aclaim_once(key: str, ttl: timedelta) -> bool:
+    return await _aguarded(astore.claim_once, key, ttl)
 
 
 def rotate(session_id: Any, old_sha256: str, new_sha256: str, new_jti: str,

@@ -64,6 +64,7 @@ class TokenPair:
     refresh_expires_at: datetime
     session_id: uuid.UUID
     user_id: str
+    token_type: str = "Bearer"  # "DPoP" for a session bound to a DPoP key
 
     def as_dict(self) -> dict[str, str]:
         """The JSON body login and refresh answer."""
@@ -93,9 +94,10 @@ def token_pair(session: Session, refresh: RefreshToken, now: datetime, user: Any
     session's) is what CLAIMS_HOOK sees."""
     access, access_expires = encode_access_token(
         session.user_id, session.pk, session.access_jti, now, session.expires_at,
-        auth_time=session.auth_time, amr=session.amr, extra=extra_claims(user, session.pk))
+        auth_time=session.auth_time, amr=session.amr, extra=extra_claims(user, session.pk),
+        dpop_jkt=session.dpop_jkt or None)
     return TokenPair(access, refresh.value, access_expires, session.expires_at, session.pk,
-                     str(session.user_id))
+                     str(session.user_id), "DPoP" if session.dpop_jkt else "Bearer")
 
 
 @dataclass(frozen=True)
@@ -124,7 +126,7 @@ def prepare_session_secret() -> PreparedSecret:
 
 
 def issue_tokens(user: Any, request: Any = None, prepared: PreparedSecret | None = None,
-                 amr: Iterable[str] = ()) -> TokenPair:
+                 amr: Iterable[str] = (), dpop_jkt: str = "") -> TokenPair:
     """Open a session for an authenticated user and return its first token pair.
 
     The session is bound to the password hash the login checked; if the user's
@@ -132,6 +134,8 @@ def issue_tokens(user: Any, request: Any = None, prepared: PreparedSecret | None
     login), no session is stored. `prepared`: a secret whose bcrypt started earlier.
     `amr` says how the user proved who they are (`["pwd"]` for a password login); it
     and the time of this login (`auth_time`) are the session's until it reauthenticates.
+    `dpop_jkt`: the thumbprint of the DPoP key the login proved it holds (the session is
+    then bound to it).
     """
     if isinstance(amr, str):
         raise TypeError("amr is a list of method names, e.g. ['pwd'], not a string")
@@ -156,7 +160,7 @@ def issue_tokens(user: Any, request: Any = None, prepared: PreparedSecret | None
             device_type=info.device_type, ip_address=info.ip_address,
             location=locate(info.ip_address), created_at=now, last_activity_at=now,
             auth_time=now, amr=list(amr), expires_at=capped_end(idle_end, absolute_end),
-            absolute_expires_at=absolute_end)
+            absolute_expires_at=absolute_end, dpop_jkt=dpop_jkt)
         mirror.cache_session(session)
     logger.info("Session %s opened for user %s", session_id, user.pk)
     django_request = getattr(request, "_request", request)

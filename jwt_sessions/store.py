@@ -34,6 +34,7 @@ same MGET as the access key, so a revoked session's tokens cost no SQL.
 from __future__ import annotations
 
 import base64
+import hashlib
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -180,6 +181,12 @@ class RedisStore:
     def user_index_key(self, user_id: Any) -> str:
         return f"{jwt_settings.REDIS_KEY_PREFIX}{{u:{user_id}}}:sessions"
 
+    def dpop_proof_key(self, jkt: str, jti: str) -> str:
+        """A used DPoP proof, named by 128 bits of SHA-256 of its key and jti (a client
+        picks its jti, so it can only ever collide with its own)."""
+        digest = hashlib.sha256(f"{jkt}|{jti}".encode()).digest()[:16]
+        return f"{jwt_settings.REDIS_KEY_PREFIX}p:{_b64(digest)}"
+
     def stats_key(self) -> str:
         return f"{jwt_settings.REDIS_KEY_PREFIX}{{stats}}"
 
@@ -263,6 +270,10 @@ class RedisStore:
         jti, rest = text.split("|", 1)
         user_id, end = rest.rsplit("|", 1)
         return CachedSession(jti, user_id, None if end == "-" else int(end))
+
+    def claim_once(self, key: str, ttl: timedelta) -> bool:
+        """SET NX with a TTL: True the first time a key is claimed, False after."""
+        return bool(self._run(lambda conn: conn.set(key, b"1", nx=True, px=_ms(ttl))))
 
     # --------------------------------------------------------------- reads
     def check_access(self, session_id: uuid.UUID, jti: str,
