@@ -37,9 +37,9 @@ from django.db import DatabaseError
 
 from . import events
 from .access import aauthenticate_access
+from .authentication import MAX_TOKEN_LENGTH, bearer_token, lazy_user
 from .dpop import doors as dpop
 from .dpop.errors import DPoPError
-from .authentication import MAX_TOKEN_LENGTH, bearer_token, lazy_user
 from .exceptions import AuthenticationError, ServiceUnavailable, TokenInvalid
 from .models import Session
 from .tokens import AccessClaims
@@ -118,8 +118,9 @@ class JWTSessionAuthMiddleware:
         trusted = open_sockets.prepare()
         try:
             token, as_subprotocol = handshake_token(scope)
-            claims = None if token is None else await aauthenticate_access(token)
-            if claims is not None:
+            claims = None
+            if token is not None:
+                claims = await aauthenticate_access(token)
                 await dpop.acheck_access(claims, dpop.presented_by_handshake(scope, token))
         except (AuthenticationError, DPoPError, ServiceUnavailable) as exc:
             logger.info("WebSocket handshake refused (%s)", exc.default_code)

@@ -31,7 +31,8 @@ __all__ = [
     "HIT", "MISS", "REVOKED", "CachedSession", "SessionKeys", "StoreUnavailable", "Circuit",
     "circuit", "apply_failure_policy", "session_keys", "keys_of", "cache_session",
     "cache_verified", "tombstone", "restore", "uncache", "check_access", "acheck_access",
-    "rotate", "claim_once", "aclaim_once", "add_to_counter", "flush_counters", "read_counters", "forget_deleted",
+    "rotate", "claim_once", "aclaim_once", "add_to_counter", "flush_counters", "read_counters",
+    "forget_deleted",
     "indexed_session_ids", "unindex", "replay_recent_revocations", "recent_revocations",
 ]
 

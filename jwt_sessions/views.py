@@ -22,14 +22,14 @@ from rest_framework.settings import api_settings
 from . import introspection, refresh, services
 from .authentication import JWTSessionAuthentication
 from .clients import client_ip
-from .dpop.doors import add_nonce, key_of_token_request
-from .dpop.errors import DPoPError
 from .cookies import (
     clear_refresh_cookie,
     cookie_mode,
     refresh_from_cookie,
     set_refresh_cookie,
 )
+from .dpop.doors import add_nonce, key_of_token_request
+from .dpop.errors import DPoPError
 from .exceptions import (
     InvalidCredentials,
     NotAuthenticated,

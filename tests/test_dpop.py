@@ -179,8 +179,9 @@ def test_a_proof_with_a_bad_header_is_refused(api, user, key, header):
 
 
 def test_a_proof_carrying_a_private_key_is_refused(api, user, key):
-    from jwt.algorithms import ECAlgorithm
     import json
+
+    from jwt.algorithms import ECAlgorithm
 
     access = bound_login(api, user, key)["access"]
     private_jwk = json.loads(ECAlgorithm.to_jwk(key.private))

@@ -6,12 +6,15 @@ the view's first authentication class's, and this one must reach the client as i
 """
 from __future__ import annotations
 
+from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 from rest_framework import exceptions, status
 
 from ..exceptions import _CodedMixin
 from . import nonces
 from .settings import dpop_settings
+
+StrOrPromise = str | Promise
 
 
 def challenge(error: str | None = None) -> str:
@@ -26,7 +29,7 @@ class DPoPError(_CodedMixin, exceptions.APIException):
     status_code = status.HTTP_401_UNAUTHORIZED
     error = "invalid_dpop_proof"
 
-    def __init__(self, detail: str | None = None) -> None:
+    def __init__(self, detail: StrOrPromise | None = None) -> None:
         super().__init__(detail)
         self.auth_header = challenge(self.error)
         # Sent as `DPoP-Nonce` with the refusal when server nonces are on.

@@ -118,7 +118,8 @@ def verify_proof(value: Any, *, method: str, uri: str, access_token: str | None 
         _remember(segment, header_key)
     claims = _claims(payload)
     now = time.time() if now is None else now
-    if claims["htm"] != method or normalized_uri(claims["htu"]) != normalized_uri(uri):
+    expected = normalized_uri(uri)  # "" for a request without a host: nothing matches
+    if claims["htm"] != method or not expected or normalized_uri(claims["htu"]) != expected:
         raise InvalidDPoPProof(_("The DPoP proof was made for another request."))
     if abs(now - claims["iat"]) > settings.proof_max_age.total_seconds():
         raise InvalidDPoPProof(_("The DPoP proof is too old or from the future."))
