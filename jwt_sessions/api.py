@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from . import access, services
+from . import services
 from .dpop import doors as dpop
 from .models import RevokeReason
 from .tokens import AccessClaims
@@ -51,7 +51,5 @@ async def aauthenticate(token: str, *, dpop_proof: str | None = None, method: st
     A DPoP-bound token passes only with `dpop_proof` (the request's `DPoP` header), made
     for `method` and the absolute `uri` of the request that carried them; a proof given
     with a bearer token is refused, as a door refuses the DPoP scheme for one."""
-    claims = await access.aauthenticate_access(token)
-    await dpop.acheck_access(claims, dpop.Presented(token, dpop_proof is not None, dpop_proof,
-                                                    method, uri))
-    return claims
+    return await dpop.aauthenticate(token, dpop.Presented(token, dpop_proof is not None,
+                                                          dpop_proof, method, uri))

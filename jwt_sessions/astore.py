@@ -23,7 +23,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django_redis.pool import get_connection_factory
 
 from .conf import cached_per_settings, jwt_settings
-from .store import _REDIS_ERRORS, StoreUnavailable, _ms, store
+from .store import _REDIS_ERRORS, REPLAYED, StoreUnavailable, _ms, store
 
 _SENTINEL_FACTORY = "django_redis.pool.SentinelConnectionFactory"
 _CLUSTER_FACTORY = "jwt_sessions.cluster.ClusterConnectionFactory"
@@ -95,21 +95,27 @@ class AsyncRedisStore:
         return clients[loop]
 
     async def check_access(self, session_id: uuid.UUID, jti: str,
-                           counters: dict[str, int] | None = None) -> str:
-        """HIT, MISS or REVOKED: one MGET (with the counters pipelined), one round trip."""
+                           counters: dict[str, int] | None = None,
+                           claim: tuple[str, timedelta] | None = None) -> str:
+        """HIT, MISS, REVOKED or REPLAYED: one MGET (with the counters and the DPoP
+        proof's claim pipelined), one round trip."""
         keys = store.access_check_keys(session_id, jti)
+        claimed = True
         try:
             conn = self.client()
-            if not counters:
+            if not counters and claim is None:
                 values = await conn.mget(keys)
             else:
                 pipe = conn.pipeline(transaction=False)
                 pipe.mget(keys)
-                store._add_counters(pipe, counters)
-                values = (await pipe.execute())[0]
+                store.add_claim(pipe, claim)
+                if counters:
+                    store._add_counters(pipe, counters)
+                results = await pipe.execute()
+                values, claimed = results[0], claim is None or bool(results[1])
         except _REDIS_ERRORS as exc:
             raise StoreUnavailable(type(exc).__name__) from exc
-        return store.access_state(*values)
+        return store.access_state(*values) if claimed else REPLAYED
 
     async def claim_once(self, key: str, ttl: timedelta) -> bool:
         """`RedisStore.claim_once`: SET NX with a TTL, True the first time."""

@@ -14,7 +14,6 @@ from django.core.exceptions import ValidationError
 from django.utils.functional import SimpleLazyObject, empty
 from rest_framework.authentication import BaseAuthentication
 
-from .access import authenticate_access
 from .conf import cached_per_settings
 from .dpop import doors as dpop
 from .exceptions import SessionRevoked, TokenInvalid
@@ -116,9 +115,8 @@ class JWTSessionAuthentication(BaseAuthentication):
         raw_token = self.get_raw_token(header)
         if raw_token is None:
             return None
-        claims = self.get_validated_token(raw_token)
-        dpop.check_access(claims, dpop.presented_by_request(request, header.split()[0],
-                                                            raw_token))
+        presented = dpop.presented_by_request(request, header.split()[0], raw_token)
+        claims = self.get_validated_token(raw_token, presented)
         return self.get_user(claims), claims
 
     def get_header(self, request: Any) -> str | None:
@@ -130,9 +128,12 @@ class JWTSessionAuthentication(BaseAuthentication):
         to another authentication class), `token_invalid` for a malformed header."""
         return bearer_token(header, self.keyword) or bearer_token(header, dpop.SCHEME)
 
-    def get_validated_token(self, raw_token: str) -> AccessClaims:
-        """Signature, claims, and the session: one Redis round trip on a hit."""
-        return authenticate_access(raw_token)
+    def get_validated_token(self, raw_token: str,
+                            presented: dpop.Presented | None = None) -> AccessClaims:
+        """Signature, claims, the DPoP binding (`presented`: how the request carried the
+        token and its proof; None is a bare Bearer token), and the session: one Redis
+        round trip on a hit."""
+        return dpop.authenticate(raw_token, presented)
 
     def get_user(self, claims: AccessClaims) -> Any:
         """The lazy user of the claims; override `load_user` to change which users may

@@ -36,7 +36,6 @@ from django.contrib.auth.models import AnonymousUser
 from django.db import DatabaseError
 
 from . import events
-from .access import aauthenticate_access
 from .authentication import MAX_TOKEN_LENGTH, bearer_token, lazy_user
 from .dpop import doors as dpop
 from .dpop.errors import DPoPError
@@ -120,8 +119,8 @@ class JWTSessionAuthMiddleware:
             token, as_subprotocol = handshake_token(scope)
             claims = None
             if token is not None:
-                claims = await aauthenticate_access(token)
-                await dpop.acheck_access(claims, dpop.presented_by_handshake(scope, token))
+                claims = await dpop.aauthenticate(token,
+                                                  dpop.presented_by_handshake(scope, token))
         except (AuthenticationError, DPoPError, ServiceUnavailable) as exc:
             logger.info("WebSocket handshake refused (%s)", exc.default_code)
             return await _refuse(receive, send)

@@ -25,10 +25,11 @@ from .astore import astore
 from .conf import access_token_ttl, jwt_settings, revocation_window
 from .exceptions import ServiceUnavailable
 from .models import Session
-from .store import HIT, MISS, REVOKED, CachedSession, SessionKeys, StoreUnavailable, store
+from .store import HIT, MISS, REPLAYED, REVOKED, CachedSession, SessionKeys, StoreUnavailable, store
 
 __all__ = [
-    "HIT", "MISS", "REVOKED", "CachedSession", "SessionKeys", "StoreUnavailable", "Circuit",
+    "HIT", "MISS", "REPLAYED", "REVOKED", "CachedSession", "SessionKeys", "StoreUnavailable",
+    "Circuit",
     "circuit", "apply_failure_policy", "session_keys", "keys_of", "cache_session",
     "cache_verified", "tombstone", "restore", "uncache", "check_access", "acheck_access",
     "rotate", "claim_once", "aclaim_once", "add_to_counter", "flush_counters", "read_counters",
@@ -217,14 +218,17 @@ def uncache(keys: SessionKeys) -> None:
         local_cache.forget([keys.session_id])
 
 
-def check_access(session_id: Any, jti: str, counters: dict[str, int] | None) -> str:
-    """HIT, MISS or REVOKED for an access token (one round trip); raises StoreUnavailable."""
-    return _guarded(store.check_access, session_id, jti, counters)
+def check_access(session_id: Any, jti: str, counters: dict[str, int] | None,
+                 claim: tuple[str, timedelta] | None = None) -> str:
+    """HIT, MISS or REVOKED for an access token (one round trip; REPLAYED when `claim`,
+    a DPoP proof's, was claimed before); raises StoreUnavailable."""
+    return _guarded(store.check_access, session_id, jti, counters, claim)
 
 
-async def acheck_access(session_id: Any, jti: str, counters: dict[str, int] | None) -> str:
+async def acheck_access(session_id: Any, jti: str, counters: dict[str, int] | None,
+                        claim: tuple[str, timedelta] | None = None) -> str:
     """`check_access` without blocking the event loop; raises StoreUnavailable."""
-    return await _aguarded(astore.check_access, session_id, jti, counters)
+    return await _aguarded(astore.check_access, session_id, jti, counters, claim)
 
 
 def claim_once(key: str, ttl: timedelta) -> bool:

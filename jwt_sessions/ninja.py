@@ -19,7 +19,6 @@ from ninja import NinjaAPI
 from ninja.errors import AuthenticationError as NinjaAuthenticationError
 from ninja.security import HttpBearer
 
-from .access import aauthenticate_access, authenticate_access
 from .authentication import KEYWORD, aload_user, bearer_token, lazy_user
 from .dpop import doors as dpop
 from .dpop.errors import DPoPError
@@ -53,16 +52,13 @@ class JWTSessionAuth(HttpBearer):
         return self._aauthenticate(request, token)
 
     def authenticate(self, request: HttpRequest, token: str) -> AccessClaims:
-        claims = authenticate_access(token)
-        dpop.check_access(claims, self._presented(request, token))
-        return self._attach(request, claims)
+        return self._attach(request, dpop.authenticate(token, self._presented(request, token)))
 
     async def _aauthenticate(self, request: HttpRequest, token: str | None) -> Any:
         if token is None:
             return None
-        claims = await aauthenticate_access(token)
-        await dpop.acheck_access(claims, self._presented(request, token))
-        return self._attach(request, claims)
+        return self._attach(request, await dpop.aauthenticate(token,
+                                                              self._presented(request, token)))
 
     def _presented(self, request: HttpRequest, token: str) -> dpop.Presented:
         scheme = request.headers.get(self.header, "").split(" ", 1)[0]

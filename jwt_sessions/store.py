@@ -50,6 +50,7 @@ from .conf import cached_per_settings, jwt_settings, revocation_window
 # What Redis says of an access token: live, not known (ask the database), or its session
 # revoked (a tombstone: refused with no SQL).
 HIT, MISS, REVOKED = "hit", "miss", "revoked"
+REPLAYED = "replayed"  # an access check whose DPoP proof was claimed before
 # A cluster with no reachable node raises RedisClusterException, which is no RedisError.
 # OSError: a socket failure that redis-py did not wrap is the same outage.
 _REDIS_ERRORS = (RedisError, RedisClusterException, OSError)
@@ -181,11 +182,15 @@ class RedisStore:
     def user_index_key(self, user_id: Any) -> str:
         return f"{jwt_settings.REDIS_KEY_PREFIX}{{u:{user_id}}}:sessions"
 
-    def dpop_proof_key(self, jkt: str, jti: str) -> str:
+    def dpop_proof_key(self, jkt: str, jti: str, session_id: uuid.UUID | None = None) -> str:
         """A used DPoP proof, named by 128 bits of SHA-256 of its key and jti (a client
-        picks its jti, so it can only ever collide with its own)."""
-        digest = hashlib.sha256(f"{jkt}|{jti}".encode()).digest()[:16]
-        return f"{jwt_settings.REDIS_KEY_PREFIX}p:{_b64(digest)}"
+        picks its jti, so it can only ever collide with its own); under its session's
+        hash tag when it comes with an access token, so the access check claims it in
+        the same slot and round trip."""
+        digest = _b64(hashlib.sha256(f"{jkt}|{jti}".encode()).digest()[:16])
+        if session_id is None:
+            return f"{jwt_settings.REDIS_KEY_PREFIX}p:{digest}"
+        return f"{self._tag(session_id)}:p:{digest}"
 
     def stats_key(self) -> str:
         return f"{jwt_settings.REDIS_KEY_PREFIX}{{stats}}"
@@ -277,30 +282,43 @@ class RedisStore:
 
     # --------------------------------------------------------------- reads
     def check_access(self, session_id: uuid.UUID, jti: str,
-                     counters: dict[str, int] | None = None) -> str:
+                     counters: dict[str, int] | None = None,
+                     claim: tuple[str, timedelta] | None = None) -> str:
         """HIT, MISS or REVOKED for an access token: one MGET, one round trip.
 
         The tombstone is read with the access key (same hash tag, same slot), so a
         revoked session's tokens are refused without asking the database. `counters`,
         when given, are flushed into the shared stats hash in the same round trip (a
-        pipeline), so statistics never cost an extra one.
+        pipeline), so statistics never cost an extra one. `claim` (key, ttl), a DPoP
+        proof's, is claimed in that round trip too: REPLAYED if it was claimed before.
         """
         keys = self.access_check_keys(session_id, jti)
 
         def call(conn):
-            if not counters:
-                return conn.mget(keys)
+            if not counters and claim is None:
+                return conn.mget(keys), True
             pipe = conn.pipeline(transaction=False)
             if isinstance(pipe, ClusterPipeline):  # which refuses MGET: two GETs, one slot
                 pipe.get(keys[0])
                 pipe.get(keys[1])
+            else:
+                pipe.mget(keys)
+            self.add_claim(pipe, claim)
+            if counters:
                 self._add_counters(pipe, counters)
-                return pipe.execute()[:2]
-            pipe.mget(keys)
-            self._add_counters(pipe, counters)
-            return pipe.execute()[0]
+            results = pipe.execute()
+            values = results[:2] if isinstance(pipe, ClusterPipeline) else results[0]
+            return values, claim is None or bool(results[len(keys) if isinstance(
+                pipe, ClusterPipeline) else 1])
 
-        return self.access_state(*self._run(call))
+        values, claimed = self._run(call)
+        return self.access_state(*values) if claimed else REPLAYED
+
+    @staticmethod
+    def add_claim(pipe, claim: tuple[str, timedelta] | None) -> None:
+        """Queue `claim_once` of (key, ttl) on a pipeline (nothing for None)."""
+        if claim is not None:
+            pipe.set(claim[0], b"1", nx=True, px=_ms(claim[1]))
 
     def access_check_keys(self, session_id: uuid.UUID, jti: str) -> tuple[str, str]:
         """What an access check reads, in this order: the access key and the tombstone."""

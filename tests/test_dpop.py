@@ -446,3 +446,35 @@ def test_redis_down_under_deny_is_a_503(api, user, key, jwt_settings):
     circuit.trip()
     resp = login(api, user, key.proof("POST", LOGIN))
     assert resp.status_code == 503 and resp.json()["code"] == "service_unavailable"
+
+
+# ------------------------------------------------------------------ cost
+def test_a_bound_request_costs_one_redis_round_trip_and_no_sql(api, user, key, round_trips,
+                                                                django_assert_num_queries):
+    access = bound_login(api, user, key)["access"]
+    call(api, access, key.proof("GET", WHOAMI, token=access))  # warm: stats flushed
+    proof = key.proof("GET", WHOAMI, token=access)
+    round_trips[0] = 0
+    with django_assert_num_queries(0):
+        assert call(api, access, proof).status_code == 200
+    assert round_trips[0] == 1
+    round_trips[0] = 0
+    assert_dpop_refusal(call(api, access, proof))  # the replay is told in that round trip
+    assert round_trips[0] == 1
+
+
+def test_async_replay_is_caught_in_the_access_round_trip(api, user, key):
+    from jwt_sessions.astore import astore
+
+    access = bound_login(api, user, key)["access"]
+    proof = key.proof("GET", WHOAMI, token=access)
+
+    async def twice():
+        try:
+            await jwt_api.aauthenticate(access, dpop_proof=proof, uri=WHOAMI)
+            with pytest.raises(DPoPError):
+                await jwt_api.aauthenticate(access, dpop_proof=proof, uri=WHOAMI)
+        finally:
+            await astore.aclose()
+
+    asyncio.run(twice())

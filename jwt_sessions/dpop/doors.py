@@ -1,10 +1,11 @@
 """What the doors call: the binding a login or refresh asks for, and the proof check of
 a request that presents an access token (DRF, django-ninja, Channels, the Python API).
 
-Every door checks a token's signature and session first (`access`), then this: a token
+Every door authenticates a token through `authenticate` (or `aauthenticate`): a token
 bound to a key (`cnf.jkt`) passes only with the DPoP scheme and a proof by that key for
 this very request; a bearer token only with the Bearer scheme, and not at all when DPoP
-is required. A LOCAL_CACHE hit answers the session check, never this one.
+is required. The proof is verified before Redis is asked, and its `jti` claimed in the
+access check's round trip; a LOCAL_CACHE hit answers the session check, never this one.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from typing import Any
 from django.utils.crypto import constant_time_compare
 from django.utils.translation import gettext_lazy as _
 
+from ..access import aauthenticate_access, authenticate_access, decode_claims
 from ..tokens import AccessClaims
 from . import nonces, replay
 from .errors import DPoPSchemeMismatch, InvalidDPoPProof, challenge
@@ -88,7 +90,7 @@ def key_of_token_request(request: Any) -> str:
             raise InvalidDPoPProof(_("A DPoP proof is required."))
         return ""
     proof = verify_proof(value, method=request.method, uri=request_uri(request))
-    replay.mark_used(proof)
+    replay.claim_of(proof).spend()
     return proof.jkt
 
 
@@ -106,8 +108,11 @@ def binding_after_refresh(bound: str, presented: str) -> str:
 
 
 # ------------------------------------------------------------------ access tokens
-def _proof_for_access(claims: AccessClaims, presented: Presented) -> Proof | None:
-    """The proof the request must spend (None: a bearer token rightly sent as Bearer)."""
+def _proof_for_access(claims: AccessClaims, presented: Presented | None) -> Proof | None:
+    """The proof the request must spend (None: a bearer token rightly sent as Bearer).
+    `presented` None: the token came alone, as Bearer with no proof."""
+    if presented is None:
+        presented = Presented("", False, None, "", "")
     if claims.dpop_jkt is None:
         if presented.as_dpop:
             raise DPoPSchemeMismatch(_("This access token is not bound to a DPoP key: "
@@ -127,18 +132,21 @@ def _proof_for_access(claims: AccessClaims, presented: Presented) -> Proof | Non
     return proof
 
 
-def check_access(claims: AccessClaims, presented: Presented) -> None:
-    """Refuse the request unless its token is presented as its binding demands."""
+def _claim(token: str, presented: Presented | None) -> replay.ProofClaim | None:
+    claims = decode_claims(token)
     proof = _proof_for_access(claims, presented)
-    if proof is not None:
-        replay.mark_used(proof)
+    return None if proof is None else replay.claim_of(proof, claims.session_id)
 
 
-async def acheck_access(claims: AccessClaims, presented: Presented) -> None:
-    """`check_access` for async code (the replay claim does not block the loop)."""
-    proof = _proof_for_access(claims, presented)
-    if proof is not None:
-        await replay.amark_used(proof)
+def authenticate(token: str, presented: Presented | None) -> AccessClaims:
+    """The access check of a door: the token's signature, its binding (the proof
+    verified), then its session, with the proof's jti claimed in the same round trip."""
+    return authenticate_access(token, _claim(token, presented))
+
+
+async def aauthenticate(token: str, presented: Presented | None) -> AccessClaims:
+    """`authenticate` for async code."""
+    return await aauthenticate_access(token, _claim(token, presented))
 
 
 # ------------------------------------------------------------------ answers

@@ -1,5 +1,6 @@
 """Each proof once: its `jti` is claimed in Redis (SET NX) for as long as the proof could
-still be accepted, so a captured proof cannot be sent again, to any process.
+still be accepted, so a captured proof cannot be sent again, to any process. A proof that
+comes with an access token is claimed in the access check's own round trip.
 
 When Redis cannot answer, REDIS_FAILURE_POLICY decides: "deny" refuses (503); under
 "database" this process's own memory of recent proofs stands in, so a replay to the same
@@ -10,8 +11,11 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import uuid
 from collections import OrderedDict
+from dataclasses import dataclass
 from datetime import timedelta
+from typing import NoReturn
 
 from django.utils.translation import gettext_lazy as _
 
@@ -27,51 +31,57 @@ _local: OrderedDict[str, float] = OrderedDict()  # key -> when it may be forgott
 _local_lock = threading.Lock()
 
 
-def _key_and_ttl(proof: Proof) -> tuple[str, timedelta]:
-    """The proof's Redis key, and how long it must live: until the proof's `iat` is too
-    old to pass (plus a second for clocks)."""
+@dataclass(frozen=True)
+class ProofClaim:
+    """A verified proof's Redis key, and how long it must live: until the proof's `iat`
+    is too old to pass (plus a second for clocks)."""
+
+    key: str
+    ttl: timedelta
+
+    @property
+    def redis_claim(self) -> tuple[str, timedelta]:
+        return self.key, self.ttl
+
+    def spend(self) -> None:
+        """Claim it on its own round trip; InvalidDPoPProof if it was used before."""
+        try:
+            fresh = mirror.claim_once(self.key, self.ttl)
+        except StoreUnavailable:
+            self.spend_locally()
+            return
+        if not fresh:
+            self.refuse()
+
+    async def aspend(self) -> None:
+        """`spend` for async code."""
+        try:
+            fresh = await mirror.aclaim_once(self.key, self.ttl)
+        except StoreUnavailable:
+            self.spend_locally()
+            return
+        if not fresh:
+            self.refuse()
+
+    def spend_locally(self) -> None:
+        """Redis could not answer: 503 under "deny", else this process's memory."""
+        mirror.apply_failure_policy()
+        now = time.monotonic()
+        with _local_lock:
+            while _local and (next(iter(_local.values())) <= now or len(_local) > _LOCAL_SIZE):
+                _local.popitem(last=False)
+            if _local.get(self.key, 0.0) > now:
+                self.refuse()
+            _local[self.key] = now + self.ttl.total_seconds()
+
+    def refuse(self) -> NoReturn:
+        logger.info("DPoP proof replayed; refused")
+        raise InvalidDPoPProof(_("This DPoP proof was already used."))
+
+
+def claim_of(proof: Proof, session_id: uuid.UUID | None = None) -> ProofClaim:
+    """The claim that spends `proof`; `session_id` when it comes with that session's
+    access token (its key then shares the session's hash tag)."""
     left = proof.iat + dpop_settings().proof_max_age.total_seconds() - time.time()
-    return store.dpop_proof_key(proof.jkt, proof.jti), timedelta(seconds=max(left, 0) + 1)
-
-
-def _refuse_replay() -> None:
-    logger.info("DPoP proof replayed; refused")
-    raise InvalidDPoPProof(_("This DPoP proof was already used."))
-
-
-def _claim_locally(key: str, ttl: timedelta) -> bool:
-    now = time.monotonic()
-    with _local_lock:
-        while _local and (next(iter(_local.values())) <= now or len(_local) > _LOCAL_SIZE):
-            _local.popitem(last=False)
-        if _local.get(key, 0.0) > now:
-            return False
-        _local[key] = now + ttl.total_seconds()
-        return True
-
-
-def _without_redis(key: str, ttl: timedelta) -> bool:
-    mirror.apply_failure_policy()
-    return _claim_locally(key, ttl)
-
-
-def mark_used(proof: Proof) -> None:
-    """Claim the proof; InvalidDPoPProof if it was used before."""
-    key, ttl = _key_and_ttl(proof)
-    try:
-        fresh = mirror.claim_once(key, ttl)
-    except StoreUnavailable:
-        fresh = _without_redis(key, ttl)
-    if not fresh:
-        _refuse_replay()
-
-
-async def amark_used(proof: Proof) -> None:
-    """`mark_used` for async code."""
-    key, ttl = _key_and_ttl(proof)
-    try:
-        fresh = await mirror.aclaim_once(key, ttl)
-    except StoreUnavailable:
-        fresh = _without_redis(key, ttl)
-    if not fresh:
-        _refuse_replay()
+    return ProofClaim(store.dpop_proof_key(proof.jkt, proof.jti, session_id),
+                      timedelta(seconds=max(left, 0) + 1))
