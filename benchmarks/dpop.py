@@ -162,21 +162,21 @@ def bench_parts(cfg: Config, report: Report, user) -> None:
         checked_proof()
 
     def dpop_check():
-        authenticate_access(bound)
-        doors.check_access(claims, doors.Presented(bound, True, proofs.next(), "GET", uri))
+        doors.authenticate(bound, doors.Presented(bound, True, proofs.next(), "GET", uri))
 
     verified = []
 
     def spend():
-        replay.mark_used(verified.pop())
+        replay.claim_of(verified.pop(), claims.session_id).spend()
 
     steps = [
         ("bearer access check (`authenticate_access`: JWT memo + 1 Redis MGET)",
          lambda: authenticate_access(bearer)),
-        ("DPoP-bound access check (the same + proof + jti claim)", dpop_check),
+        ("DPoP-bound access check (the same + proof; jti claimed in that round trip)",
+         dpop_check),
         ("proof verification alone (ES256 verify, claims, htu; header memo hit)", checked_proof),
         ("proof verification, header not seen before (JWK parsed)", cold_header),
-        ("jti claim alone (Redis SET NX PX)", spend),
+        ("jti claim on its own round trip (after a LOCAL_CACHE hit: SET NX PX)", spend),
     ]
     rows = []
     for label, call in steps:
