@@ -163,10 +163,13 @@ def test_every_check_id_means_one_problem():
     from collections import Counter
     from pathlib import Path
 
-    import jwt_sessions.checks as module
+    import jwt_sessions.checks
+    import jwt_sessions.dpop.checks
 
     ids = []
-    for node in ast.walk(ast.parse(Path(module.__file__).read_text())):
+    sources = [Path(module.__file__).read_text()
+               for module in (jwt_sessions.checks, jwt_sessions.dpop.checks)]
+    for node in ast.walk(ast.parse("\n".join(sources))):
         if not isinstance(node, ast.Call):
             continue
         name = getattr(node.func, "id", getattr(node.func, "attr", ""))

@@ -96,15 +96,15 @@ def _dpop_errors() -> set[str]:
 
 @pytest.mark.parametrize("value, error", [
     ("yes", "jwt_sessions.E040"),
-    ({"REQUIRE": True}, "jwt_sessions.E040"),
-    ({"REQUIRED": "yes"}, "jwt_sessions.E041"),
-    ({"NONCE": 1}, "jwt_sessions.E041"),
-    ({"ALGORITHMS": ["HS256"]}, "jwt_sessions.E042"),
-    ({"ALGORITHMS": "ES256"}, "jwt_sessions.E042"),
-    ({"ALGORITHMS": []}, "jwt_sessions.E042"),
-    ({"ALGORITHMS": ["none"]}, "jwt_sessions.E042"),
-    ({"PROOF_MAX_AGE": 0}, "jwt_sessions.E043"),
-    ({"NONCE_LIFETIME": "5 minutes"}, "jwt_sessions.E043"),
+    ({"REQUIRE": True}, "jwt_sessions.E041"),
+    ({"REQUIRED": "yes"}, "jwt_sessions.E042"),
+    ({"NONCE": 1}, "jwt_sessions.E042"),
+    ({"ALGORITHMS": ["HS256"]}, "jwt_sessions.E043"),
+    ({"ALGORITHMS": "ES256"}, "jwt_sessions.E043"),
+    ({"ALGORITHMS": []}, "jwt_sessions.E043"),
+    ({"ALGORITHMS": ["none"]}, "jwt_sessions.E043"),
+    ({"PROOF_MAX_AGE": 0}, "jwt_sessions.E044"),
+    ({"NONCE_LIFETIME": "5 minutes"}, "jwt_sessions.E044"),
 ])
 def test_bad_dpop_settings_fail_the_checks(jwt_settings, value, error):
     jwt_settings(DPOP=value)

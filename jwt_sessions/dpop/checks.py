@@ -1,5 +1,5 @@
 """System checks of `JWT_SESSIONS["DPOP"]`: a bad value fails at start-up, not on the
-first proof. Ids E040-E043 (docs/checks.md)."""
+first proof. Ids E040-E044 (docs/checks.md)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -31,14 +31,14 @@ def check_dpop(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessa
 def _unknown_keys(value: dict) -> Iterator[checks.Error]:
     for key in sorted(set(value) - set(DEFAULTS)):
         yield _error(f"Unknown JWT_SESSIONS['DPOP'] key {key!r}.",
-                     f"Use one of: {', '.join(sorted(DEFAULTS))}.", 40)
+                     f"Use one of: {', '.join(sorted(DEFAULTS))}.", 41)
 
 
 def _flags(value: dict) -> Iterator[checks.Error]:
     for key in ("REQUIRED", "NONCE"):
         if not isinstance(value.get(key, False), bool):
             yield _error(f"JWT_SESSIONS['DPOP'][{key!r}] must be True or False.",
-                         "Give a bool.", 41)
+                         "Give a bool.", 42)
 
 
 def _algorithms(value: dict) -> Iterator[checks.Error]:
@@ -47,7 +47,7 @@ def _algorithms(value: dict) -> Iterator[checks.Error]:
             or not algorithms or not set(algorithms) <= SUPPORTED_ALGORITHMS):
         yield _error("JWT_SESSIONS['DPOP']['ALGORITHMS'] must be a non-empty list of "
                      "asymmetric JWS algorithms.",
-                     f"Choose among: {', '.join(sorted(SUPPORTED_ALGORITHMS))}.", 42)
+                     f"Choose among: {', '.join(sorted(SUPPORTED_ALGORITHMS))}.", 43)
 
 
 def _durations(value: dict) -> Iterator[checks.Error]:
@@ -55,4 +55,4 @@ def _durations(value: dict) -> Iterator[checks.Error]:
         duration = as_timedelta(value.get(key, DEFAULTS[key]))
         if not isinstance(duration, timedelta) or duration <= timedelta(0):
             yield _error(f"JWT_SESSIONS['DPOP'][{key!r}] must be a positive timedelta "
-                         "(or seconds).", "For example timedelta(seconds=60).", 43)
+                         "(or seconds).", "For example timedelta(seconds=60).", 44)
