@@ -21,7 +21,7 @@ def issue_tokens(user: Any, request: Any = None,
     checked. `auth_time` is now. A request that carries a DPoP proof binds the session
     to its key, as a login does (and one without is refused when DPoP is required).
     """
-    dpop_jkt = "" if request is None else dpop.key_of_token_request(request)
+    dpop_jkt = "" if request is None else dpop.key_of_token_request(request).spend()
     return services.issue_tokens(user, request, amr=amr, dpop_jkt=dpop_jkt).as_dict()
 
 

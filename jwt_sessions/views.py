@@ -123,14 +123,14 @@ class LoginView(TokenView):
     def post(self, request: Request) -> Response:
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        dpop_jkt = key_of_token_request(request)  # a bad proof costs no password check
+        proved_key = key_of_token_request(request)  # a bad proof costs no password check
         prepared = services.prepare_session_secret()  # bcrypt while the password is checked
         user = authenticate(request._request, **serializer.validated_data)
         if user is None:
             logger.info("Login failed from %s", client_ip(request))
             raise InvalidCredentials()
         return self.token_response(services.issue_tokens(
-            user, request, prepared, amr=[services.AMR_PASSWORD], dpop_jkt=dpop_jkt))
+            user, request, prepared, amr=[services.AMR_PASSWORD], dpop_jkt=proved_key.spend()))
 
 
 class ClearsDeadRefreshCookie:
@@ -158,7 +158,7 @@ class RefreshView(ClearsDeadRefreshCookie, TokenView):
         if token is None:  # cookie mode: a missing cookie is a dead session, not a field
             raise RefreshTokenInvalid()
         return self.token_response(refresh.refresh_tokens(
-            token, request, dpop_jkt=key_of_token_request(request)))
+            token, request, dpop_jkt=key_of_token_request(request).spend()))
 
 
 class LogoutView(ClearsDeadRefreshCookie, JWTSessionsView):

@@ -478,3 +478,25 @@ def test_async_replay_is_caught_in_the_access_round_trip(api, user, key):
             await astore.aclose()
 
     asyncio.run(twice())
+
+
+def test_a_login_with_a_valid_proof_and_a_wrong_password_leaves_no_redis_key(
+        api, user, key, redis_conn):
+    redis_conn.flushdb()
+    resp = api.login(user.username, password="wrong", HTTP_DPOP=key.proof("POST", LOGIN))
+    assert resp.status_code == 401 and resp.json()["code"] == "invalid_credentials"
+    assert [k for k in redis_conn.keys("*") if b":p:" in k or k.startswith(b"jwts:p:")] == []
+
+
+def test_reauthentication_keeps_the_binding(api, user, key):
+    access = bound_login(api, user, key)["access"]
+    target = f"{SERVER}{url('reauthenticate')}"
+    resp = api.post(url("reauthenticate"), {"password": PASSWORD},
+                    HTTP_AUTHORIZATION=f"DPoP {access}",
+                    HTTP_DPOP=key.proof("POST", target, token=access), REMOTE_ADDR=next_ip())
+    assert resp.status_code == 200, resp.content
+    assert resp.json()["token_type"] == "DPoP"
+    assert claims_of(resp.json()["access"])["cnf"] == {"jkt": key.jkt}
+    refused = api.post(url("reauthenticate"), {"password": PASSWORD},
+                       HTTP_AUTHORIZATION=f"Bearer {resp.json()['access']}")
+    assert_dpop_refusal(refused, "token_invalid", "invalid_token")

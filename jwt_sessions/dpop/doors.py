@@ -81,17 +81,32 @@ def presented_by_handshake(scope: dict[str, Any], token: str) -> Presented:
 
 
 # ------------------------------------------------------------------ login and refresh
-def key_of_token_request(request: Any) -> str:
-    """The thumbprint a login or refresh proves it holds ("" without a proof, unless
-    DPoP is required); the proof is verified and spent."""
+@dataclass(frozen=True)
+class TokenRequestKey:
+    """The key a login or refresh proved it holds ("" for none), its proof verified but
+    not yet spent: a login spends it once the password is right (a failed login leaves
+    no Redis key behind)."""
+
+    jkt: str
+    claim: replay.ProofClaim | None
+
+    def spend(self) -> str:
+        """Claim the proof (InvalidDPoPProof if replayed); returns the thumbprint."""
+        if self.claim is not None:
+            self.claim.spend()
+        return self.jkt
+
+
+def key_of_token_request(request: Any) -> TokenRequestKey:
+    """The key a login or refresh shows ("" without a proof, refused when DPoP is
+    required), its proof verified against this request."""
     value = proof_header(request)
     if value is None:
         if dpop_settings().required:
             raise InvalidDPoPProof(_("A DPoP proof is required."))
-        return ""
+        return TokenRequestKey("", None)
     proof = verify_proof(value, method=request.method, uri=request_uri(request))
-    replay.claim_of(proof).spend()
-    return proof.jkt
+    return TokenRequestKey(proof.jkt, replay.claim_of(proof))
 
 
 def binding_after_refresh(bound: str, presented: str) -> str:
