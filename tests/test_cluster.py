@@ -110,3 +110,21 @@ def test_an_access_check_that_flushes_counters_works_on_a_cluster():
     before = store.read_counters().get("redis_hits", 0)
     assert store.check_access(uuid.uuid4(), "a-jti", {"redis_hits": 3}) == MISS
     assert store.read_counters()["redis_hits"] == before + 3
+
+
+def test_a_dpop_bound_session_on_a_cluster(api, make_user):
+    """The proof's jti is claimed in the access check's pipeline (same slot as the
+    session's keys): a replay is refused, a fresh proof passes."""
+    from tests.dpop_keys import ProofKey
+
+    user, key = make_user(), ProofKey()
+    login = api.login(user.username, HTTP_DPOP=key.proof("POST", "http://testserver/auth/login/"))
+    access = login.json()["access"]
+    whoami = "http://testserver/api/whoami/"
+    proof = key.proof("GET", whoami, token=access)
+    headers = {"HTTP_AUTHORIZATION": f"DPoP {access}", "HTTP_DPOP": proof}
+    assert api.client.get("/api/whoami/", **headers).status_code == 200
+    replayed = api.client.get("/api/whoami/", **headers)
+    assert replayed.status_code == 401 and replayed.json()["code"] == "invalid_dpop_proof"
+    headers["HTTP_DPOP"] = key.proof("GET", whoami, token=access)
+    assert api.client.get("/api/whoami/", **headers).status_code == 200
