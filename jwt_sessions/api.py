@@ -52,4 +52,4 @@ async def aauthenticate(token: str, *, dpop_proof: str | None = None, method: st
     for `method` and the absolute `uri` of the request that carried them; a proof given
     with a bearer token is refused, as a door refuses the DPoP scheme for one."""
     return await dpop.aauthenticate(token, dpop.Presented(token, dpop_proof is not None,
-                                                          dpop_proof, method, uri))
+                                                          dpop_proof, method, lambda: uri))

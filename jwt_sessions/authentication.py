@@ -107,6 +107,7 @@ class JWTSessionAuthentication(BaseAuthentication):
     """Authenticate with a jwt_sessions access token; `request.auth` is its AccessClaims."""
 
     keyword = KEYWORD
+    presented: dpop.Presented | None = None
 
     def authenticate(self, request: Any) -> tuple[Any, AccessClaims] | None:
         header = self.get_header(request)
@@ -115,8 +116,9 @@ class JWTSessionAuthentication(BaseAuthentication):
         raw_token = self.get_raw_token(header)
         if raw_token is None:
             return None
-        presented = dpop.presented_by_request(request, header.split()[0], raw_token)
-        claims = self.get_validated_token(raw_token, presented)
+        # DRF makes one authenticator per request: this is that request's presentation.
+        self.presented = dpop.presented_by_request(request, header.split()[0], raw_token)
+        claims = self.get_validated_token(raw_token)
         return self.get_user(claims), claims
 
     def get_header(self, request: Any) -> str | None:
@@ -128,12 +130,11 @@ class JWTSessionAuthentication(BaseAuthentication):
         to another authentication class), `token_invalid` for a malformed header."""
         return bearer_token(header, self.keyword) or bearer_token(header, dpop.SCHEME)
 
-    def get_validated_token(self, raw_token: str,
-                            presented: dpop.Presented | None = None) -> AccessClaims:
-        """Signature, claims, the DPoP binding (`presented`: how the request carried the
-        token and its proof; None is a bare Bearer token), and the session: one Redis
-        round trip on a hit."""
-        return dpop.authenticate(raw_token, presented)
+    def get_validated_token(self, raw_token: str) -> AccessClaims:
+        """Signature, claims, the DPoP binding (as the request being authenticated
+        presents the token: scheme and proof; outside `authenticate`, a bare Bearer
+        token), and the session: one Redis round trip on a hit."""
+        return dpop.authenticate(raw_token, self.presented)
 
     def get_user(self, claims: AccessClaims) -> Any:
         """The lazy user of the claims; override `load_user` to change which users may

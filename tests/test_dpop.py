@@ -500,3 +500,24 @@ def test_reauthentication_keeps_the_binding(api, user, key):
     refused = api.post(url("reauthenticate"), {"password": PASSWORD},
                        HTTP_AUTHORIZATION=f"Bearer {resp.json()['access']}")
     assert_dpop_refusal(refused, "token_invalid", "invalid_token")
+
+
+def test_a_subclass_overriding_get_validated_token_keeps_the_binding(api, user, key, rf):
+    from jwt_sessions.authentication import JWTSessionAuthentication
+
+    class Audited(JWTSessionAuthentication):
+        seen: list = []
+
+        def get_validated_token(self, raw_token):
+            claims = super().get_validated_token(raw_token)
+            self.seen.append(claims.session_id)
+            return claims
+
+    access = bound_login(api, user, key)["access"]
+    request = rf.get("/api/whoami/", HTTP_AUTHORIZATION=f"DPoP {access}",
+                     HTTP_DPOP=key.proof("GET", WHOAMI, token=access))
+    assert Audited().authenticate(request)[1].dpop_jkt == key.jkt
+    with pytest.raises(DPoPError):  # no proof: the override cannot skip the check
+        Audited().authenticate(rf.get("/api/whoami/", HTTP_AUTHORIZATION=f"DPoP {access}"))
+    with pytest.raises(DPoPError):  # called on its own, a token is a bare Bearer token
+        JWTSessionAuthentication().get_validated_token(access)

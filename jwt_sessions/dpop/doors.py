@@ -9,6 +9,7 @@ access check's round trip; a LOCAL_CACHE hit answers the session check, never th
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,13 +31,14 @@ NONCE_HEADER = "DPoP-Nonce"
 @dataclass(frozen=True)
 class Presented:
     """An access token as one request presents it: the scheme it came with, the proof
-    header (None without one), and the request the proof must name."""
+    header (None without one), and the request the proof must name (its URI built only
+    when a proof is checked, so a bearer request never pays for it)."""
 
     token: str
     as_dpop: bool
     proof: str | None
     method: str
-    uri: str
+    uri: Callable[[], str]
 
 
 def request_uri(request: Any) -> str:
@@ -51,7 +53,7 @@ def proof_header(request: Any) -> str | None:
 def presented_by_request(request: Any, scheme: str, token: str) -> Presented:
     """How a Django (or DRF) request presents `token` under the Authorization `scheme`."""
     return Presented(token, scheme.lower() == SCHEME.lower(), proof_header(request),
-                     request.method, request_uri(request))
+                     request.method, lambda: request_uri(request))
 
 
 # A browser cannot set headers on a WebSocket: it offers the proof as a subprotocol,
@@ -77,7 +79,7 @@ def presented_by_handshake(scope: dict[str, Any], token: str) -> Presented:
     host = next((value.decode("latin-1") for name, value in headers if name.lower() == b"host"),
                 "")
     uri = f"{scope.get('scheme', 'ws')}://{host}{scope.get('root_path', '')}{scope['path']}"
-    return Presented(token, as_dpop, proofs[0] if proofs else None, "GET", uri)
+    return Presented(token, as_dpop, proofs[0] if proofs else None, "GET", lambda: uri)
 
 
 # ------------------------------------------------------------------ login and refresh
@@ -127,7 +129,7 @@ def _proof_for_access(claims: AccessClaims, presented: Presented | None) -> Proo
     """The proof the request must spend (None: a bearer token rightly sent as Bearer).
     `presented` None: the token came alone, as Bearer with no proof."""
     if presented is None:
-        presented = Presented("", False, None, "", "")
+        presented = Presented("", False, None, "", str)
     if claims.dpop_jkt is None:
         if presented.as_dpop:
             raise DPoPSchemeMismatch(_("This access token is not bound to a DPoP key: "
@@ -139,7 +141,7 @@ def _proof_for_access(claims: AccessClaims, presented: Presented | None) -> Proo
         raise DPoPSchemeMismatch()
     if presented.proof is None:
         raise InvalidDPoPProof(_("A DPoP proof is required with this access token."))
-    proof = verify_proof(presented.proof, method=presented.method, uri=presented.uri,
+    proof = verify_proof(presented.proof, method=presented.method, uri=presented.uri(),
                          access_token=presented.token)
     if not constant_time_compare(proof.jkt, claims.dpop_jkt):
         raise InvalidDPoPProof(_("The DPoP proof is signed by another key than the "
