@@ -82,7 +82,7 @@ def bench_requests(cfg: Config, report: Report, user) -> dict:
 
     from benchmarks.harness import cost, latencies, median_summary, summarise
     from benchmarks.run import local_cache_on
-    from jwt_sessions import events, local_cache
+    from jwt_sessions.redis import events, local_cache
     from tests.dpop_keys import ProofKey
 
     key, client = ProofKey(), Client()

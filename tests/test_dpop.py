@@ -430,7 +430,7 @@ def test_api_issue_tokens_binds_from_the_requests_proof(user, key, rf):
 
 
 def test_replay_is_still_caught_in_this_process_while_redis_is_down(api, user, key):
-    from jwt_sessions.mirror import circuit
+    from jwt_sessions.redis.mirror import circuit
 
     access = bound_login(api, user, key)["access"]
     circuit.trip()
@@ -440,7 +440,7 @@ def test_replay_is_still_caught_in_this_process_while_redis_is_down(api, user, k
 
 
 def test_redis_down_under_deny_is_a_503(api, user, key, jwt_settings):
-    from jwt_sessions.mirror import circuit
+    from jwt_sessions.redis.mirror import circuit
 
     jwt_settings(REDIS_FAILURE_POLICY="deny")
     circuit.trip()
@@ -464,7 +464,7 @@ def test_a_bound_request_costs_one_redis_round_trip_and_no_sql(api, user, key, r
 
 
 def test_async_replay_is_caught_in_the_access_round_trip(api, user, key):
-    from jwt_sessions.astore import astore
+    from jwt_sessions.redis.store import astore
 
     access = bound_login(api, user, key)["access"]
     proof = key.proof("GET", WHOAMI, token=access)

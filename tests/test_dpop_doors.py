@@ -6,7 +6,7 @@ import pytest
 from asgiref.sync import async_to_sync
 from django.test import AsyncClient, Client
 
-from jwt_sessions.astore import astore
+from jwt_sessions.redis.store import astore
 from tests.dpop_keys import ProofKey
 from tests.test_channels import handshake, seen
 

@@ -19,8 +19,8 @@ from typing import NoReturn
 
 from django.utils.translation import gettext_lazy as _
 
-from .. import mirror
-from ..store import StoreUnavailable, store
+from ..redis import layout, mirror
+from ..redis.client import StoreUnavailable
 from .errors import InvalidDPoPProof
 from .proofs import Proof
 from .settings import dpop_settings
@@ -83,5 +83,5 @@ def claim_of(proof: Proof, session_id: uuid.UUID | None = None) -> ProofClaim:
     """The claim that spends `proof`; `session_id` when it comes with that session's
     access token (its key then shares the session's hash tag)."""
     left = proof.iat + dpop_settings().proof_max_age.total_seconds() - time.time()
-    return ProofClaim(store.dpop_proof_key(proof.jkt, proof.jti, session_id),
+    return ProofClaim(layout.dpop_proof_key(proof.jkt, proof.jti, session_id),
                       timedelta(seconds=max(left, 0) + 1))

@@ -1,4 +1,5 @@
-"""The one door to Redis: every caller (flows, throttles, cleanup, stats) goes through here.
+"""The door of the Redis wing: every caller outside it (flows, throttles, cleanup,
+stats) goes through here.
 
 Redis mirrors the session table so that an ordinary request needs no SQL. This module
 keeps that mirror honest: it maps rows to their Redis keys, guards each call with a
@@ -20,12 +21,15 @@ from asgiref.sync import sync_to_async
 from django.db import connection, transaction
 from django.utils import timezone
 
-from . import local_cache, stats
-from .astore import astore
-from .conf import access_token_ttl, jwt_settings, revocation_window
-from .exceptions import ServiceUnavailable
-from .models import Session
-from .store import HIT, MISS, REPLAYED, REVOKED, CachedSession, SessionKeys, StoreUnavailable, store
+from .. import counters
+from ..conf import jwt_settings
+from ..exceptions import ServiceUnavailable
+from ..lifetimes import access_token_ttl, revocation_window
+from ..models import Session
+from . import local_cache
+from .client import StoreUnavailable
+from .layout import HIT, MISS, REPLAYED, REVOKED, CachedSession, SessionKeys
+from .store import astore, store
 
 __all__ = [
     "HIT", "MISS", "REPLAYED", "REVOKED", "CachedSession", "SessionKeys", "StoreUnavailable",
@@ -103,7 +107,7 @@ def _tripped(exc: StoreUnavailable) -> None:
         logger.warning("Redis unavailable (%s); using the database for %s s", exc,
                        jwt_settings.REDIS_RETRY_INTERVAL.total_seconds())
     circuit.trip()
-    stats.record("redis_errors")
+    counters.record("redis_errors")
 
 
 def apply_failure_policy() -> None:
@@ -218,17 +222,17 @@ def uncache(keys: SessionKeys) -> None:
         local_cache.forget([keys.session_id])
 
 
-def check_access(session_id: Any, jti: str, counters: dict[str, int] | None,
-                 claim: tuple[str, timedelta] | None = None) -> str:
-    """HIT, MISS or REVOKED for an access token (one round trip; REPLAYED when `claim`,
-    a DPoP proof's, was claimed before); raises StoreUnavailable."""
-    return _guarded(store.check_access, session_id, jti, counters, claim)
+def check_access(session_id: Any, jti: str, claim: tuple[str, timedelta] | None = None) -> str:
+    """HIT, MISS or REVOKED for an access token (one round trip, which carries the due
+    counters too, and `claim`, a DPoP proof's: REPLAYED if it was claimed before);
+    raises StoreUnavailable."""
+    return _guarded(store.check_access, session_id, jti, claim)
 
 
-async def acheck_access(session_id: Any, jti: str, counters: dict[str, int] | None,
+async def acheck_access(session_id: Any, jti: str,
                         claim: tuple[str, timedelta] | None = None) -> str:
     """`check_access` without blocking the event loop; raises StoreUnavailable."""
-    return await _aguarded(astore.check_access, session_id, jti, counters, claim)
+    return await _aguarded(astore.check_access, session_id, jti, claim)
 
 
 def claim_once(key: str, ttl: timedelta) -> bool:
