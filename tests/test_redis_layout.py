@@ -105,10 +105,12 @@ def test_a_dpop_proofs_claim_rides_with_the_access_check():
     key = layout.dpop_proof_key("thumbprint", "jti-1", SESSION)
     assert key.startswith(layout.access_key(SESSION, "j").split(":a:")[0] + ":p:")
     plain = access_check_trip(False, SESSION, "j", None, (key, timedelta(seconds=61)))
-    assert commands(plain) == ["mget", "set"]
-    assert plain.commands[1][1:] == ((key, b"1"), {"nx": True, "px": 61_000})
-    assert plain.answer([[b"t", None], True]) == HIT
-    assert plain.answer([[b"t", None], None]) == layout.REPLAYED
+    assert commands(plain) == ["eval"]
+    assert plain.commands[0][1][1:] == (3, *layout.access_check_keys(SESSION, "j"), key,
+                                        61_000)
+    assert plain.answer([[b"t", None, 1]]) == HIT
+    assert plain.answer([[b"t", None, 0]]) == layout.REPLAYED
+    assert plain.answer([[None, b"1", 1]]) == REVOKED
     clustered = access_check_trip(True, SESSION, "j", {"redis_hits": 1},
                                   (key, timedelta(seconds=61)))
     assert commands(clustered) == ["get", "get", "set", "hincrby", "pexpire"]

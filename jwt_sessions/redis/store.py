@@ -54,9 +54,16 @@ def access_check_trip(cluster: bool, session_id: uuid.UUID, jti: str,
     stats hash in the same round trip. The tombstone is read with the access key (same
     hash tag, same slot), so a revoked session's tokens are refused without SQL. `claim`
     (key, ttl), a DPoP proof's, is claimed in that round trip too (SET NX, in the
-    session's slot): REPLAYED if it was claimed before."""
+    session's slot; a script outside a cluster): REPLAYED if it was claimed before."""
     keys = layout.access_check_keys(session_id, jti)
-    if cluster and (counts or claim):  # a cluster pipeline refuses MGET: two GETs
+    if claim is not None and not cluster:  # one script: one reply to wait for
+        trip = Trip(lambda replies: layout.access_state(*replies[0][:2]) if replies[0][2]
+                    else layout.REPLAYED)
+        trip.add("eval", scripts.ACCESS_AND_CLAIM, 3, *keys, claim[0], layout.ms(claim[1]))
+        if counts:
+            _add_counters(trip, counts)
+        return trip
+    if cluster and (counts or claim):  # a cluster pipeline refuses MGET and scripts
         read, state = 2, lambda replies: layout.access_state(replies[0], replies[1])
         trip = Trip(state)
         trip.add("get", keys[0])
