@@ -166,11 +166,13 @@ def test_every_check_id_means_one_problem():
 
     import jwt_sessions.checks
     import jwt_sessions.dpop.checks
+    import jwt_sessions.shared_signals.checks
     import jwt_sessions.user_admin
 
     sources = "\n".join(Path(module.__file__).read_text()
                          for module in (jwt_sessions.checks, jwt_sessions.user_admin,
-                                        jwt_sessions.dpop.checks))
+                                        jwt_sessions.dpop.checks,
+                                        jwt_sessions.shared_signals.checks))
     ids = []
     for node in ast.walk(ast.parse(sources)):
         if not isinstance(node, ast.Call):

@@ -124,6 +124,22 @@ def test_an_async_access_check_with_counters_due_answers_on_a_cluster(
     assert_async_check_answers(api, make_user().username, queries, monkeypatch)
 
 
+def test_introspection_checks_both_tokens_across_slots_on_a_cluster(api, make_user):
+    from django.contrib.auth.models import Permission
+
+    gateway = make_user()
+    gateway.user_permissions.add(Permission.objects.get(codename="introspect_session"))
+    caller = api.login_ok(gateway.username)["access"]
+    user = make_user()
+    sessions = [api.login_ok(user.username) for _ in range(6)]  # some in other slots
+    api.logout(sessions[0]["access"])
+    for index, session in enumerate(sessions):
+        resp = api.client.post("/auth/introspect/", f"token={session['access']}",
+                               content_type="application/x-www-form-urlencoded",
+                               HTTP_AUTHORIZATION=f"Bearer {caller}")
+        assert resp.json()["active"] is (index != 0)
+
+
 def test_a_dpop_bound_session_on_a_cluster(api, make_user):
     """The proof's jti is claimed in the access check's pipeline (same slot as the
     session's keys): a replay is refused, a fresh proof passes."""

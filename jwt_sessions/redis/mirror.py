@@ -33,8 +33,8 @@ from .store import astore, store
 
 __all__ = [
     "HIT", "MISS", "REPLAYED", "REVOKED", "CachedSession", "SessionKeys", "StoreUnavailable",
-    "Circuit",
-    "circuit", "apply_failure_policy", "session_keys", "keys_of", "cache_session",
+    "Circuit", "circuit", "apply_failure_policy", "session_keys", "keys_of", "cache_session",
+    "check_accesses",
     "cache_verified", "tombstone", "restore", "uncache", "check_access", "acheck_access",
     "rotate", "claim_once", "aclaim_once", "add_to_counter", "flush_counters", "read_counters",
     "forget_deleted",
@@ -227,6 +227,11 @@ def check_access(session_id: Any, jti: str, claim: tuple[str, timedelta] | None 
     counters too, and `claim`, a DPoP proof's: REPLAYED if it was claimed before);
     raises StoreUnavailable."""
     return _guarded(store.check_access, session_id, jti, claim)
+
+
+def check_accesses(tokens: list[tuple[Any, str]]) -> list[str]:
+    """`check_access` of several tokens in one round trip; raises StoreUnavailable."""
+    return _guarded(store.check_accesses, tokens)
 
 
 async def acheck_access(session_id: Any, jti: str,
