@@ -521,3 +521,13 @@ def test_a_subclass_overriding_get_validated_token_keeps_the_binding(api, user, 
         Audited().authenticate(rf.get("/api/whoami/", HTTP_AUTHORIZATION=f"DPoP {access}"))
     with pytest.raises(DPoPError):  # called on its own, a token is a bare Bearer token
         JWTSessionAuthentication().get_validated_token(access)
+
+
+def test_the_metadata_names_the_accepted_proof_algorithms(jwt_settings):
+    from django.test import Client
+
+    body = Client().get(url("authorization_server_metadata")).json()
+    assert body["dpop_signing_alg_values_supported"][0] == "ES256"
+    jwt_settings(DPOP={"ALGORITHMS": ["EdDSA"]})
+    body = Client().get(url("authorization_server_metadata")).json()
+    assert body["dpop_signing_alg_values_supported"] == ["EdDSA"]
