@@ -1,6 +1,6 @@
 """The docs' code blocks are tests too (tests/doc_blocks.py); they run after the suite and
 before the browser tests."""
-from tests.doc_blocks import _doc_pages, doc_pages, sybil  # noqa: F401 - fixtures of the pages
+from tests.doc_blocks import doc_pages, sybil  # noqa: F401 - the pages' fixture
 
 pytest_collect_file = sybil.pytest()
 

@@ -24,6 +24,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -32,6 +33,9 @@ import pytest
 from django.db import connection, transaction
 from django.test.utils import setup_databases, teardown_databases
 from sybil import Example, Sybil
+from sybil.evaluators.doctest import DocTestEvaluator
+from sybil.evaluators.python import PythonEvaluator
+from sybil.parsers.abstract.doctest import DocTestStringParser
 from sybil.parsers.markdown import (
     ClearNamespaceParser,
     CodeBlockParser,
@@ -163,7 +167,7 @@ class Pages:
 
 
 @pytest.fixture(scope="session")
-def _doc_pages(django_db_setup, django_db_blocker):
+def doc_pages(django_db_setup, django_db_blocker):
     with django_db_blocker.unblock(), ExitStack() as stack:
         # pytest-django creates the test database only for tests it knows to need one: a
         # run of the pages alone creates it here.
@@ -175,15 +179,44 @@ def _doc_pages(django_db_setup, django_db_blocker):
         yield pages
 
 
-@pytest.fixture
-def doc_pages(request, monkeypatch, _doc_pages: Pages) -> Pages:
-    """Every block of a page: the page's transaction is open, and the working directory is
-    the page's scratch folder (a block that writes a file writes it there)."""
-    _doc_pages.enter(str(request.node.path))
-    monkeypatch.chdir(_doc_pages.folder(str(request.node.path)))
-    return _doc_pages
+class OnPage:
+    """Runs an evaluator inside its page: the page's transaction is open, and the working
+    directory is the page's scratch folder (a block that writes a file writes it there).
+
+    Sybil also puts every fixture behind `doc_pages` into the page's namespace before each
+    block (`request` among them); a name the page itself defined gets its value back."""
+
+    def __init__(self, evaluator: Callable[[Example], str | None]) -> None:
+        self.evaluator = evaluator
+
+    def __call__(self, example: Example) -> str | None:
+        namespace = example.namespace
+        page_names = namespace.get("__page_names__", {})
+        for name, value in page_names.items():
+            if name in namespace and namespace[name] is not value:
+                namespace[name] = value
+        pages: Pages = namespace["doc_pages"]
+        pages.enter(str(example.path))
+        previous = os.getcwd()
+        os.chdir(pages.folder(str(example.path)))
+        try:
+            return self.evaluator(example)
+        finally:
+            os.chdir(previous)
+            namespace["__page_names__"] = {name: value for name, value in namespace.items()
+                                           if name != "__page_names__"}
 
 
+class PagePythonParser(PythonCodeBlockParser):
+    """`python` blocks and doctests, each run on its page."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.codeblock_parser = CodeBlockParser("python", OnPage(PythonEvaluator()))
+        self.doctest_parser = DocTestStringParser(OnPage(DocTestEvaluator()))
+
+
+@OnPage
 def run_shell(example: Example) -> str | None:
     """A sh/bash block, as a reader would paste it (see the module docstring)."""
     pages: Pages = example.namespace["doc_pages"]
@@ -195,8 +228,7 @@ def run_shell(example: Example) -> str | None:
            "PATH": os.pathsep.join([str(pages.tools()), str(venv_bin), os.environ["PATH"]]),
            "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
     env.pop("DJANGO_SETTINGS_MODULE", None)
-    result = subprocess.run(["bash", "-euo", "pipefail", "-c", script],
-                            cwd=pages.folder(str(example.path)), env=env, text=True,
+    result = subprocess.run(["bash", "-euo", "pipefail", "-c", script], env=env, text=True,
                             capture_output=True, timeout=SHELL_TIMEOUT, check=False)
     if result.returncode:
         return (f"exit {result.returncode}\n--- stdout\n{result.stdout[-3000:]}"
@@ -217,7 +249,7 @@ def setup_page(namespace: dict) -> None:
 
 sybil = Sybil(
     parsers=[
-        PythonCodeBlockParser(),
+        PagePythonParser(),
         CodeBlockParser(language="sh", evaluator=run_shell),
         CodeBlockParser(language="bash", evaluator=run_shell),
         SkipParser(),

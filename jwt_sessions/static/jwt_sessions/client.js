@@ -16,6 +16,9 @@
 // "Signed out" (a session ended: an event) is not "never signed in" (no refresh cookie at
 // all, `refresh_token_missing`): a visitor without a session gets `status` "anonymous",
 // no event and no further refresh, so a page that redirects on "signed-out" cannot loop.
+//
+// DPoP (sender-constrained tokens): pass `dpop: dpopProofs()` from ./dpop.js, and every
+// login, refresh and call carries a proof signed by a key no script can read.
 
 const SIGNED_OUT_CODES = new Set(["session_revoked", "refresh_token_reused",
                                   "refresh_token_invalid"]);
@@ -258,11 +261,10 @@ export class JwtSessionsClient extends EventTarget {
   async #call(method, path, body, access, signal) {
     const headers = {"Content-Type": "application/json",
                      [this.#options.csrfHeaderName]: this.#csrfToken()};
-    if (access) headers.Authorization = `Bearer ${access}`;
-    const response = await fetch(this.#url(path), {
+    const response = await this.#send(new Request(this.#url(path), {
       method, headers, credentials: this.#options.credentials, signal,
       body: body === undefined ? undefined : JSON.stringify(body),
-    });
+    }), access);
     return answer(response);
   }
 
@@ -277,6 +279,7 @@ export class JwtSessionsClient extends EventTarget {
   }
 
   #send(request, access) {
+    if (this.#options.dpop) return this.#options.dpop.fetch(request, access);
     const headers = new Headers(request.headers);
     if (access) headers.set("Authorization", `Bearer ${access}`);
     return fetch(new Request(request, {headers}));
