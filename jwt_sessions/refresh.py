@@ -16,9 +16,16 @@ from django.db import transaction
 from django.utils import timezone
 
 from . import mirror, signals, stats
+from .claims import extra_claims
 from .conf import access_token_ttl, jwt_settings
 from .credentials import binding_of, is_active, is_bound
-from .exceptions import RefreshTokenInvalid, RefreshTokenReused, SessionRevoked, TokenInvalid
+from .exceptions import (
+    ClaimsHookFailed,
+    RefreshTokenInvalid,
+    RefreshTokenReused,
+    SessionRevoked,
+    TokenInvalid,
+)
 from .mirror import SessionKeys, StoreUnavailable
 from .models import RevokeReason, Session
 from .services import (
@@ -128,6 +135,11 @@ def _refresh_via_redis(token: RefreshToken, new_refresh: RefreshToken, jti: str,
     if not _credentials_hold(session):
         mirror.uncache(installed)
         raise SessionRevoked()
+    try:
+        extra = extra_claims(session.user, session.pk)
+    except ClaimsHookFailed:
+        mirror.uncache(installed)  # the row stays as it was: so must Redis
+        raise
     expires_at = capped_end(idle_end, session.absolute_expires_at)
     values = _rotation_update(now, new_refresh, jti, expires_at, token.sha256)
     if not _swap(token.session_id, (token.sha256, cached.access_jti), now, values):
@@ -137,7 +149,7 @@ def _refresh_via_redis(token: RefreshToken, new_refresh: RefreshToken, jti: str,
         return None
     for name, value in values.items():
         setattr(session, name, value)
-    return token_pair(session, new_refresh, now, session.user)
+    return token_pair(session, new_refresh, now, extra)
 
 
 def _session_for_refresh(session_id: uuid.UUID) -> Session | None:
@@ -178,8 +190,9 @@ def _is_genuine(token: RefreshToken) -> bool:
     The keyed check decides first, over one single-column lookup that costs the same
     for a real and an unknown session, so a forged token (a real session id with a
     made-up secret) costs no bcrypt and tells nothing; bcrypt, the protection of the
-    stored secret, then confirms a genuine one once. Rows from before secret checks
-    existed have only bcrypt.
+    stored secret, then confirms a genuine one once per process, or is stored by the
+    first such refresh of a session (a login stores none). Rows from before secret
+    checks existed have only bcrypt.
     """
     row = Session.objects.filter(pk=token.session_id).order_by().values_list(
         "secret_check", "refresh_token_bcrypt").first()
@@ -193,13 +206,23 @@ def _is_genuine(token: RefreshToken) -> bool:
         if memo in _bcrypt_confirmed:
             _bcrypt_confirmed.move_to_end(memo)
             return True
-    if not check_session_secret(token.secret, hashed):
+    if not hashed:
+        _store_bcrypt(token, stored)
+    elif not check_session_secret(token.secret, hashed):
         return False
     with _bcrypt_lock:
         _bcrypt_confirmed[memo] = None
         while len(_bcrypt_confirmed) > _BCRYPT_CONFIRMED_SIZE:
             _bcrypt_confirmed.popitem(last=False)
     return True
+
+
+def _store_bcrypt(token: RefreshToken, secret_check: str) -> None:
+    """Give a session the bcrypt hash its login left out, now that the keyed check has
+    proved the secret genuine (only while the row still has that secret and no hash)."""
+    Session.objects.filter(pk=token.session_id, secret_check=secret_check,
+                           refresh_token_bcrypt="").update(
+        refresh_token_bcrypt=hash_session_secret(token.secret))
 
 
 def _refresh_from_database(token: RefreshToken, new_refresh: RefreshToken, jti: str,
@@ -228,6 +251,7 @@ def _refresh_from_database(token: RefreshToken, new_refresh: RefreshToken, jti: 
         idle_end = now + jwt_settings.REFRESH_TOKEN_LIFETIME
         expires_at = capped_end(idle_end, session.absolute_expires_at)
         values = _rotation_update(now, new_refresh, jti, expires_at, presented)
+        extra = extra_claims(session.user, session.pk)
         if _swap(session.pk, (session.refresh_token_sha256, session.access_jti), now,
                  values):
             replaced = mirror.keys_of(session)
@@ -235,7 +259,7 @@ def _refresh_from_database(token: RefreshToken, new_refresh: RefreshToken, jti: 
                 setattr(session, name, value)
             mirror.cache_verified(session, replaced)
             stats.record("db_fallbacks")
-            return token_pair(session, new_refresh, now, session.user)
+            return token_pair(session, new_refresh, now, extra)
         session = _session_for_refresh(token.session_id)
         if session is None:
             raise RefreshTokenInvalid()
@@ -261,12 +285,12 @@ def reauthenticate(claims: AccessClaims, user: Any, amr: Iterable[str] = (AMR_PA
     again (the caller checked the password): `auth_time` becomes now, and the previous
     pair dies.
 
-    The server never holds the session secret, so the session gets a new one (new
-    bcrypt hash); the compare-and-swap holds the row to the pair `claims` belongs to, so
-    a concurrent refresh or revocation wins over this and the answer is a 401.
+    The server never holds the session secret, so the session gets a new one (its
+    bcrypt hash, as at login, waits for a refresh the database decides); the
+    compare-and-swap holds the row to the pair `claims` belongs to, so a concurrent
+    refresh or revocation wins over this and the answer is a 401.
     """
     secret = new_session_secret()
-    secret_bcrypt = hash_session_secret(secret)  # before any row is read: it takes a while
     now = timezone.now()
     session = Session.objects.by_id(claims.session_id)
     if session is None or session.revoked_at is not None or session.expires_at <= now:
@@ -279,11 +303,12 @@ def reauthenticate(claims: AccessClaims, user: Any, amr: Iterable[str] = (AMR_PA
     # No previous token: the old one carries the old secret, so no retry of it can pass.
     # The password just checked is the one the session is bound to from now on.
     values: dict[str, Any] = {
-        "refresh_token_bcrypt": secret_bcrypt, "secret_check": secret_check_of(secret),
+        "refresh_token_bcrypt": "", "secret_check": secret_check_of(secret),
         "auth_binding": binding_of(user.password), "refresh_token_sha256": refresh.sha256,
         "access_jti": new_jti(), "previous_refresh_token_sha256": "", "rotated_at": now,
         "last_activity_at": now, "expires_at": expires_at, "auth_time": now,
         "amr": list(amr)}
+    extra = extra_claims(user, session.pk)
     if not _swap(session.pk, (session.refresh_token_sha256, session.access_jti), now, values):
         raise TokenInvalid()
     replaced = mirror.keys_of(session)
@@ -295,4 +320,4 @@ def reauthenticate(claims: AccessClaims, user: Any, amr: Iterable[str] = (AMR_PA
     transaction.on_commit(lambda: signals.session_refreshed.send(
         sender=Session, session_id=session.pk, user_id=str(session.user_id),
         request=django_request))
-    return token_pair(session, refresh, now, user)
+    return token_pair(session, refresh, now, extra)

@@ -14,7 +14,6 @@ import logging
 import threading
 import uuid
 from collections.abc import Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -42,7 +41,6 @@ from .serializers import TokenPairSerializer
 from .tokens import (
     RefreshToken,
     encode_access_token,
-    hash_session_secret,
     make_refresh_token,
     new_jti,
     new_session_secret,
@@ -87,69 +85,45 @@ def capped_end(idle_end: datetime, absolute_end: datetime | None) -> datetime:
     return idle_end if absolute_end is None else min(idle_end, absolute_end)
 
 
-def token_pair(session: Session, refresh: RefreshToken, now: datetime, user: Any) -> TokenPair:
+def token_pair(session: Session, refresh: RefreshToken, now: datetime,
+               extra: dict[str, Any]) -> TokenPair:
     """The token pair of a session's current row: its access token is signed from the
-    row (user, session end, auth_time, amr), never from what Redis said; `user` (the
-    session's) is what CLAIMS_HOOK sees."""
+    row (user, session end, auth_time, amr), never from what Redis said; `extra` is what
+    CLAIMS_HOOK gave (`extra_claims`), asked before the row changed."""
     access, access_expires = encode_access_token(
         session.user_id, session.pk, session.access_jti, now, session.expires_at,
-        auth_time=session.auth_time, amr=session.amr, extra=extra_claims(user, session.pk))
+        auth_time=session.auth_time, amr=session.amr, extra=extra)
     return TokenPair(access, refresh.value, access_expires, session.expires_at, session.pk,
                      str(session.user_id))
 
 
-@dataclass(frozen=True)
-class PreparedSecret:
-    """A new session secret whose bcrypt hash is being computed on a worker thread."""
-
-    secret: bytes
-    bcrypt: Future[str]
-
-
-_bcrypt_workers: ThreadPoolExecutor | None = None
-_bcrypt_workers_lock = threading.Lock()
-
-
-def prepare_session_secret() -> PreparedSecret:
-    """Start hashing a session secret now, so that a login pays for the password check
-    and bcrypt at once rather than one after the other (both release the GIL). A login
-    that then fails wastes that bcrypt: the login throttles bound how often."""
-    global _bcrypt_workers
-    with _bcrypt_workers_lock:
-        if _bcrypt_workers is None:
-            _bcrypt_workers = ThreadPoolExecutor(max_workers=4,
-                                                 thread_name_prefix="jwt_sessions_bcrypt")
-    secret = new_session_secret()
-    return PreparedSecret(secret, _bcrypt_workers.submit(hash_session_secret, secret))
-
-
-def issue_tokens(user: Any, request: Any = None, prepared: PreparedSecret | None = None,
-                 amr: Iterable[str] = ()) -> TokenPair:
+def issue_tokens(user: Any, request: Any = None, amr: Iterable[str] = ()) -> TokenPair:
     """Open a session for an authenticated user and return its first token pair.
 
     The session is bound to the password hash the login checked; if the user's
     credentials moved on meanwhile (a password change, a deactivation racing the
-    login), no session is stored. `prepared`: a secret whose bcrypt started earlier.
-    `amr` says how the user proved who they are (`["pwd"]` for a password login); it
-    and the time of this login (`auth_time`) are the session's until it reauthenticates.
+    login), or CLAIMS_HOOK fails, no session is stored. `amr` says how the user proved
+    who they are (`["pwd"]` for a password login); it and the time of this login
+    (`auth_time`) are the session's until it reauthenticates.
+
+    No bcrypt runs here: the row keeps the secret's keyed check, and its bcrypt hash is
+    stored by the first refresh that the database decides (see `refresh`), the only
+    reader of that column. A login costs the password check and little else.
     """
     if isinstance(amr, str):
         raise TypeError("amr is a list of method names, e.g. ['pwd'], not a string")
-    if prepared is None:
-        secret = new_session_secret()
-        secret_bcrypt = hash_session_secret(secret)  # outside the transaction: ~0.25 s CPU
-    else:
-        secret, secret_bcrypt = prepared.secret, prepared.bcrypt.result()
+    secret = new_session_secret()
     now = timezone.now()
     info = client_info(request)
     session_id = uuid.uuid4()
     refresh = make_refresh_token(session_id, secret)
     idle_end, absolute_end = _session_ends(now)
+    extra = extra_claims(user, session_id)  # before anything is stored: it may fail
     with transaction.atomic():
         _lock_credentials(user)
         _enforce_session_limit(user)
         session = Session.objects.create(
-            id=session_id, user=user, refresh_token_bcrypt=secret_bcrypt,
+            id=session_id, user=user, refresh_token_bcrypt="",
             secret_check=secret_check_of(secret), auth_binding=binding_of(user.password),
             refresh_token_sha256=refresh.sha256, access_jti=new_jti(),
             user_agent=info.user_agent, browser=info.browser, os=info.os, device=info.device,
@@ -164,7 +138,7 @@ def issue_tokens(user: Any, request: Any = None, prepared: PreparedSecret | None
         sender=Session, session=session, request=django_request))
     if request is not None:
         user_logged_in.send(sender=user.__class__, request=django_request, user=user)
-    return token_pair(session, refresh, now, user)
+    return token_pair(session, refresh, now, extra)
 
 
 def _lock_credentials(user: Any) -> None:

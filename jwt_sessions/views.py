@@ -117,13 +117,12 @@ class LoginView(TokenView):
     def post(self, request: Request) -> Response:
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        prepared = services.prepare_session_secret()  # bcrypt while the password is checked
         user = authenticate(request._request, **serializer.validated_data)
         if user is None:
             logger.info("Login failed from %s", client_ip(request))
             raise InvalidCredentials()
         return self.token_response(services.issue_tokens(
-            user, request, prepared, amr=[services.AMR_PASSWORD]))
+            user, request, amr=[services.AMR_PASSWORD]))
 
 
 class ClearsDeadRefreshCookie:
