@@ -14,7 +14,7 @@ from .conf import jwt_settings
 from .exceptions import SessionRevoked, TokenExpired, TokenInvalid
 from .mirror import HIT, MISS, REVOKED, StoreUnavailable
 from .models import Session
-from .services import fallback_gate
+from .services import credentials_hold, fallback_gate
 from .tokens import AccessClaims, ExpiredToken, InvalidToken, decode_access_token
 
 logger = logging.getLogger("jwt_sessions")
@@ -117,12 +117,15 @@ def _redis_vouches(claims: AccessClaims, state: str | None, cache: local_cache.L
 
 def _authenticate_from_database(claims: AccessClaims, rehydrate: bool) -> None:
     with fallback_gate():
-        session = Session.objects.by_id(claims.session_id)
+        session = Session.objects.select_related("user").filter(
+            pk=claims.session_id).order_by().first()
         now = timezone.now()
         if session is None or session.revoked_at is not None or session.expires_at <= now:
             raise SessionRevoked()
         if str(session.user_id) != claims.user_id or session.access_jti != claims.jti:
             raise TokenInvalid()
+        if not credentials_hold(session):  # the user came with the row: no extra query
+            raise SessionRevoked()
         if rehydrate:
             mirror.cache_verified(session)
         if now - session.last_activity_at >= jwt_settings.LAST_ACTIVITY_RESOLUTION:

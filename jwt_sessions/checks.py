@@ -34,7 +34,8 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
     if not isinstance(raw, dict):
         return [_error("JWT_SESSIONS must be a dict.", "Set JWT_SESSIONS = {...}.", 1)]
     return [*_unknown_keys(raw), *_durations(raw), *_algorithm_and_keys(raw),
-            *_policies(raw), *_cookie(raw), *_local_cache(raw), *_claims_hook(raw)]
+            *_policies(raw), *_cookie(raw), *_local_cache(raw), *_claims_hook(raw),
+            *_user_rule(raw)]
 
 
 def _unknown_keys(raw: dict) -> Iterator[checks.Error]:
@@ -207,22 +208,34 @@ def _local_cache_problems(raw: dict, hint: str) -> Iterator[tuple[str, str]]:
 
 
 def _claims_hook(raw: dict) -> Iterator[checks.Error]:
-    hook = _value(raw, "CLAIMS_HOOK")
-    if hook is None or callable(hook):
+    yield from _function(raw, "CLAIMS_HOOK",
+                         "Give the dotted path of a function (user, session_id) -> dict, or None.",
+                         22, optional=True)
+
+
+def _user_rule(raw: dict) -> Iterator[checks.Error]:
+    yield from _function(raw, "USER_AUTHENTICATION_RULE",
+                         "Give the dotted path of a function (user) -> bool; the default is "
+                         "'jwt_sessions.credentials.default_user_authentication_rule'.", 24)
+
+
+def _function(raw: dict, key: str, hint: str, number: int,
+              optional: bool = False) -> Iterator[checks.Error]:
+    """A setting naming a function: an import string or a callable (or None if optional)."""
+    value = _value(raw, key)
+    if (value is None and optional) or callable(value):
         return
     problem = None
-    if not isinstance(hook, str):
+    if not isinstance(value, str):
         problem = "must be an import string or a callable"
     else:
         try:
-            if not callable(import_string(hook)):
+            if not callable(import_string(value)):
                 problem = "is not callable"
         except ImportError as exc:
             problem = f"cannot be imported ({exc})"
     if problem:
-        yield _error(f"CLAIMS_HOOK {hook!r} {problem}.",
-                     "Give the dotted path of a function (user, session_id) -> dict, or None.",
-                     22)
+        yield _error(f"{key} {value!r} {problem}.", hint, number)
 
 
 @checks.register(checks.Tags.security)

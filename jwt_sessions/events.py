@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import math
 import os
 import threading
 import time
@@ -38,7 +39,7 @@ from .conf import jwt_settings
 from .store import _REDIS_ERRORS, EVENT_REVOKED, EVENT_ROTATED, StoreUnavailable, store
 
 __all__ = ["REVOKED", "ROTATED", "GAP", "SessionEvent", "subscribe", "stop", "healthy",
-           "wait_until_healthy"]
+           "proof_age", "wait_until_healthy"]
 
 logger = logging.getLogger("jwt_sessions")
 
@@ -46,6 +47,9 @@ REVOKED, ROTATED, GAP = "revoked", "rotated", "gap"
 _KINDS = {EVENT_REVOKED: REVOKED, EVENT_ROTATED: ROTATED}
 # A beat not heard back within this many heartbeats ends trust in the subscription.
 STALE_AFTER_BEATS = 3
+# Beats go out at least this often, whatever EVENTS_HEARTBEAT says: open WebSockets
+# trust the events only while the latest proof is younger than half a second.
+_BEAT_AT_LEAST_EVERY = 0.25
 _POLL = 0.05  # longest wait for a message: how soon the thread notices stop()
 _MAX_BACKOFF = 2.0
 
@@ -107,6 +111,13 @@ def healthy() -> bool:
     return receiver.healthy()
 
 
+def proof_age() -> float:
+    """Seconds since the latest beat heard back was sent (infinite without one): every
+    revocation that returned before then has been delivered to this process."""
+    receiver = _receiver
+    return math.inf if receiver is None else receiver.proof_age()
+
+
 def wait_until_healthy(timeout: float) -> bool:
     """Block until `healthy()` (a fresh receiver needs one heartbeat's round trip)."""
     deadline = time.monotonic() + timeout
@@ -143,8 +154,9 @@ class _Receiver(threading.Thread):
     def __init__(self) -> None:
         super().__init__(name="jwt_sessions-events", daemon=True)
         self.id = uuid.uuid4().hex[:16]
-        self.interval = jwt_settings.EVENTS_HEARTBEAT.total_seconds()
-        self.stale_after = STALE_AFTER_BEATS * self.interval
+        heartbeat = jwt_settings.EVENTS_HEARTBEAT.total_seconds()
+        self.interval = min(heartbeat, _BEAT_AT_LEAST_EVERY)
+        self.stale_after = STALE_AFTER_BEATS * heartbeat
         self.events_channel = store.events_channel().encode()
         self.heartbeat_channel = store.heartbeat_channel(self.id).encode()
         self.client: Any = None
@@ -162,6 +174,10 @@ class _Receiver(threading.Thread):
     def healthy(self) -> bool:
         proof = self._proof
         return proof is not None and time.monotonic() - proof < self.stale_after
+
+    def proof_age(self) -> float:
+        proof = self._proof
+        return math.inf if proof is None else time.monotonic() - proof
 
     def stop(self) -> None:
         self._stopping.set()

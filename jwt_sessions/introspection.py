@@ -12,7 +12,7 @@ from typing import Any
 from django.db.models import Q
 
 from . import access, services
-from .credentials import is_active, is_bound
+from .credentials import refusal
 from .exceptions import AuthenticationError
 from .models import RevokeReason, Session
 from .tokens import RefreshToken, parse_refresh_token
@@ -42,6 +42,8 @@ def introspect(value: str) -> dict[str, Any]:
         claims = access.authenticate_access(value)
     except AuthenticationError:
         return INACTIVE
+    if not _user_may_act(claims.session_id):
+        return INACTIVE
     answer: dict[str, Any] = {
         "active": True, "sub": claims.user_id, "sid": str(claims.session_id),
         "jti": claims.jti, "exp": _epoch(claims.expires_at), "token_type": "access",
@@ -53,13 +55,19 @@ def introspect(value: str) -> dict[str, Any]:
     return answer
 
 
+def _user_may_act(session_id: Any) -> bool:
+    """The user rule and the credentials binding, for a session Redis vouched for (a
+    gateway asks about the user, not only about the token: one query)."""
+    session = Session.objects.select_related("user").filter(pk=session_id).order_by().first()
+    return session is not None and refusal(session.user, session.auth_binding) is None
+
+
 def _introspect_refresh(token: RefreshToken) -> dict[str, Any]:
-    # With its user: a refresh is refused for a user deactivated or whose password
+    # With its user: a refresh is refused for a user the rule refuses or whose password
     # changed (even by `QuerySet.update`, which the row never heard of), so it is not live.
     session = Session.objects.active().select_related("user").filter(
         pk=token.session_id, refresh_token_sha256=token.sha256).order_by().first()
-    if (session is None or not is_active(session.user)
-            or not is_bound(session.auth_binding, session.user.password)):
+    if session is None or refusal(session.user, session.auth_binding) is not None:
         return INACTIVE
     # The row keeps no issue time per refresh token: the last rotation is the closest.
     issued = session.rotated_at or session.created_at

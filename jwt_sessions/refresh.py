@@ -18,7 +18,7 @@ from django.utils import timezone
 from . import mirror, signals, stats
 from .claims import extra_claims
 from .conf import access_token_ttl, jwt_settings
-from .credentials import binding_of, is_active, is_bound
+from .credentials import binding_of
 from .exceptions import (
     ClaimsHookFailed,
     RefreshTokenInvalid,
@@ -32,6 +32,7 @@ from .services import (
     AMR_PASSWORD,
     TokenPair,
     capped_end,
+    credentials_hold,
     fallback_gate,
     revoke_sessions,
     token_pair,
@@ -132,7 +133,7 @@ def _refresh_via_redis(token: RefreshToken, new_refresh: RefreshToken, jti: str,
     if session is None:
         mirror.uncache(installed)
         return None
-    if not _credentials_hold(session):
+    if not credentials_hold(session):
         mirror.uncache(installed)
         raise SessionRevoked()
     try:
@@ -156,22 +157,6 @@ def _session_for_refresh(session_id: uuid.UUID) -> Session | None:
     """The row a refresh decides on, with its user (one query): the user's password hash
     and active flag are part of the decision."""
     return Session.objects.select_related("user").filter(pk=session_id).order_by().first()
-
-
-def _credentials_hold(session: Session) -> bool:
-    """The session's user is active and has the password the session was issued under;
-    if not, the session is revoked here (and False returned)."""
-    user = session.user
-    if not is_active(user):
-        reason = RevokeReason.USER_DEACTIVATED
-    elif not is_bound(session.auth_binding, user.password):
-        reason = RevokeReason.PASSWORD_CHANGED
-    else:
-        return True
-    logger.info("Session %s of user %s: credentials changed; revoked (%s)", session.pk,
-                session.user_id, reason)
-    revoke_sessions(Session.objects.filter(pk=session.pk), reason)
-    return False
 
 
 # A stand-in for a missing row, so an unknown session id costs the same keyed digest as
@@ -239,7 +224,7 @@ def _refresh_from_database(token: RefreshToken, new_refresh: RefreshToken, jti: 
             raise SessionRevoked()
         if session.expires_at <= now:
             raise RefreshTokenInvalid()
-        if not _credentials_hold(session):
+        if not credentials_hold(session):
             raise SessionRevoked()
         if token.sha256 == session.refresh_token_sha256:
             presented: str | None = token.sha256

@@ -28,7 +28,7 @@ from . import mirror, signals
 from .claims import extra_claims
 from .clients import client_info
 from .conf import cached_per_settings, jwt_settings
-from .credentials import binding_of, is_active
+from .credentials import binding_of, may_act, refusal
 from .exceptions import (
     InvalidCredentials,
     RefreshTokenInvalid,
@@ -151,7 +151,7 @@ def _lock_credentials(user: Any) -> None:
     row = (model._default_manager.select_for_update().filter(pk=user.pk).order_by()
            .values(*fields).first())
     if (row is None or row["password"] != user.password
-            or row.get("is_active", True) is False or not is_active(user)):
+            or row.get("is_active", True) is False or not may_act(user)):
         logger.info("Login of user %s refused: credentials changed meanwhile", user.pk)
         raise InvalidCredentials()
 
@@ -304,6 +304,19 @@ def revoke_for_password_change(user: Any) -> int:
     ids = list(stale.values_list("pk", flat=True))
     user.__dict__[_REVOKED_BY_CHANGE] = set(ids)
     return revoke_sessions(Session.objects.filter(pk__in=ids), RevokeReason.PASSWORD_CHANGED)
+
+
+def credentials_hold(session: Session) -> bool:
+    """The user rule accepts the session's user (loaded with it) and the user has the
+    password the session was issued under; if not, the session is revoked here (and
+    False returned). Every door that reads a session's row with its user asks this."""
+    reason = refusal(session.user, session.auth_binding)
+    if reason is None:
+        return True
+    logger.info("Session %s of user %s: credentials changed; revoked (%s)", session.pk,
+                session.user_id, reason)
+    revoke_sessions(Session.objects.filter(pk=session.pk), reason)
+    return False
 
 
 def rebind_sessions(user: Any, old_password: str) -> int:

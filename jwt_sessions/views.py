@@ -28,6 +28,7 @@ from .cookies import (
     refresh_from_cookie,
     set_refresh_cookie,
 )
+from .credentials import may_act
 from .exceptions import (
     InvalidCredentials,
     NotAuthenticated,
@@ -257,7 +258,7 @@ class ReauthenticateView(TokenView):
         credentials = {get_user_model().USERNAME_FIELD: user.get_username(),
                        "password": serializer.validated_data["password"]}
         checked = authenticate(request._request, **credentials)
-        if checked is None or checked.pk != user.pk:
+        if checked is None or checked.pk != user.pk or not may_act(checked):
             logger.info("Reauthentication of session %s failed",
                         self.claims(request).session_id)
             raise InvalidCredentials()
