@@ -2,6 +2,7 @@
 sharing the test process's database and a redis-server of its own; stopped by its pid."""
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -50,12 +51,15 @@ class AsgiServer:
 
 @contextmanager
 def uvicorn_server(database: str, redis_url: str, log_dir: Path,
-                   app: str = "tests.asgi_app:application", workers: int = 1):
-    """uvicorn on 127.0.0.1:<free port>; yields an AsgiServer, then stops it by pid."""
+                   app: str = "tests.asgi_app:application", workers: int = 1,
+                   jwt_sessions: dict[str, Any] | None = None):
+    """uvicorn on 127.0.0.1:<free port>; yields an AsgiServer, then stops it by pid.
+    `jwt_sessions`: JWT_SESSIONS keys of the server's own (durations in seconds)."""
     port = free_port()
     log = log_dir / f"uvicorn-{port}.log"
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.asgi_settings",
            "JWTS_SERVER_DATABASE_URL": database, "JWTS_SERVER_REDIS_URL": redis_url,
+           "JWTS_SERVER_JWT_SESSIONS": json.dumps(jwt_sessions or {}),
            "PYTHONPATH": str(ROOT)}
     with open(log, "wb") as out:
         process = subprocess.Popen(
