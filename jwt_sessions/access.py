@@ -117,8 +117,7 @@ def _redis_vouches(claims: AccessClaims, state: str | None, cache: local_cache.L
 
 def _authenticate_from_database(claims: AccessClaims, rehydrate: bool) -> None:
     with fallback_gate():
-        session = Session.objects.select_related("user").filter(
-            pk=claims.session_id).order_by().first()
+        session = Session.objects.select_related("user").by_id(claims.session_id)
         now = timezone.now()
         if session is None or session.revoked_at is not None or session.expires_at <= now:
             raise SessionRevoked()

@@ -20,7 +20,7 @@ from asgiref.sync import sync_to_async
 from django.db import connection, transaction
 from django.utils import timezone
 
-from . import local_cache, stats
+from . import local_cache, recovery, stats
 from .astore import astore
 from .conf import access_token_ttl, jwt_settings, revocation_window
 from .exceptions import ServiceUnavailable
@@ -135,6 +135,18 @@ def _resync_after_outage() -> None:
     logger.info("Redis reachable again; %d recent revocation(s) replayed", replayed)
 
 
+def _replay_if_answered() -> bool:
+    """For the prober: replay now if Redis answers; True once nothing is owed."""
+    if not circuit.needs_replay:
+        return True
+    try:
+        store.ping()
+        _resync_after_outage()
+    except StoreUnavailable:
+        return False
+    return True
+
+
 # ------------------------------------------------------------------ rows -> keys
 def session_keys(queryset: Any) -> list[SessionKeys]:
     """The Redis identifiers of a queryset's sessions, without building model objects."""
@@ -187,7 +199,9 @@ def tombstone(sessions: list[SessionKeys]) -> None:
     try:
         _guarded(store.forget, sessions)
     except StoreUnavailable:
-        logger.warning("Redis unreachable: %d revocation(s) will be replayed", len(sessions))
+        logger.warning("Redis unreachable: %d revocation(s) will be replayed as soon as "
+                       "it answers", len(sessions))
+        recovery.replay_when_answered(_replay_if_answered)
     finally:
         local_cache.forget(item.session_id for item in sessions)
 

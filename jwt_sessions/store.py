@@ -411,6 +411,10 @@ class RedisStore:
 
         self._run(call)
 
+    def ping(self) -> None:
+        """Raises StoreUnavailable unless Redis answers."""
+        self._run(lambda conn: conn.ping())
+
     def lift_tombstone(self, session_id: uuid.UUID) -> None:
         self._run(lambda conn: conn.delete(self.tombstone_key(session_id)))
 
