@@ -31,6 +31,7 @@ Needs `pip install jwt_sessions[channels]`.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import threading
 import time
@@ -287,15 +288,15 @@ class _OpenSockets:
         with self._lock:
             self._seq += 1
             self._recent.append((self._seq, event))
-            if event.kind == events.GAP:
+            if event.session_id is None:  # a gap: every socket
                 named = [socket for group in self._by_session.values() for socket in group]
             else:
-                named = list(self._by_session.get(event.session_id, ()))  # type: ignore[arg-type]
+                named = list(self._by_session.get(event.session_id, ()))
             watchers = dict(self._watchers)
         for loop, group in _by_loop(named).items():
             watcher = watchers.get(loop)
             if watcher is not None:
-                _call_soon(loop, lambda w=watcher, g=group: w.suspect(g))
+                _call_soon(loop, functools.partial(watcher.suspect, group))
 
 
 class _Watcher:
