@@ -208,34 +208,34 @@ def _local_cache_problems(raw: dict, hint: str) -> Iterator[tuple[str, str]]:
 
 
 def _claims_hook(raw: dict) -> Iterator[checks.Error]:
-    yield from _function(raw, "CLAIMS_HOOK",
-                         "Give the dotted path of a function (user, session_id) -> dict, or None.",
-                         22, optional=True)
+    problem = _function_problem(raw, "CLAIMS_HOOK", optional=True)
+    if problem:
+        yield _error(problem, "Give the dotted path of a function (user, session_id) -> "
+                     "dict, or None.", 22)
 
 
 def _user_rule(raw: dict) -> Iterator[checks.Error]:
-    yield from _function(raw, "USER_AUTHENTICATION_RULE",
-                         "Give the dotted path of a function (user) -> bool; the default is "
-                         "'jwt_sessions.credentials.default_user_authentication_rule'.", 24)
+    problem = _function_problem(raw, "USER_AUTHENTICATION_RULE")
+    if problem:
+        yield _error(problem, "Give the dotted path of a function (user) -> bool; the "
+                     "default is 'jwt_sessions.credentials.default_user_authentication_rule'.",
+                     24)
 
 
-def _function(raw: dict, key: str, hint: str, number: int,
-              optional: bool = False) -> Iterator[checks.Error]:
-    """A setting naming a function: an import string or a callable (or None if optional)."""
+def _function_problem(raw: dict, key: str, optional: bool = False) -> str | None:
+    """What is wrong with a setting naming a function (an import string or a callable, or
+    None if optional), or None."""
     value = _value(raw, key)
     if (value is None and optional) or callable(value):
-        return
-    problem = None
+        return None
     if not isinstance(value, str):
-        problem = "must be an import string or a callable"
-    else:
-        try:
-            if not callable(import_string(value)):
-                problem = "is not callable"
-        except ImportError as exc:
-            problem = f"cannot be imported ({exc})"
-    if problem:
-        yield _error(f"{key} {value!r} {problem}.", hint, number)
+        return f"{key} {value!r} must be an import string or a callable."
+    try:
+        if not callable(import_string(value)):
+            return f"{key} {value!r} is not callable."
+    except ImportError as exc:
+        return f"{key} {value!r} cannot be imported ({exc})."
+    return None
 
 
 @checks.register(checks.Tags.security)
