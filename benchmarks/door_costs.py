@@ -153,8 +153,8 @@ def bench_forged_event(cfg: Config, report: Report, user) -> dict:
     from django.test import Client
     from redis.connection import AbstractConnection
 
-    from jwt_sessions import access, events, local_cache
-    from jwt_sessions.store import store
+    from jwt_sessions import access, events
+    from jwt_sessions.redis import layout, local_cache
 
     settings.JWT_SESSIONS = {**settings.JWT_SESSIONS,
                              "LOCAL_CACHE": {"max_age": 30, "max_entries": 1000}}
@@ -163,7 +163,7 @@ def bench_forged_event(cfg: Config, report: Report, user) -> dict:
     assert cache is not None and events.wait_until_healthy(5)
     access.authenticate_access(tokens["access"])  # Redis vouches: now in the cache
     assert cache.holds(uuid.UUID(tokens["session_id"]), _jti(tokens["access"]))
-    record = store.event_record(uuid.UUID(tokens["session_id"]))
+    record = layout.event_record(uuid.UUID(tokens["session_id"]))
     forged = cfg.n(100, 20)
     sent, queries = [0], [0]
     real_send = AbstractConnection.send_packed_command
@@ -182,7 +182,7 @@ def bench_forged_event(cfg: Config, report: Report, user) -> dict:
     try:
         with connection.execute_wrapper(count_query):
             for _ in range(forged):
-                redis_conn().publish(store.events_channel(), b"R" + record)
+                redis_conn().publish(layout.events_channel(), b"R" + record)
                 sent[0] -= 1  # the attacker's PUBLISH is not ours
                 deadline = time.monotonic() + 1
                 while cache.holds(uuid.UUID(tokens["session_id"]), _jti(tokens["access"])):

@@ -1,13 +1,7 @@
-"""Who may act, and sessions bound to the user's credentials.
-
-The user rule (`USER_AUTHENTICATION_RULE`, simplejwt's name; default: the user exists and
-is active) is the one place that says which users may hold a session; every door asks it
-where it loads the user. On top of it, sessions are bound to the user's credentials, as
-Django binds its own sessions (`get_session_auth_hash`): each session remembers a keyed
-digest of the password hash it was issued under, and is refused once the user's hash
-differs, however it changed (`set_password`, `set_unusable_password`, assignment,
-`QuerySet.update`).
-"""
+"""Who may hold a session: one rule, replaceable once (`USER_AUTHENTICATION_RULE`,
+simplejwt's name; default: the user exists and is active), that every door asks where it
+loads the user. A session's binding to the user's password hash (refused once the hash
+differs, however it changed) is in `jwt_sessions.crypto`; `refusal` asks both."""
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -15,26 +9,9 @@ from typing import Any
 
 from django.utils.module_loading import import_string
 
-from . import keyed
 from .conf import cached_per_settings, jwt_settings
+from .crypto import is_bound
 from .models import RevokeReason
-
-_PURPOSE = "jwt_sessions.credentials-binding"
-
-
-def binding_of(password_hash: str | None) -> str:
-    """The binding a session issued under this password hash carries."""
-    return keyed.digest(_PURPOSE, password_hash or "")
-
-
-def is_bound(binding: str, password_hash: str | None) -> bool:
-    """Whether a session's binding still matches the user's password hash.
-
-    Always true with REVOKE_ON_PASSWORD_CHANGE off, and for rows issued before
-    sessions carried a binding (empty)."""
-    if not jwt_settings.REVOKE_ON_PASSWORD_CHANGE or not binding:
-        return True
-    return keyed.matches(_PURPOSE, password_hash or "", binding)
 
 
 def is_active(user: Any) -> bool:

@@ -15,10 +15,17 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from . import mirror, signals, stats
+from . import signals, stats
 from .claims import extra_claims
-from .conf import access_token_ttl, jwt_settings
-from .credentials import binding_of
+from .conf import jwt_settings
+from .crypto import (
+    binding_of,
+    check_session_secret,
+    hash_session_secret,
+    new_session_secret,
+    secret_check_matches,
+    secret_check_of,
+)
 from .exceptions import (
     ClaimsHookFailed,
     RefreshTokenInvalid,
@@ -26,29 +33,14 @@ from .exceptions import (
     SessionRevoked,
     TokenInvalid,
 )
-from .mirror import SessionKeys, StoreUnavailable
+from .fallback import fallback_gate
+from .lifetimes import access_token_ttl
 from .models import RevokeReason, Session
-from .services import (
-    AMR_PASSWORD,
-    TokenPair,
-    capped_end,
-    credentials_hold,
-    fallback_gate,
-    revoke_sessions,
-    token_pair,
-)
-from .tokens import (
-    AccessClaims,
-    RefreshToken,
-    check_session_secret,
-    hash_session_secret,
-    make_refresh_token,
-    new_jti,
-    new_session_secret,
-    parse_refresh_token,
-    secret_check_matches,
-    secret_check_of,
-)
+from .pairs import AMR_PASSWORD, TokenPair, capped_end, token_pair
+from .redis import mirror
+from .redis.mirror import SessionKeys, StoreUnavailable
+from .services import credentials_hold, revoke_sessions
+from .tokens import AccessClaims, RefreshToken, make_refresh_token, new_jti, parse_refresh_token
 
 logger = logging.getLogger("jwt_sessions")
 

@@ -11,11 +11,8 @@ be refreshed, and at most one refresh token of a session is live at any moment.
 from __future__ import annotations
 
 import logging
-import threading
 import uuid
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -24,52 +21,25 @@ from django.core.exceptions import FieldDoesNotExist
 from django.db import transaction
 from django.utils import timezone
 
-from . import mirror, signals
+from . import signals
 from .claims import extra_claims
 from .clients import client_info
-from .conf import cached_per_settings, jwt_settings
-from .credentials import binding_of, may_act, refusal
+from .conf import jwt_settings
+from .credentials import may_act, refusal
+from .crypto import binding_of, new_session_secret, secret_check_of
 from .exceptions import (
     InvalidCredentials,
     RefreshTokenInvalid,
-    ServiceUnavailable,
 )
 from .geoip import locate
-from .mirror import SessionKeys
 from .models import RevokeReason, Session
-from .serializers import TokenPairSerializer
-from .tokens import (
-    RefreshToken,
-    encode_access_token,
-    make_refresh_token,
-    new_jti,
-    new_session_secret,
-    parse_refresh_token,
-    secret_check_of,
-)
+from .pairs import TokenPair, capped_end, token_pair
+from .redis import mirror
+from .redis.mirror import SessionKeys
+from .tokens import make_refresh_token, new_jti, parse_refresh_token
 
 logger = logging.getLogger("jwt_sessions")
 
-
-
-@dataclass(frozen=True)
-class TokenPair:
-    """What login and refresh answer."""
-
-    access: str
-    refresh: str
-    access_expires_at: datetime
-    refresh_expires_at: datetime
-    session_id: uuid.UUID
-    user_id: str
-
-    def as_dict(self) -> dict[str, str]:
-        """The JSON body login and refresh answer."""
-        return dict(TokenPairSerializer(self).data)
-
-
-# How the user proved who they are (RFC 8176 method names), for the `amr` claim.
-AMR_PASSWORD = "pwd"
 
 
 # ------------------------------------------------------------------ issue
@@ -79,22 +49,6 @@ def _session_ends(now: datetime) -> tuple[datetime, datetime | None]:
     # Whole seconds: Redis keeps the absolute end as an epoch, and both paths must agree.
     absolute = (now + max_lifetime).replace(microsecond=0) if max_lifetime else None
     return now + jwt_settings.REFRESH_TOKEN_LIFETIME, absolute
-
-
-def capped_end(idle_end: datetime, absolute_end: datetime | None) -> datetime:
-    return idle_end if absolute_end is None else min(idle_end, absolute_end)
-
-
-def token_pair(session: Session, refresh: RefreshToken, now: datetime,
-               extra: dict[str, Any]) -> TokenPair:
-    """The token pair of a session's current row: its access token is signed from the
-    row (user, session end, auth_time, amr), never from what Redis said; `extra` is what
-    CLAIMS_HOOK gave (`extra_claims`), asked before the row changed."""
-    access, access_expires = encode_access_token(
-        session.user_id, session.pk, session.access_jti, now, session.expires_at,
-        auth_time=session.auth_time, amr=session.amr, extra=extra)
-    return TokenPair(access, refresh.value, access_expires, session.expires_at, session.pk,
-                     str(session.user_id))
 
 
 def issue_tokens(user: Any, request: Any = None, amr: Iterable[str] = ()) -> TokenPair:
@@ -174,28 +128,6 @@ def _enforce_session_limit(user: Any) -> None:
     if surplus > 0:
         oldest = list(active.values_list("pk", flat=True)[:surplus])
         revoke_sessions(Session.objects.filter(pk__in=oldest), RevokeReason.MAX_SESSIONS)
-
-
-# ------------------------------------------------------------------ database fallbacks
-@cached_per_settings
-def _fallback_slots() -> threading.BoundedSemaphore:
-    return threading.BoundedSemaphore(jwt_settings.MAX_CONCURRENT_DB_FALLBACKS)
-
-
-@contextmanager
-def fallback_gate() -> Iterator[None]:
-    """Bound this process's concurrent database fallbacks (MAX_CONCURRENT_DB_FALLBACKS)
-    so that a Redis outage or flush cannot pile every request onto the database: beyond
-    the bound, 503. Each holder releases the slots it took, even if the bound changed."""
-    slots = _fallback_slots()
-    if not slots.acquire(blocking=False):
-        logger.warning("Database fallback limit (%d) reached; refusing",
-                       jwt_settings.MAX_CONCURRENT_DB_FALLBACKS)
-        raise ServiceUnavailable()
-    try:
-        yield
-    finally:
-        slots.release()
 
 
 # ------------------------------------------------------------------ revoke

@@ -97,8 +97,8 @@ def _clean_state(settings):
     """Each test starts with an empty Redis and a closed circuit breaker."""
     from django_redis import get_redis_connection
 
-    from jwt_sessions import recovery
-    from jwt_sessions.mirror import circuit
+    from jwt_sessions.redis import recovery
+    from jwt_sessions.redis.mirror import circuit
 
     circuit.reset()
     get_redis_connection("default").flushdb()
@@ -149,6 +149,16 @@ def round_trips(monkeypatch):
 @pytest.fixture
 def api() -> Api:
     return Api()
+
+
+@pytest.fixture
+def gateway(api, make_user) -> str:
+    """The access token of a service account allowed to introspect."""
+    from tests.token_endpoints import grant_introspection
+
+    account = make_user("gateway")
+    grant_introspection(account)
+    return api.login_ok(account.username)["access"]
 
 
 @pytest.fixture

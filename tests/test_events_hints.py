@@ -13,9 +13,11 @@ import uuid
 
 import pytest
 
-from jwt_sessions import access, events, local_cache, services
+from jwt_sessions import access, events, services
 from jwt_sessions.exceptions import SessionRevoked
-from jwt_sessions.store import EVENT_REVOKED, store
+from jwt_sessions.redis import layout, local_cache
+from jwt_sessions.redis.layout import EVENT_REVOKED
+from jwt_sessions.redis.store import store
 from tests.redis_servers import forget_redis_pools, point_cache_at
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -26,8 +28,8 @@ LOCAL_CACHE = {"max_age": 30, "max_entries": 100}
 def publish_forged_revocation(redis_conn, session_id) -> None:
     """What anyone allowed to PUBLISH can send: the channel is fixed, the session id is
     in every access token."""
-    redis_conn.publish(store.events_channel(),
-                       EVENT_REVOKED + store.event_record(uuid.UUID(str(session_id))))
+    redis_conn.publish(layout.events_channel(),
+                       EVENT_REVOKED + layout.event_record(uuid.UUID(str(session_id))))
 
 
 def cached(tokens: dict) -> bool:
@@ -98,9 +100,11 @@ def test_events_forged_heartbeats_do_not_prove_the_events_live(jwt_settings, red
     unsubscribe = events.subscribe(lambda event: None)
     try:
         assert events.wait_until_healthy(5)
-        receiver = events._receiver
+        from jwt_sessions.redis import events as receiving
+
+        receiver = receiving._receiver
         assert receiver is not None
-        channel = store.heartbeat_channel(receiver.id)
+        channel = layout.heartbeat_channel(receiver.id)
         monkeypatch.setattr(type(store), "publish_heartbeat", lambda *args: None)
         stop = threading.Event()
 
@@ -139,21 +143,21 @@ def test_events_revocation_made_while_the_breaker_is_open_reaches_redis_when_it_
         tokens = api.login_ok(user.username)
         session_id = uuid.UUID(tokens["session_id"])
         listener = redis_server.client().pubsub()
-        listener.subscribe(store.events_channel())
+        listener.subscribe(layout.events_channel())
         proxy.cut()
         assert services.revoke_session(session_id)  # the database; Redis cannot hear it
         time.sleep(0.3)
         proxy.restore()
         answered = time.monotonic()
         direct = redis_server.client()
-        while not direct.exists(store.tombstone_key(session_id)):
+        while not direct.exists(layout.tombstone_key(session_id)):
             assert time.monotonic() - answered < 1.0, "no tombstone a second after Redis answered"
             time.sleep(0.01)
         deadline = time.monotonic() + 1.0
         while time.monotonic() < deadline:
             message = listener.get_message(timeout=0.05)
             if message and message["type"] == "message":
-                kind, records = store.parse_event(message["data"])
+                kind, records = layout.parse_event(message["data"])
                 if kind == EVENT_REVOKED and session_id in [r[0] for r in records]:
                     break
         else:
@@ -191,10 +195,10 @@ def test_events_a_cpu_bound_process_refuses_a_revoked_token_at_its_next_check(
     assert events.wait_until_healthy(5)
     access.authenticate_access(tokens["access"])
     assert cached(tokens)
-    message = EVENT_REVOKED + store.event_record(session_id)
+    message = EVENT_REVOKED + layout.event_record(session_id)
     revoker = subprocess.Popen(
-        [sys.executable, "-c", _REVOKER, str(real_redis.port), store.tombstone_key(session_id),
-         store.events_channel(), message.hex()],
+        [sys.executable, "-c", _REVOKER, str(real_redis.port), layout.tombstone_key(session_id),
+         layout.events_channel(), message.hex()],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         assert revoker.stdout is not None and revoker.stdin is not None

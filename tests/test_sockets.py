@@ -17,7 +17,7 @@ from django.db import connection
 
 from jwt_sessions import services
 from jwt_sessions.channels import CLOSE_SESSION_REVOKED
-from jwt_sessions.store import store
+from jwt_sessions.redis import layout
 from tests.asgi_server import database_url, uvicorn_server
 from tests.redis_servers import forget_redis_pools, point_cache_at, start_redis
 from tests.test_websockets import closed_with, first_message, open_socket
@@ -96,9 +96,9 @@ def test_sockets_forged_revocation_event_changes_nothing(server, api, user, redi
         time.sleep(0.3)
         import uuid
 
-        record = store.event_record(uuid.UUID(tokens["session_id"]))
+        record = layout.event_record(uuid.UUID(tokens["session_id"]))
         for _ in range(5):
-            redis_server.client().publish(store.events_channel(), b"R" + record)
+            redis_server.client().publish(layout.events_channel(), b"R" + record)
         time.sleep(0.5)
         assert still_open(ws)
     assert api.whoami(tokens["access"]).status_code == 200

@@ -11,9 +11,9 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 
 from jwt_sessions import api as jwt_api
-from jwt_sessions.astore import astore
 from jwt_sessions.exceptions import SessionRevoked
 from jwt_sessions.models import RevokeReason, Session
+from jwt_sessions.redis.store import astore
 from tests.conftest import assert_error
 from tests.test_channels import handshake
 from tests.test_reauthenticate import reauthenticate
