@@ -10,8 +10,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from jwt_sessions import services
+from jwt_sessions.crypto import hash_session_secret
 from jwt_sessions.models import RevokeReason, Session
-from jwt_sessions.tokens import hash_session_secret
 from tests.conftest import UA_IPHONE, assert_error
 
 pytestmark = pytest.mark.django_db(transaction=True)
