@@ -107,7 +107,8 @@ class LogoutAllSerializer(serializers.Serializer):
 
 
 class SessionSerializer(serializers.ModelSerializer):
-    """One of the user's sessions; `current` marks the one making the request."""
+    """One of the user's sessions; `current` marks the one making the request,
+    `auth_time`/`amr` say when and how it last proved who its user is."""
 
     current = serializers.SerializerMethodField()
 
@@ -115,7 +116,7 @@ class SessionSerializer(serializers.ModelSerializer):
         model = Session
         fields = ["id", "created_at", "last_activity_at", "expires_at", "ip_address",
                   "location", "user_agent", "browser", "os", "device", "device_type",
-                  "current"]
+                  "auth_time", "amr", "current"]
         read_only_fields = fields
 
     def get_current(self, session: Session) -> bool:

@@ -20,6 +20,7 @@ from django.contrib.auth.signals import user_logged_in
 from django.core.exceptions import FieldDoesNotExist
 from django.db import transaction
 from django.utils import timezone
+from django.utils.functional import LazyObject
 
 from . import signals
 from .claims import extra_claims
@@ -51,14 +52,16 @@ def _session_ends(now: datetime) -> tuple[datetime, datetime | None]:
     return now + jwt_settings.REFRESH_TOKEN_LIFETIME, absolute
 
 
-def issue_tokens(user: Any, request: Any = None, amr: Iterable[str] = ()) -> TokenPair:
+def issue_tokens(user: Any, request: Any = None, amr: Iterable[str] = (),
+                 login_signal: bool = True) -> TokenPair:
     """Open a session for an authenticated user and return its first token pair.
 
     The session is bound to the password hash the login checked; if the user's
     credentials moved on meanwhile (a password change, a deactivation racing the
     login), or CLAIMS_HOOK fails, no session is stored. `amr` says how the user proved
     who they are (`["pwd"]` for a password login); it and the time of this login
-    (`auth_time`) are the session's until it reauthenticates.
+    (`auth_time`) are the session's until it reauthenticates. `login_signal=False`: the
+    caller's flow already sent `user_logged_in` (django-allauth).
 
     No bcrypt runs here: the row keeps the secret's keyed check, and its bcrypt hash is
     stored by the first refresh that the database decides (see `refresh`), the only
@@ -90,7 +93,7 @@ def issue_tokens(user: Any, request: Any = None, amr: Iterable[str] = ()) -> Tok
     django_request = getattr(request, "_request", request)
     transaction.on_commit(lambda: signals.session_created.send(
         sender=Session, session=session, request=django_request))
-    if request is not None:
+    if request is not None and login_signal:
         user_logged_in.send(sender=user.__class__, request=django_request, user=user)
     return token_pair(session, refresh, now, extra)
 
@@ -270,6 +273,7 @@ def update_session_auth(user: Any, session_id: Any) -> bool:
     pk = _as_session_id(session_id)
     if pk is None:
         return False
+    user = _unwrapped(user)
     binding = binding_of(user.password)
     if Session.objects.active().filter(pk=pk, user_id=user.pk).update(auth_binding=binding):
         return True
@@ -287,6 +291,15 @@ def update_session_auth(user: Any, session_id: Any) -> bool:
     mirror.restore(session)
     logger.info("Session %s of user %s kept across a password change", pk, user.pk)
     return True
+
+
+def _unwrapped(user: Any) -> Any:
+    """The user object itself behind a lazy `request.user` (the one whose save revoked
+    the sessions is the wrapped object, not the wrapper)."""
+    if isinstance(user, LazyObject):
+        user.pk  # noqa: B018 - loads the wrapped object
+        return user._wrapped
+    return user
 
 
 def forget_user_sessions(user_id: Any) -> None:
