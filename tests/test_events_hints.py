@@ -135,8 +135,11 @@ def test_events_forged_heartbeats_do_not_prove_the_events_live(jwt_settings, red
 
 
 # ------------------------------------------------------------------ the breaker
+@pytest.mark.parametrize("revoked", ["during the cut", "after Redis answers again"])
 def test_events_revocation_made_while_the_breaker_is_open_reaches_redis_when_it_answers(
-        api, user, settings, jwt_settings, redis_server, proxy):
+        api, user, make_user, settings, jwt_settings, redis_server, proxy, revoked):
+    """Revoked during a cut, or after Redis is back but before the breaker's interval
+    has ended: either way the tombstone and the event reach Redis as soon as it answers."""
     jwt_settings(REDIS_RETRY_INTERVAL=60)  # the interval must not be what replays it
     point_cache_at(settings, proxy.url())
     try:
@@ -145,9 +148,16 @@ def test_events_revocation_made_while_the_breaker_is_open_reaches_redis_when_it_
         listener = redis_server.client().pubsub()
         listener.subscribe(layout.events_channel())
         proxy.cut()
-        assert services.revoke_session(session_id)  # the database; Redis cannot hear it
-        time.sleep(0.3)
-        proxy.restore()
+        if revoked == "during the cut":
+            assert services.revoke_session(session_id)  # the database; Redis cannot hear it
+            time.sleep(0.3)
+            proxy.restore()
+        else:
+            other = api.login_ok(make_user().username)  # Redis cannot hear this either
+            assert services.revoke_session(other["session_id"])  # opens the breaker
+            proxy.restore()
+            time.sleep(0.5)  # Redis answers; this process's breaker is open for 60 s
+            assert services.revoke_session(session_id)
         answered = time.monotonic()
         direct = redis_server.client()
         while not direct.exists(layout.tombstone_key(session_id)):
