@@ -53,8 +53,6 @@ STALE_AFTER_BEATS = 3
 # trust the events only while the latest proof is younger than half a second.
 _BEAT_AT_LEAST_EVERY = 0.25
 _POLL = 0.05  # longest wait for a message: how soon the thread notices stop()
-# How long a check waits for the receiver to finish handing over what it is reading.
-_DRAIN_WAIT = 0.005
 _MAX_BACKOFF = 2.0
 
 
@@ -127,7 +125,8 @@ def drain() -> bool:
     read yet. A check calls this before it trusts what it holds, so a revocation that
     has reached the process counts at once, even when the receiver's thread is waiting
     for a busy interpreter. False when that cannot be known now (no subscription, or
-    the receiver is in the middle of a read): the caller must not trust what it holds."""
+    the receiver is in the middle of a read): the caller must not trust what it holds,
+    and asks Redis."""
     receiver = _receiver
     return receiver is not None and receiver.drain()
 
@@ -275,7 +274,9 @@ class _Receiver(threading.Thread):
         if (pubsub is not None and self._fault is None and not self._read_lock.locked()
                 and _nothing_to_read(pubsub)):
             return True  # the common case: one zero-timeout poll, no lock
-        if not self._read_lock.acquire(timeout=_DRAIN_WAIT):
+        # The receiver is reading: do not wait for it (that would wait for the GIL too);
+        # the caller asks Redis instead, which already holds what the events announce.
+        if not self._read_lock.acquire(blocking=False):
             return False
         try:
             if self._pubsub is None or self._fault is not None:
