@@ -41,7 +41,7 @@ def server(redis_server, django_db_setup, django_db_blocker, tmp_path_factory):
     with django_db_blocker.unblock():
         url = database_url(connection.settings_dict)
     with uvicorn_server(url, redis_server.url, tmp_path_factory.mktemp("asgi"),
-                        jwt_sessions=SHORT) as running:
+                        env={"JWTS_SERVER_JWT_SESSIONS": json.dumps(SHORT)}) as running:
         yield running
     forget_redis_pools()
 
