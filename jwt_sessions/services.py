@@ -54,15 +54,16 @@ def _session_ends(now: datetime) -> tuple[datetime, datetime | None]:
 
 
 def issue_tokens(user: Any, request: Any = None, amr: Iterable[str] = (),
-                 login_signal: bool = True) -> TokenPair:
+                 login_signal: bool = True, dpop_jkt: str = "") -> TokenPair:
     """Open a session for an authenticated user and return its first token pair.
 
     The session is bound to the password hash the login checked; if the user's
     credentials moved on meanwhile (a password change, a deactivation racing the
     login), or CLAIMS_HOOK fails, no session is stored. `amr` says how the user proved
     who they are (`["pwd"]` for a password login); it and the time of this login
-    (`auth_time`) are the session's until it reauthenticates. `login_signal=False`: the
-    caller's flow already sent `user_logged_in` (django-allauth).
+    (`auth_time`) are the session's until it reauthenticates. `dpop_jkt`: the thumbprint
+    of the DPoP key the login proved it holds (the session is then bound to it).
+    `login_signal=False`: the caller's flow already sent `user_logged_in` (django-allauth).
 
     No bcrypt runs here: the row keeps the secret's keyed check, and its bcrypt hash is
     stored by the first refresh that the database decides (see `refresh`), the only
@@ -88,7 +89,7 @@ def issue_tokens(user: Any, request: Any = None, amr: Iterable[str] = (),
             device_type=info.device_type, ip_address=info.ip_address,
             location=locate(info.ip_address), created_at=now, last_activity_at=now,
             auth_time=now, amr=list(amr), expires_at=capped_end(idle_end, absolute_end),
-            absolute_expires_at=absolute_end)
+            absolute_expires_at=absolute_end, dpop_jkt=dpop_jkt)
         mirror.cache_session(session)
     logger.info("Session %s opened for user %s", session_id, user.pk)
     django_request = getattr(request, "_request", request)
