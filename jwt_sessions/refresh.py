@@ -34,7 +34,7 @@ from .models import RevokeReason, Session
 from .pairs import AMR_PASSWORD, TokenPair, capped_end, token_pair
 from .redis import mirror
 from .redis.mirror import SessionKeys, StoreUnavailable
-from .services import revoke_sessions
+from .services import revoke_for_unseen_password_change, revoke_sessions
 from .tokens import AccessClaims, RefreshToken, make_refresh_token, new_jti, parse_refresh_token
 
 logger = logging.getLogger("jwt_sessions")
@@ -153,7 +153,10 @@ def _credentials_hold(session: Session) -> bool:
         return True
     logger.info("Session %s of user %s: credentials changed; revoked (%s)", session.pk,
                 session.user_id, reason)
-    revoke_sessions(Session.objects.filter(pk=session.pk), reason)
+    if reason == RevokeReason.PASSWORD_CHANGED:
+        revoke_for_unseen_password_change(user)
+    else:
+        revoke_sessions(Session.objects.filter(pk=session.pk), reason)
     return False
 
 

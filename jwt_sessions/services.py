@@ -39,7 +39,7 @@ from .models import RevokeReason, Session
 from .pairs import TokenPair, capped_end, token_pair
 from .redis import mirror
 from .redis.mirror import SessionKeys
-from .shared_signals.outbox import record_revocations
+from .shared_signals.outbox import record_credential_change, record_revocations
 from .tokens import make_refresh_token, new_jti, parse_refresh_token
 
 logger = logging.getLogger("jwt_sessions")
@@ -267,6 +267,17 @@ def revoke_for_password_change(user: Any) -> int:
     ids = list(stale.values_list("pk", flat=True))
     user.__dict__[_REVOKED_BY_CHANGE] = set(ids)
     return revoke_sessions(Session.objects.filter(pk__in=ids), RevokeReason.PASSWORD_CHANGED)
+
+
+def revoke_for_unseen_password_change(user: Any) -> int:
+    """A password written without a save (`QuerySet.update`, SQL), found out at a refresh:
+    the user's sessions under another hash end, and the change is signalled once, by
+    whichever call revoked them."""
+    with transaction.atomic():
+        revoked = revoke_for_password_change(user)
+        if revoked:
+            record_credential_change(user.pk)  # Shared Signals
+    return revoked
 
 
 def rebind_sessions(user: Any, old_password: str) -> int:

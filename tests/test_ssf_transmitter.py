@@ -2,7 +2,6 @@
 SETs are checked with joserfc against what the JWKS endpoint publishes."""
 from __future__ import annotations
 
-import json
 import time
 
 import pytest
@@ -20,30 +19,11 @@ from tests.ssf_helpers import (
     POLL,
     PUSH,
     SESSION_REVOKED,
+    send_json as _json,
     verify_with_jwks,
 )
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("ssf_on")]
-
-
-def _json(client_method, path, body, **extra):
-    return client_method(path, data=json.dumps(body), content_type="application/json", **extra)
-
-
-@pytest.fixture
-def manager_token(api, stream_manager):
-    return api.login_ok(stream_manager.username)["access"]
-
-
-@pytest.fixture
-def create_stream(manager_token):
-    def create(delivery: dict | None = None, **body):
-        resp = _json(Client().post, url("ssf_stream"),
-                     {"delivery": delivery or {"method": POLL}, **body}, **bearer(manager_token))
-        assert resp.status_code == 201, resp.content
-        return resp.json()
-
-    return create
 
 
 def _jwks() -> dict:
@@ -134,7 +114,7 @@ def test_bad_stream_bodies_are_400(manager_token, body):
 
 def test_bad_stream_ids_are_4xx(manager_token):
     auth = bearer(manager_token)
-    assert Client().get(url("ssf_stream"), {"stream_id": "nope"}, **auth).status_code == 400
+    assert Client().get(url("ssf_stream"), {"stream_id": "nope"}, **auth).status_code == 404
     assert Client().post("/auth/ssf/poll/00000000-0000-0000-0000-000000000000/", {},
                          content_type="application/json", **auth).status_code == 404
 
