@@ -6,10 +6,13 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth.hashers import make_password
 from django.test import Client
+from django.urls import include, path
 
 from jwt_sessions.shared_signals.models import SsfOutboxEvent
+from jwt_sessions.shared_signals.urls import discovery_urlpatterns
 from tests.conftest import bearer, url
 from tests.ssf_helpers import (
+    ACCOUNT_DISABLED,
     CREDENTIAL_CHANGE,
     ISSUER,
     PEER_AUDIENCE,
@@ -22,6 +25,11 @@ from tests.ssf_helpers import (
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("ssf_on")]
 UNKNOWN_STREAM = "00000000-0000-0000-0000-000000000000"
+TENANT_ISSUER = "https://auth.example.test/tenant-1/"
+
+# A project's root urls.py, as docs/shared-signals.md writes it.
+urlpatterns = [path("auth/", include("jwt_sessions.urls")), *discovery_urlpatterns(ISSUER),
+               *discovery_urlpatterns(TENANT_ISSUER)]
 
 
 def _sets() -> list[tuple[dict, dict]]:
@@ -41,6 +49,13 @@ def test_configuration_is_json_and_names_what_ssf_defines():
     # Claims with zero elements are omitted; no subject endpoints are offered.
     assert all(value not in ([], {}, "", None) for value in body.values())
     assert "add_subject_endpoint" not in body and "remove_subject_endpoint" not in body
+
+
+@pytest.mark.urls(__name__)
+def test_the_metadata_is_where_a_receiver_derives_it_from_the_issuer():
+    """SSF: "/.well-known/ssf-configuration" between the issuer's host and its path."""
+    assert Client().get("/.well-known/ssf-configuration").json()["issuer"] == ISSUER
+    assert Client().get("/.well-known/ssf-configuration/tenant-1").status_code == 200
 
 
 # ------------------------------------------------------------------ stream configuration
@@ -206,3 +221,15 @@ def test_global_token_revocation_takes_json_only(manager_token, user):
     resp = Client().post(url("global_token_revocation"),
                          data={"sub_id": "opaque"}, **bearer(manager_token))
     assert resp.status_code == 415
+
+
+def test_a_well_formed_subject_we_do_not_map_names_nobody(api, user):
+    """SSF's own example: a RISC account-disabled about a phone number. A valid SET
+    (202) that ends nothing here, not a malformed one (400: the transmitter gives up)."""
+    tokens = api.login_ok(user.username)
+    subject = {"format": "phone_number", "phone_number": "+1 206 555 0123"}
+    resp = Client().post(url("ssf_receive"),
+                         data=peer_set({ACCOUNT_DISABLED: {"reason": "hijacking"}}, subject),
+                         content_type="application/secevent+jwt")
+    assert resp.status_code == 202, resp.content
+    assert api.whoami(tokens["access"]).status_code == 200

@@ -116,6 +116,8 @@ def act_on(received: ReceivedSet) -> int:
             subject = payload.get("subject", received.claims.get("sub_id"))
             try:
                 target = subjects.resolve(subject, received.issuer)
+            except subjects.SubjectUnsupported:
+                target = None  # a valid SET about someone we cannot name: nothing to end
             except subjects.SubjectInvalid as exc:
                 raise SetRefused("invalid_request", f"The SET's subject: {exc}.") from None
             if target is None:
