@@ -233,3 +233,20 @@ def test_a_well_formed_subject_we_do_not_map_names_nobody(api, user):
                          content_type="application/secevent+jwt")
     assert resp.status_code == 202, resp.content
     assert api.whoami(tokens["access"]).status_code == 200
+
+
+def test_sub_id_is_the_subject_even_beside_an_event_subject(api, make_user):
+    """SSF: the top-level `sub_id` names the primary subject; a `subject` inside the
+    event is the older CAEP/RISC place, read only when `sub_id` is absent."""
+    named, other = make_user(), make_user()
+    named_tokens, other_tokens = api.login_ok(named.username), api.login_ok(other.username)
+    token = peer_set({SESSION_REVOKED: {"subject": {"format": "opaque", "id": str(other.pk)}}},
+                     {"format": "opaque", "id": str(named.pk)})
+    resp = Client().post(url("ssf_receive"), data=token, content_type="application/secevent+jwt")
+    assert resp.status_code == 202
+    assert api.whoami(named_tokens["access"]).status_code == 401
+    assert api.whoami(other_tokens["access"]).status_code == 200
+
+
+def test_an_optional_member_left_out_is_absent(create_stream):
+    assert "description" not in create_stream()

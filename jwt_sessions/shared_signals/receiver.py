@@ -113,7 +113,9 @@ def act_on(received: ReceivedSet) -> int:
         for event_type, payload in received.claims["events"].items():
             if event_type not in events.EVENTS_RECEIVED:
                 continue
-            subject = payload.get("subject", received.claims.get("sub_id"))
+            # SSF: `sub_id` names the primary subject; older CAEP/RISC SETs may carry
+            # theirs only inside the event.
+            subject = received.claims.get("sub_id", payload.get("subject"))
             try:
                 target = subjects.resolve(subject, received.issuer)
             except subjects.SubjectUnsupported:

@@ -115,15 +115,17 @@ class StreamView(StreamEndpoint):
     def describe(self, stream: SsfStream) -> dict[str, Any]:
         endpoint = (stream.endpoint_url if stream.delivery_method == DeliveryMethod.PUSH
                     else self.url("ssf_poll", stream.pk))
-        return {
+        answer = {
             "stream_id": str(stream.pk), "iss": ssf.issuer(), "aud": stream.audience,
             "delivery": {"method": stream.delivery_method, "endpoint_url": endpoint},
             "events_supported": events.EVENTS_SUPPORTED,
             "events_requested": stream.events_requested,
             "events_delivered": [event for event in stream.events_requested
                                  if event in events.EVENTS_SUPPORTED],
-            "description": stream.description,
         }
+        if stream.description:  # an optional member the receiver did not set is absent
+            answer["description"] = stream.description
+        return answer
 
     def post(self, request: Request) -> Response:
         serializer = StreamSerializer(data=request.data)
