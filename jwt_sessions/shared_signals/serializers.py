@@ -10,7 +10,6 @@ from rest_framework import serializers
 from .events import POLL, PUSH
 from .models import StreamStatus
 
-
 # A stream created or replaced without `delivery` is a poll stream (SSF).
 POLL_DELIVERY = {"method": POLL}
 _http_url = URLValidator(schemes=["http", "https"])
@@ -37,14 +36,19 @@ class DeliverySerializer(serializers.Serializer):
 
 
 class StreamSerializer(serializers.Serializer):
-    """A stream's configuration as a receiver writes it (`aud`: the audience its SETs
-    carry, by default the stream's own URN)."""
+    """The members of a stream's configuration a receiver writes."""
 
     delivery = DeliverySerializer(required=False)
     # Any event URIs: the stream delivers those of them this transmitter supports.
     events_requested = serializers.ListField(child=serializers.CharField(max_length=300),
                                              required=False, max_length=50)
     description = serializers.CharField(required=False, allow_blank=True, max_length=1000)
+
+
+class StreamCreateSerializer(StreamSerializer):
+    """A POST body; `aud`, the audience the stream's SETs carry, is chosen here or is
+    the stream's own URN, and never changes after."""
+
     aud = serializers.CharField(required=False, max_length=500)
 
 

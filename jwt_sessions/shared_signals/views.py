@@ -30,8 +30,8 @@ from .serializers import (
     GlobalRevocationSerializer,
     PollSerializer,
     StatusSerializer,
+    StreamCreateSerializer,
     StreamIdSerializer,
-    StreamSerializer,
     StreamUpdateSerializer,
     VerificationSerializer,
 )
@@ -110,7 +110,7 @@ class StreamView(StreamEndpoint):
     """The stream configuration endpoint: POST creates, GET reads (one by `stream_id`,
     or all of the caller's), PATCH updates, PUT replaces, DELETE removes."""
 
-    serializer_class = StreamSerializer
+    serializer_class = StreamCreateSerializer
 
     def describe(self, stream: SsfStream) -> dict[str, Any]:
         endpoint = (stream.endpoint_url if stream.delivery_method == DeliveryMethod.PUSH
@@ -128,7 +128,7 @@ class StreamView(StreamEndpoint):
         return answer
 
     def post(self, request: Request) -> Response:
-        serializer = StreamSerializer(data=request.data)
+        serializer = StreamCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         stream = SsfStream(owner_id=cast(Any, request.user.pk))
         stream.audience = serializer.validated_data.get("aud", f"urn:uuid:{stream.pk}")
