@@ -32,6 +32,11 @@ urlpatterns = [path("auth/", include("jwt_sessions.urls")), *discovery_urlpatter
                *discovery_urlpatterns(TENANT_ISSUER)]
 
 
+def _receive(token: str):
+    return Client().post(url("ssf_receive"), data=token, content_type="application/secevent+jwt",
+                         HTTP_ACCEPT="application/json")
+
+
 def _sets() -> list[tuple[dict, dict]]:
     jwks = Client().get(url("jwks")).json()
     return [verify_with_jwks(row.token, jwks) for row in SsfOutboxEvent.objects.order_by("pk")]
@@ -199,20 +204,14 @@ def test_a_password_changed_behind_the_orms_back_is_a_credential_change(create_s
 
 # ------------------------------------------------------------------ receiving (RFC 8935)
 def test_a_refusal_is_a_json_error_body():
-    resp = Client().post(url("ssf_receive"), data=peer_set({SESSION_REVOKED: {}},
-                                                           aud="https://not-us.example/"),
-                         content_type="application/secevent+jwt",
-                         HTTP_ACCEPT="application/json")
+    resp = _receive(peer_set({SESSION_REVOKED: {}}, aud="https://not-us.example/"))
     assert resp.status_code == 400 and resp["Content-Type"] == "application/json"
     assert resp.json()["err"] == "invalid_audience" and resp.json()["description"]
 
 
 def test_an_accepted_set_is_a_202_with_no_body(make_user):
     subject = {"format": "email", "email": make_user(email="ada@example.test").email}
-    resp = Client().post(url("ssf_receive"),
-                         data=peer_set({SESSION_REVOKED: {}}, subject, aud=PEER_AUDIENCE),
-                         content_type="application/secevent+jwt",
-                         HTTP_ACCEPT="application/json")
+    resp = _receive(peer_set({SESSION_REVOKED: {}}, subject, aud=PEER_AUDIENCE))
     assert resp.status_code == 202 and resp.content == b"", resp.content
 
 
@@ -228,9 +227,7 @@ def test_a_well_formed_subject_we_do_not_map_names_nobody(api, user):
     (202) that ends nothing here, not a malformed one (400: the transmitter gives up)."""
     tokens = api.login_ok(user.username)
     subject = {"format": "phone_number", "phone_number": "+1 206 555 0123"}
-    resp = Client().post(url("ssf_receive"),
-                         data=peer_set({ACCOUNT_DISABLED: {"reason": "hijacking"}}, subject),
-                         content_type="application/secevent+jwt")
+    resp = _receive(peer_set({ACCOUNT_DISABLED: {"reason": "hijacking"}}, subject))
     assert resp.status_code == 202, resp.content
     assert api.whoami(tokens["access"]).status_code == 200
 
@@ -242,8 +239,7 @@ def test_sub_id_is_the_subject_even_beside_an_event_subject(api, make_user):
     named_tokens, other_tokens = api.login_ok(named.username), api.login_ok(other.username)
     token = peer_set({SESSION_REVOKED: {"subject": {"format": "opaque", "id": str(other.pk)}}},
                      {"format": "opaque", "id": str(named.pk)})
-    resp = Client().post(url("ssf_receive"), data=token, content_type="application/secevent+jwt")
-    assert resp.status_code == 202
+    assert _receive(token).status_code == 202
     assert api.whoami(named_tokens["access"]).status_code == 401
     assert api.whoami(other_tokens["access"]).status_code == 200
 
