@@ -41,6 +41,7 @@ DEFAULTS: dict[str, Any] = {
     "MAX_CONCURRENT_DB_FALLBACKS": 32,
     "GEOIP_PATH": None,
     "CLAIMS_HOOK": None,
+    "USER_AUTHENTICATION_RULE": "jwt_sessions.credentials.default_user_authentication_rule",
     "EXTEND_USER_ADMIN": True,  # the user admin shows sessions (see docs/admin.md)
     "EVENTS_HEARTBEAT": timedelta(seconds=1),
     "LOCAL_CACHE": None,
