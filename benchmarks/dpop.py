@@ -69,6 +69,23 @@ def request_call(access: str, proofs: Proofs | None):
     return call
 
 
+def shuffled_latencies(calls: dict, n: int) -> dict[str, list[float]]:
+    """Per-call wall times (us) of several calls made in a fresh random order on each
+    of `n` rounds: on a loaded machine, a slow moment then falls on every row alike."""
+    import random
+    import time
+
+    names, out = list(calls), {name: [] for name in calls}
+    clock = time.perf_counter_ns
+    for _ in range(n):
+        random.shuffle(names)
+        for name in names:
+            start = clock()
+            calls[name]()
+            out[name].append((clock() - start) / 1000)
+    return out
+
+
 def bound_login(client, username: str, key) -> dict:
     from benchmarks.run import PASSWORD
 
@@ -101,11 +118,14 @@ def bench_requests(cfg: Config, report: Report, user) -> dict:
             local_cache.current()
             assert events.wait_until_healthy(10)
         try:
+            for call in rows.values():
+                proofs.fill(20)
+                latencies(call, 0)
             for rep in range(repeats):
                 log(f"requests{' (LOCAL_CACHE)' if cached else ''}, repeat {rep + 1}/{repeats}")
-                for name, call in rows.items():  # interleaved
-                    proofs.fill(n + 40)
-                    runs[name].append(summarise(latencies(call, n)))
+                proofs.fill(n + 40)
+                for name, samples in shuffled_latencies(rows, n).items():
+                    runs[name].append(summarise(samples))
             proofs.fill(40)
             for name, call in rows.items():
                 costs[(name, cached)] = cost(call, repeat=20)
@@ -117,8 +137,9 @@ def bench_requests(cfg: Config, report: Report, user) -> dict:
     report.add("## 1. A DPoP-bound request beside a bearer one",
                "",
                f"`django.test.Client` GET of the DRF view of `benchmarks/site` returning "
-               f"`request.user.pk` (full middleware stack); {n} requests per row, {repeats} "
-               "interleaved repeats, medians. The DPoP row sends `Authorization: DPoP` and a "
+               f"`request.user.pk` (full middleware stack); {n} requests per row and repeat, "
+               f"the rows' requests in a fresh random order on every round, {repeats} "
+               "repeats, medians. The DPoP row sends `Authorization: DPoP` and a "
                "fresh ES256 proof each time (signed before the timer starts). Target: DPoP "
                "<= 1.3x bearer without LOCAL_CACHE.",
                "")
