@@ -37,7 +37,7 @@ from .models import RevokeReason, Session
 from .pairs import TokenPair, capped_end, token_pair
 from .redis import mirror
 from .redis.mirror import SessionKeys
-from .shared_signals.outbox import record_revocations
+from .shared_signals.outbox import record_credential_change, record_revocations
 from .tokens import make_refresh_token, new_jti, parse_refresh_token
 
 logger = logging.getLogger("jwt_sessions")
@@ -253,8 +253,22 @@ def credentials_hold(session: Session) -> bool:
         return True
     logger.info("Session %s of user %s: credentials changed; revoked (%s)", session.pk,
                 session.user_id, reason)
-    revoke_sessions(Session.objects.filter(pk=session.pk), reason)
+    if reason == RevokeReason.PASSWORD_CHANGED:
+        revoke_for_unseen_password_change(session.user)
+    else:
+        revoke_sessions(Session.objects.filter(pk=session.pk), reason)
     return False
+
+
+def revoke_for_unseen_password_change(user: Any) -> int:
+    """A password written without a save (`QuerySet.update`, SQL), found out when a door
+    reads the session: the user's sessions under another hash end, and the change is
+    signalled once, by whichever call revoked them."""
+    with transaction.atomic():
+        revoked = revoke_for_password_change(user)
+        if revoked:
+            record_credential_change(user.pk)  # Shared Signals
+    return revoked
 
 
 def rebind_sessions(user: Any, old_password: str) -> int:
