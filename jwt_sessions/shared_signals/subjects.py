@@ -15,6 +15,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 
+from ..admin_guards import parse_pk
 from ..conf import jwt_settings
 from . import settings as ssf
 
@@ -51,7 +52,7 @@ def _text(subject: dict, name: str) -> str:
 def _pk(value: str) -> Any:
     model = get_user_model()
     try:
-        pk = model._meta.pk.to_python(value)
+        pk = parse_pk(model, value)  # a number beyond the column's range names nobody
     except (ValidationError, ValueError, TypeError):
         return None
     return pk if model._default_manager.filter(pk=pk).exists() else None
