@@ -34,6 +34,7 @@ DEFAULTS: dict[str, Any] = {
     "REDIS_RETRY_INTERVAL": timedelta(seconds=5),
     "BCRYPT_ROUNDS": 12,
     "MAX_SESSIONS_PER_USER": None,
+    "MAX_SESSIONS_POLICY": "evict",  # or "refuse" (see docs/session-caps.md)
     "LAST_ACTIVITY_RESOLUTION": timedelta(minutes=1),
     "REVOKE_ON_PASSWORD_CHANGE": True,
     "REFRESH_COOKIE": None,

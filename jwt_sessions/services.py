@@ -39,6 +39,7 @@ from .geoip import locate
 from .mirror import SessionKeys
 from .models import RevokeReason, Session
 from .serializers import TokenPairSerializer
+from .session_caps import enforce_session_cap
 from .tokens import (
     RefreshToken,
     encode_access_token,
@@ -147,7 +148,7 @@ def issue_tokens(user: Any, request: Any = None, prepared: PreparedSecret | None
     idle_end, absolute_end = _session_ends(now)
     with transaction.atomic():
         _lock_credentials(user)
-        _enforce_session_limit(user)
+        enforce_session_cap(user)
         session = Session.objects.create(
             id=session_id, user=user, refresh_token_bcrypt=secret_bcrypt,
             secret_check=secret_check_of(secret), auth_binding=binding_of(user.password),
@@ -187,19 +188,6 @@ def _has_field(model: Any, name: str) -> bool:
         return model._meta.get_field(name).concrete
     except FieldDoesNotExist:
         return False
-
-
-def _enforce_session_limit(user: Any) -> None:
-    """With MAX_SESSIONS_PER_USER reached, the new login wins over the least recently
-    active sessions."""
-    limit = jwt_settings.MAX_SESSIONS_PER_USER
-    if not limit:
-        return
-    active = Session.objects.active().for_user(user).order_by("last_activity_at", "created_at")
-    surplus = active.count() - limit + 1
-    if surplus > 0:
-        oldest = list(active.values_list("pk", flat=True)[:surplus])
-        revoke_sessions(Session.objects.filter(pk__in=oldest), RevokeReason.MAX_SESSIONS)
 
 
 # ------------------------------------------------------------------ database fallbacks

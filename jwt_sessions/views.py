@@ -41,6 +41,7 @@ from .exceptions import (
 from .models import RevokeReason, Session
 from .parsers import JSONParser
 from .permissions import CanIntrospect
+from .session_caps import cap_headers
 from .serializers import (
     LoginSerializer,
     LogoutAllSerializer,
@@ -208,6 +209,14 @@ class SessionListView(JWTSessionsView, generics.ListAPIView):
     def get_serializer_context(self) -> dict[str, Any]:
         return {**super().get_serializer_context(),
                 "current_session_id": self.claims(self.request).session_id}
+
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        """The list, with the session cap and its policy in headers (the body stays a
+        plain list, as clients expect)."""
+        response = super().list(request, *args, **kwargs)
+        for header, value in cap_headers().items():
+            response[header] = value
+        return response
 
 
 class SessionDetailView(JWTSessionsView):
