@@ -41,6 +41,7 @@ DEFAULTS: dict[str, Any] = {
     "AUDIT_RETENTION": timedelta(days=30),
     "MAX_CONCURRENT_DB_FALLBACKS": 32,
     "GEOIP_PATH": None,
+    "NEW_DEVICE_EMAIL": False,  # email the user on a login from a new device
     "CLAIMS_HOOK": None,
     "EXTEND_USER_ADMIN": True,  # the user admin shows sessions (see docs/admin.md)
     "EVENTS_HEARTBEAT": timedelta(seconds=1),

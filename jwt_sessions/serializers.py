@@ -107,15 +107,18 @@ class LogoutAllSerializer(serializers.Serializer):
 
 
 class SessionSerializer(serializers.ModelSerializer):
-    """One of the user's sessions; `current` marks the one making the request."""
+    """One of the user's sessions; `current` marks the one making the request,
+    `new_device` one whose login came from a device, country or network the user's
+    earlier sessions had not used (`novelty` says which)."""
 
     current = serializers.SerializerMethodField()
+    new_device = serializers.BooleanField(source="is_new_device")
 
     class Meta:
         model = Session
         fields = ["id", "created_at", "last_activity_at", "expires_at", "ip_address",
                   "location", "user_agent", "browser", "os", "device", "device_type",
-                  "current"]
+                  "current", "new_device", "novelty"]
         read_only_fields = fields
 
     def get_current(self, session: Session) -> bool:

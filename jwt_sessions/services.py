@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
@@ -35,9 +35,10 @@ from .exceptions import (
     RefreshTokenInvalid,
     ServiceUnavailable,
 )
-from .geoip import locate
+from .geoip import place_of
 from .mirror import SessionKeys
 from .models import RevokeReason, Session
+from .new_devices import announce, novelty_of, whereabouts_of
 from .serializers import TokenPairSerializer
 from .session_caps import enforce_session_cap
 from .tokens import (
@@ -143,19 +144,23 @@ def issue_tokens(user: Any, request: Any = None, prepared: PreparedSecret | None
         secret, secret_bcrypt = prepared.secret, prepared.bcrypt.result()
     now = timezone.now()
     info = client_info(request)
+    place = place_of(info.ip_address)
+    whereabouts = whereabouts_of(info, place)
     session_id = uuid.uuid4()
     refresh = make_refresh_token(session_id, secret)
     idle_end, absolute_end = _session_ends(now)
     with transaction.atomic():
         _lock_credentials(user)
         enforce_session_cap(user)
+        novelty = novelty_of(user, whereabouts)
         session = Session.objects.create(
             id=session_id, user=user, refresh_token_bcrypt=secret_bcrypt,
             secret_check=secret_check_of(secret), auth_binding=binding_of(user.password),
             refresh_token_sha256=refresh.sha256, access_jti=new_jti(),
             user_agent=info.user_agent, browser=info.browser, os=info.os, device=info.device,
             device_type=info.device_type, ip_address=info.ip_address,
-            location=locate(info.ip_address), created_at=now, last_activity_at=now,
+            location=place.location, **asdict(whereabouts), novelty=novelty,
+            created_at=now, last_activity_at=now,
             auth_time=now, amr=list(amr), expires_at=capped_end(idle_end, absolute_end),
             absolute_expires_at=absolute_end)
         mirror.cache_session(session)
@@ -163,6 +168,8 @@ def issue_tokens(user: Any, request: Any = None, prepared: PreparedSecret | None
     django_request = getattr(request, "_request", request)
     transaction.on_commit(lambda: signals.session_created.send(
         sender=Session, session=session, request=django_request))
+    if novelty:
+        transaction.on_commit(lambda: announce(user, session, novelty, django_request))
     if request is not None:
         user_logged_in.send(sender=user.__class__, request=django_request, user=user)
     return token_pair(session, refresh, now, user)
