@@ -35,7 +35,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
-from . import services, stats
+from . import dashboard, services, stats
 from .conf import jwt_settings
 from .models import RevokeReason, Session, SessionQuerySet, SessionStatus
 
@@ -326,11 +326,16 @@ class SessionAdmin(RefusesMalformedInput, ReadOnlySessions, admin.ModelAdmin):
     # ------------------------------------------------------------ per-user view
     def get_urls(self) -> list[Any]:
         return [
+            path("dashboard/", self.admin_site.admin_view(self.dashboard_view),
+                 name=f"{self.opts.app_label}_{self.opts.model_name}_dashboard"),
             path("revoke-user/<str:user_id>/",
                  self.admin_site.admin_view(self.revoke_user_view),
                  name=f"{self.opts.app_label}_{self.opts.model_name}_revoke_user"),
             *super().get_urls(),
         ]
+
+    def dashboard_view(self, request: HttpRequest) -> HttpResponse:
+        return dashboard.dashboard_view(self, request)
 
     def revoke_user_view(self, request: HttpRequest, user_id: str) -> HttpResponse:
         """GET: confirm; POST: revoke every session of one user, back to their page."""
