@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from asgiref.sync import sync_to_async
 from django.utils import timezone
 
-from . import local_cache, mirror, stats
+from . import local_cache, metrics, mirror, stats
 from .conf import jwt_settings
 from .exceptions import SessionRevoked, TokenExpired, TokenInvalid
 from .mirror import HIT, MISS, REVOKED, StoreUnavailable
@@ -47,6 +47,7 @@ def _needs_database(check: _Check, state: str | None) -> bool:
     return not _redis_vouches(check.claims, state, check.cache, check.since)
 
 
+@metrics.timed_access_check
 def authenticate_access(token: str) -> AccessClaims:
     """Verify an access token: the JWT, then this process's LOCAL_CACHE (when on), then
     one Redis lookup; the database on a miss."""
@@ -62,6 +63,7 @@ def authenticate_access(token: str) -> AccessClaims:
     return claims
 
 
+@metrics.timed_access_check
 async def aauthenticate_access(token: str) -> AccessClaims:
     """`authenticate_access` for async code: the same steps, none blocking the loop (the
     database fallback runs in a thread, through the same gate)."""

@@ -34,6 +34,7 @@ from django.core.signals import setting_changed
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from . import metrics
 from .conf import jwt_settings
 from .store import _REDIS_ERRORS, EVENT_REVOKED, EVENT_ROTATED, StoreUnavailable, store
 
@@ -255,6 +256,8 @@ class _Receiver(threading.Thread):
             sent = self._sent.pop(message["data"], None)
             if sent is not None and (self._proof is None or sent > self._proof):
                 self._proof = sent
+            if sent is not None:
+                metrics.event_delivered(time.monotonic() - sent)
             return
         if channel == self.events_channel:
             for event in _parse(message["data"]):

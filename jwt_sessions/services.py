@@ -25,7 +25,7 @@ from django.core.exceptions import FieldDoesNotExist
 from django.db import transaction
 from django.utils import timezone
 
-from . import mirror, signals
+from . import metrics, mirror, signals
 from .claims import extra_claims
 from .clients import client_info
 from .conf import cached_per_settings, jwt_settings
@@ -165,6 +165,7 @@ def issue_tokens(user: Any, request: Any = None, prepared: PreparedSecret | None
             absolute_expires_at=absolute_end)
         mirror.cache_session(session)
     logger.info("Session %s opened for user %s", session_id, user.pk)
+    metrics.login()
     django_request = getattr(request, "_request", request)
     transaction.on_commit(lambda: signals.session_created.send(
         sender=Session, session=session, request=django_request))
@@ -244,6 +245,7 @@ def revoke_sessions(queryset: Any, reason: str, batch_size: int = 1000,
         revoked.extend(keys)
     if revoked:
         logger.info("%d session(s) revoked (reason: %s)", len(revoked), reason)
+        metrics.revoked(reason, len(revoked))
         if signals.session_revoked.has_listeners(Session):
             sessions = [_revoked_session(keys, now, reason, revoked_by) for keys in revoked]
             transaction.on_commit(lambda: _send_revoked(sessions, reason))

@@ -11,6 +11,8 @@ import threading
 import time
 from collections import Counter
 
+from . import metrics
+
 COUNTERS = ("redis_hits", "redis_misses", "db_fallbacks", "redis_errors", "refreshes",
             "reuse_detected")
 FLUSH_INTERVAL = 2.0
@@ -23,6 +25,7 @@ _last_flush = 0.0
 def record(name: str, amount: int = 1) -> None:
     with _lock:
         _pending[name] += amount
+    metrics.stat_recorded(name, amount)
 
 
 def take_due() -> dict[str, int] | None:

@@ -26,7 +26,7 @@ from django.dispatch import receiver
 from rest_framework.settings import api_settings
 from rest_framework.throttling import BaseThrottle, SimpleRateThrottle
 
-from . import mirror
+from . import metrics, mirror
 from .clients import client_network
 from .mirror import StoreUnavailable
 from .serializers import USERNAME_MAX_LENGTH, is_utf8_encodable
@@ -103,6 +103,7 @@ class _SessionThrottle(BaseThrottle):
         if count <= limit:
             return True
         self.retry_after = left
+        metrics.throttled(self.scope)
         return False
 
     def counted(self, request: Any, key: str, duration: int) -> None:

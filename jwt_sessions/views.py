@@ -41,7 +41,6 @@ from .exceptions import (
 from .models import RevokeReason, Session
 from .parsers import JSONParser
 from .permissions import CanIntrospect
-from .session_caps import cap_headers
 from .serializers import (
     LoginSerializer,
     LogoutAllSerializer,
@@ -51,6 +50,7 @@ from .serializers import (
     SessionSerializer,
     TokenSerializer,
 )
+from .session_caps import cap_headers
 from .throttling import (
     IntrospectRateThrottle,
     LoginRateThrottle,

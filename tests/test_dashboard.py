@@ -28,7 +28,8 @@ def add_sessions(user, count: int, **fields) -> None:
         id=uuid.uuid4(), user=user, refresh_token_bcrypt="-",
         refresh_token_sha256=uuid.uuid4().hex + uuid.uuid4().hex, access_jti=uuid.uuid4().hex,
         created_at=now - timedelta(minutes=(i * 37) % (7 * 24 * 60)),
-        expires_at=now + timedelta(days=1), device_type=device_type or ("pc", "mobile", "tablet")[i % 3],
+        expires_at=now + timedelta(days=1),
+        device_type=device_type or ("pc", "mobile", "tablet")[i % 3],
         **fields) for i in range(count)], batch_size=1000)
 
 
@@ -122,7 +123,8 @@ def test_query_count_does_not_grow_with_the_table(admin_client, user, queries, f
         page(admin_client)
     assert Session.objects.count() == many
     assert len(with_many) == len(with_few), [q["sql"] for q in with_many.captured_queries]
-    aggregates = [q["sql"] for q in with_many.captured_queries if "jwt_sessions_session" in q["sql"]]
+    aggregates = [q["sql"] for q in with_many.captured_queries
+                  if "jwt_sessions_session" in q["sql"]]
     assert len(aggregates) == 3 and all("GROUP BY" in sql for sql in aggregates)
 
 
