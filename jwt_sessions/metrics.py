@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import itertools
 import time
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar, cast
@@ -31,6 +32,8 @@ METER_NAME = "jwt_sessions"
 # (a database fallback); OTel's default buckets (0 to 10,000) suit milliseconds.
 DURATION_BUCKETS = (0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
                     0.05, 0.1, 0.25, 0.5, 1.0)
+# One access check in this many is timed into the histogram (see timed_access_check).
+SAMPLE_EVERY = 8
 # The `stats` counters that are OTel counters too: {stat: (instrument, description)}
 # (Redis hits and misses are per-check figures the access-check histogram covers).
 _STAT_COUNTERS = {
@@ -57,9 +60,12 @@ class _Instruments:
                                  "Requests refused by a throttle, by scope.")
         self.stats = {stat: counter(name, "{event}", description)
                       for stat, (name, description) in _STAT_COUNTERS.items()}
+        self.access_checks = counter("access_checks", "{check}",
+                                     "Access tokens checked (counted by the timed sample).")
         self.access_check = meter.create_histogram(
             "jwt_sessions.access_check.duration", "s",
-            "How long the check of an access token took (JWT, cache, Redis, database).",
+            "How long the check of an access token took (JWT, cache, Redis, database), "
+            "for one check in `sample_every`.",
             explicit_bucket_boundaries_advisory=DURATION_BUCKETS)
         self.event_lag = meter.create_histogram(
             "jwt_sessions.events.delivery_lag", "s",
@@ -75,14 +81,19 @@ class _Instruments:
 
 
 _instruments: _Instruments | None = None
+_sampling = {"every": SAMPLE_EVERY}
 
 
-def configure(meter_provider: Any = None) -> bool:
+def configure(meter_provider: Any = None, sample_every: int = SAMPLE_EVERY) -> bool:
     """Create the instruments on `meter_provider` (default: OTel's global provider, which
-    is also what the first recorded value uses). False when OTel is not installed."""
+    is also what the first recorded value uses); time one access check in `sample_every`
+    (1: every check). False when OTel is not installed."""
     global _instruments
     if otel is None:
         return False
+    if not isinstance(sample_every, int) or sample_every < 1:
+        raise ValueError("sample_every must be a positive integer")
+    _sampling["every"] = sample_every
     provider = meter_provider or otel.get_meter_provider()
     _instruments = _Instruments(provider.get_meter(METER_NAME))
     return True
@@ -129,14 +140,23 @@ def event_delivered(lag_seconds: float) -> None:
 
 
 def timed_access_check(check: F) -> F:
-    """Record the duration of each call of an access check (sync or async) in the
-    histogram; without OTel, the check itself, unwrapped."""
+    """Time one call in `sample_every` of an access check (sync or async) into the
+    duration histogram, and count the checks; without OTel, the check itself, unwrapped.
+
+    Sampled because one OTel SDK record costs a few microseconds (measured in
+    benchmarks/METRICS_RESULTS.md), a tenth of a check answered by Redis: timing every
+    check would cost more than the 5 % the metrics may cost. The count stays exact to
+    within `sample_every`: each sampled check adds `sample_every` to `access_checks`.
+    """
     if otel is None:
         return check
     clock = time.perf_counter
+    sequence = itertools.count()  # next() is atomic: no lock, no lost or doubled sample
     if inspect.iscoroutinefunction(check):
         @functools.wraps(check)
         async def timed_async(*args: Any, **kwargs: Any) -> Any:
+            if next(sequence) % _sampling["every"]:
+                return await check(*args, **kwargs)
             started = clock()
             try:
                 return await check(*args, **kwargs)
@@ -147,6 +167,8 @@ def timed_access_check(check: F) -> F:
 
     @functools.wraps(check)
     def timed(*args: Any, **kwargs: Any) -> Any:
+        if next(sequence) % _sampling["every"]:
+            return check(*args, **kwargs)
         started = clock()
         try:
             return check(*args, **kwargs)
@@ -157,9 +179,10 @@ def timed_access_check(check: F) -> F:
 
 
 def _record_check(seconds: float) -> None:
-    instruments = _instruments or _active()
+    instruments = _active()
     if instruments is not None:
         instruments.access_check.record(seconds)
+        instruments.access_checks.add(_sampling["every"])
 
 
 # ------------------------------------------------------------------ observed at collection

@@ -50,13 +50,20 @@ class Metrics:
 
 
 @pytest.fixture
-def otel():
+def provider():
+    """A MeterProvider with an in-memory reader: (provider, Metrics)."""
     reader = InMemoryMetricReader()
     provider = MeterProvider(metric_readers=[reader])
-    assert metrics.configure(provider)
-    yield Metrics(reader)
-    metrics.configure()  # back to the global (no-op) provider
+    yield provider, Metrics(reader)
+    metrics.configure()  # back to the global (no-op) provider, default sampling
     provider.shutdown()
+
+
+@pytest.fixture
+def otel(provider):
+    """Every access check timed, for exact counts."""
+    assert metrics.configure(provider[0], sample_every=1)
+    return provider[1]
 
 
 # ------------------------------------------------------------------ counters
@@ -107,6 +114,7 @@ def test_access_check_duration_counts_every_check_sync_and_async(api, tokens, ot
     async_to_sync(check_async)()
     point = otel.histogram("jwt_sessions.access_check.duration")
     assert point.count == 4
+    assert otel.value("jwt_sessions.access_checks") == 4
     assert 0 < point.sum < 4  # seconds
     assert point.explicit_bounds[0] == metrics.DURATION_BUCKETS[0]
 
@@ -115,6 +123,21 @@ def test_a_refused_check_is_timed_too(api, tokens, otel):
     api.logout(tokens["access"])  # one check, then the revocation
     assert_error(api.whoami(tokens["access"]), 401, "session_revoked")
     assert otel.histogram("jwt_sessions.access_check.duration").count == 2
+
+
+def test_one_check_in_sample_every_is_timed_and_the_count_stays_whole(api, tokens, provider):
+    meter_provider, otel = provider
+    metrics.configure(meter_provider, sample_every=4)
+    for _ in range(8):
+        assert api.whoami(tokens["access"]).status_code == 200
+    assert otel.histogram("jwt_sessions.access_check.duration").count == 2
+    assert otel.value("jwt_sessions.access_checks") == 8
+
+
+@pytest.mark.parametrize("every", [0, -1, 1.5, "8"])
+def test_sample_every_must_be_a_positive_integer(every):
+    with pytest.raises(ValueError, match="sample_every"):
+        metrics.configure(sample_every=every)
 
 
 # ------------------------------------------------------------------ observed
