@@ -33,7 +33,7 @@ METER_NAME = "jwt_sessions"
 DURATION_BUCKETS = (0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
                     0.05, 0.1, 0.25, 0.5, 1.0)
 # One access check in this many is timed into the histogram (see timed_access_check).
-SAMPLE_EVERY = 8
+SAMPLE_EVERY = 16
 # The `stats` counters that are OTel counters too: {stat: (instrument, description)}
 # (Redis hits and misses are per-check figures the access-check histogram covers).
 _STAT_COUNTERS = {
@@ -60,8 +60,9 @@ class _Instruments:
                                  "Requests refused by a throttle, by scope.")
         self.stats = {stat: counter(name, "{event}", description)
                       for stat, (name, description) in _STAT_COUNTERS.items()}
-        self.access_checks = counter("access_checks", "{check}",
-                                     "Access tokens checked (counted by the timed sample).")
+        meter.create_observable_counter(
+            "jwt_sessions.access_checks", [_access_checks], "{check}",
+            "Access tokens checked (to within the sampling interval).")
         self.access_check = meter.create_histogram(
             "jwt_sessions.access_check.duration", "s",
             "How long the check of an access token took (JWT, cache, Redis, database), "
@@ -81,7 +82,10 @@ class _Instruments:
 
 
 _instruments: _Instruments | None = None
-_sampling = {"every": SAMPLE_EVERY}
+# Access checks are numbered from 0 (next() is atomic: no lock, no number twice); the
+# latest timed one's number tells how many there were, to within `every`.
+_sequence = itertools.count()
+_sampling = {"every": SAMPLE_EVERY, "latest": -1, "reported": 0}
 
 
 def configure(meter_provider: Any = None, sample_every: int = SAMPLE_EVERY) -> bool:
@@ -141,48 +145,49 @@ def event_delivered(lag_seconds: float) -> None:
 
 def timed_access_check(check: F) -> F:
     """Time one call in `sample_every` of an access check (sync or async) into the
-    duration histogram, and count the checks; without OTel, the check itself, unwrapped.
+    duration histogram; without OTel, the check itself, unwrapped.
 
-    Sampled because one OTel SDK record costs a few microseconds (measured in
-    benchmarks/METRICS_RESULTS.md), a tenth of a check answered by Redis: timing every
-    check would cost more than the 5 % the metrics may cost. The count stays exact to
-    within `sample_every`: each sampled check adds `sample_every` to `access_checks`.
+    Sampled because one OTel SDK record costs several microseconds on a request path (a
+    fifth of a check answered by Redis; benchmarks/METRICS_RESULTS.md): timing every
+    check would cost more than the 5 % the metrics may cost. Every check still counts in
+    `access_checks`, which reads the checks' sequence number at collection time.
     """
     if otel is None:
         return check
     clock = time.perf_counter
-    sequence = itertools.count()  # next() is atomic: no lock, no lost or doubled sample
     if inspect.iscoroutinefunction(check):
         @functools.wraps(check)
         async def timed_async(*args: Any, **kwargs: Any) -> Any:
-            if next(sequence) % _sampling["every"]:
+            number = next(_sequence)
+            if number % _sampling["every"]:
                 return await check(*args, **kwargs)
             started = clock()
             try:
                 return await check(*args, **kwargs)
             finally:
-                _record_check(clock() - started)
+                _record_check(number, clock() - started)
 
         return cast(F, timed_async)
 
     @functools.wraps(check)
     def timed(*args: Any, **kwargs: Any) -> Any:
-        if next(sequence) % _sampling["every"]:
+        number = next(_sequence)
+        if number % _sampling["every"]:
             return check(*args, **kwargs)
         started = clock()
         try:
             return check(*args, **kwargs)
         finally:
-            _record_check(clock() - started)
+            _record_check(number, clock() - started)
 
     return cast(F, timed)
 
 
-def _record_check(seconds: float) -> None:
+def _record_check(number: int, seconds: float) -> None:
+    _sampling["latest"] = number
     instruments = _active()
     if instruments is not None:
         instruments.access_check.record(seconds)
-        instruments.access_checks.add(_sampling["every"])
 
 
 # ------------------------------------------------------------------ observed at collection
@@ -192,6 +197,12 @@ def _local_cache_lookups(options: Any) -> Iterable[Any]:
     hits, misses = local_cache.lookups()
     return [otel.Observation(hits, {"result": "hit"}),
             otel.Observation(misses, {"result": "miss"})]
+
+
+def _access_checks(options: Any) -> Iterable[Any]:
+    # Never lower than last time: two threads may store their numbers out of order.
+    _sampling["reported"] = max(_sampling["reported"], _sampling["latest"] + 1)
+    return [otel.Observation(_sampling["reported"])]
 
 
 def _circuit_state(options: Any) -> Iterable[Any]:
