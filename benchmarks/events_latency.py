@@ -85,9 +85,10 @@ def role_listener() -> None:
 
 def role_server() -> None:
     """Commands on stdin, one JSON per line, answers on stdout."""
-    from jwt_sessions import events, local_cache
+    from jwt_sessions import events
     from jwt_sessions.access import authenticate_access as check
     from jwt_sessions.exceptions import SessionRevoked
+    from jwt_sessions.redis import local_cache
 
     print("ready", flush=True)
     for line in sys.stdin:
@@ -262,7 +263,8 @@ def bench_visibility(args, report: list[str], user, server) -> None:
 def bench_flood(args, report: list[str], user) -> None:
     from django_redis import get_redis_connection
 
-    from jwt_sessions.store import EVENT_REVOKED, store
+    from jwt_sessions.redis import layout
+    from jwt_sessions.redis.layout import EVENT_REVOKED
 
     events_per_second, seconds = 10_000, 1.0
     rows = []
@@ -281,8 +283,8 @@ def bench_flood(args, report: list[str], user) -> None:
         for step in range(events_per_second // chunk):
             pipe = conn.pipeline(transaction=False)
             for _ in range(chunk):
-                pipe.publish(store.events_channel(),
-                             EVENT_REVOKED + store.event_record(uuid.uuid4()))
+                pipe.publish(layout.events_channel(),
+                             EVENT_REVOKED + layout.event_record(uuid.uuid4()))
             pipe.execute()
             pause = flood_start / 1e9 + (step + 1) * seconds * chunk / events_per_second
             time.sleep(max(0.0, pause - time.monotonic()))

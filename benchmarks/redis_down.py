@@ -81,7 +81,7 @@ def run(proxy, server, n: int) -> None:
     rows: list[tuple[str, str, list[float]]] = []
 
     def measure(label: str, call, count: int, retry: float = 5.0) -> None:
-        from jwt_sessions.mirror import circuit
+        from jwt_sessions.redis.mirror import circuit
 
         with override_settings(JWT_SESSIONS={"BCRYPT_ROUNDS": 4, "REDIS_RETRY_INTERVAL": retry}):
             circuit.reset()
@@ -109,7 +109,7 @@ def run(proxy, server, n: int) -> None:
         proxy.restore()
         time.sleep(0.1)
 
-    from jwt_sessions.mirror import circuit
+    from jwt_sessions.redis.mirror import circuit
 
     circuit.reset()
     first = {}

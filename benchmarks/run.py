@@ -270,7 +270,8 @@ def bench_local_cache(cfg: Config, report: Report, creds: dict) -> dict:
     """Issue 14: jwt_sessions with LOCAL_CACHE on, beside the stateless check and the floor
     (interleaved in one block, as in table 1)."""
     from benchmarks.harness import cost, latencies, median_summary, summarise
-    from jwt_sessions import events, local_cache
+    from jwt_sessions import events
+    from jwt_sessions.redis import local_cache
 
     schemes = ["floor", "simplejwt_stateless", "jwt_sessions", "jwt_sessions_cached"]
     repeats, n = cfg.n(5, 3), cfg.n(2000, 400)
@@ -328,7 +329,7 @@ def bench_local_cache_scale(cfg: Config, report: Report) -> None:
     import tracemalloc
 
     from jwt_sessions import events
-    from jwt_sessions.local_cache import LocalCache
+    from jwt_sessions.redis.local_cache import LocalCache
 
     real_healthy = events.healthy
     events.healthy = lambda: True
@@ -488,7 +489,8 @@ class Chain:
 
 def drop_from_redis(chain: Chain, user_pk) -> None:
     """Make the next refresh of `chain` a Redis miss (untimed preparation)."""
-    from jwt_sessions.store import SessionKeys, store
+    from jwt_sessions.redis.mirror import SessionKeys
+    from jwt_sessions.redis.store import store
     from jwt_sessions.tokens import decode_access_token, parse_refresh_token
 
     token = parse_refresh_token(chain.refresh)
@@ -726,7 +728,7 @@ def bench_logout(cfg: Config, report: Report) -> dict:
 
     from benchmarks.harness import cost
     from jwt_sessions.models import Session
-    from jwt_sessions.store import store
+    from jwt_sessions.redis.store import store
 
     rows, figures = [], {}
     repeats = cfg.n(3, 1)
@@ -770,7 +772,8 @@ def bench_logout(cfg: Config, report: Report) -> dict:
 # ---------------------------------------------------------------------------- 4. memory
 def bench_memory(cfg: Config, report: Report) -> float:
     from benchmarks.site import floor
-    from jwt_sessions.store import store
+    from jwt_sessions.redis import layout
+    from jwt_sessions.redis.store import store
     from jwt_sessions.tokens import decode_access_token, parse_refresh_token
 
     conn = redis_conn()
@@ -785,13 +788,13 @@ def bench_memory(cfg: Config, report: Report) -> float:
     for label, (count, fields, options) in cases.items():
         user = make_user(f"memory-{len(rows)}-{label}"[:150], **fields)
         pairs = open_sessions(user, count, **options)
-        index = store.user_index_key(user.pk)
+        index = layout.user_index_key(user.pk)
         own = []
         for pair in pairs:
             token = parse_refresh_token(pair.refresh)
             jti = decode_access_token(pair.access).jti
-            keys = [store.session_key(token.session_id, token.sha256),
-                    store.access_key(token.session_id, jti)]
+            keys = [layout.session_key(token.session_id, token.sha256),
+                    layout.access_key(token.session_id, jti)]
             sizes = [usage(key) for key in keys]
             own.append(sum(sizes))
             if label == "1":
@@ -832,7 +835,7 @@ def dead_redis(**extra):
 def bench_redis_dead(cfg: Config, report: Report, user, floor_us: float | None,
                      simple_us: float | None) -> None:
     from benchmarks.harness import cost, latencies, summarise
-    from jwt_sessions.mirror import circuit
+    from jwt_sessions.redis.mirror import circuit
 
     access = jwt_login(__import__("django.test").test.Client(), user.username)["access"]
     header = ("Authorization", f"Bearer {access}")
@@ -865,7 +868,7 @@ def bench_fallback_gate(cfg: Config, report: Report, user) -> None:
     from django.test import Client
 
     from benchmarks.harness import counting_queries
-    from jwt_sessions.mirror import circuit
+    from jwt_sessions.redis.mirror import circuit
 
     access = jwt_login(Client(), user.username)["access"]
     threads, seconds = 8, cfg.n(3, 1)

@@ -9,12 +9,13 @@ from dataclasses import dataclass
 from asgiref.sync import sync_to_async
 from django.utils import timezone
 
-from . import local_cache, metrics, mirror, stats
+from . import counters, metrics
 from .conf import jwt_settings
 from .exceptions import SessionRevoked, TokenExpired, TokenInvalid
-from .mirror import HIT, MISS, REVOKED, StoreUnavailable
+from .fallback import fallback_gate
 from .models import Session
-from .services import fallback_gate
+from .redis import local_cache, mirror
+from .redis.mirror import HIT, MISS, REVOKED, StoreUnavailable
 from .tokens import AccessClaims, ExpiredToken, InvalidToken, decode_access_token
 
 logger = logging.getLogger("jwt_sessions")
@@ -27,7 +28,6 @@ class _Check:
     claims: AccessClaims
     cache: local_cache.LocalCache | None
     since: int  # the cache's version before Redis was asked
-    counts: dict[str, int] | None  # statistics that ride along with the Redis call
 
 
 def _start(token: str) -> tuple[AccessClaims, _Check | None]:
@@ -37,13 +37,13 @@ def _start(token: str) -> tuple[AccessClaims, _Check | None]:
     if cache is not None and cache.holds(claims.session_id, claims.jti):
         return claims, None
     since = 0 if cache is None else cache.version()
-    return claims, _Check(claims, cache, since, stats.take_due())
+    return claims, _Check(claims, cache, since)
 
 
 def _needs_database(check: _Check, state: str | None) -> bool:
     """Decide on Redis's answer (None: Redis could not answer)."""
     if state is None:
-        _store_unavailable(check.counts)
+        mirror.apply_failure_policy()
     return not _redis_vouches(check.claims, state, check.cache, check.since)
 
 
@@ -55,7 +55,7 @@ def authenticate_access(token: str) -> AccessClaims:
     if check is None:
         return claims
     try:
-        state: str | None = mirror.check_access(claims.session_id, claims.jti, check.counts)
+        state: str | None = mirror.check_access(claims.session_id, claims.jti)
     except StoreUnavailable:
         state = None
     if _needs_database(check, state):
@@ -71,8 +71,7 @@ async def aauthenticate_access(token: str) -> AccessClaims:
     if check is None:
         return claims
     try:
-        state: str | None = await mirror.acheck_access(claims.session_id, claims.jti,
-                                                       check.counts)
+        state: str | None = await mirror.acheck_access(claims.session_id, claims.jti)
     except StoreUnavailable:
         state = None
     if _needs_database(check, state):
@@ -90,30 +89,24 @@ def decode_claims(token: str) -> AccessClaims:
         raise TokenInvalid() from exc
 
 
-def _store_unavailable(counts: dict[str, int] | None) -> None:
-    """Redis could not answer: keep the counts, then 503 or go on without Redis."""
-    stats.give_back(counts)
-    mirror.apply_failure_policy()
-
-
 def _redis_vouches(claims: AccessClaims, state: str | None, cache: local_cache.LocalCache | None,
                    since: int) -> bool:
     """What Redis's answer (None: no answer) decides: True for a live token (kept in the
     LOCAL_CACHE, unless an event since `since` said otherwise), 401 for a revoked
     session, False when the database must decide."""
     if state == HIT:
-        stats.record("redis_hits")
+        counters.record("redis_hits")
         if cache is not None:
             cache.keep(claims.session_id, claims.jti, since)
         return True
     if state == REVOKED:
-        stats.record("redis_hits")
+        counters.record("redis_hits")
         raise SessionRevoked()
     if state == MISS:
-        stats.record("redis_misses")
+        counters.record("redis_misses")
     logger.debug("Session %s: Redis %s; checking the database", claims.session_id,
                  "missed" if state == MISS else "unavailable")
-    stats.record("db_fallbacks")
+    counters.record("db_fallbacks")
     return False
 
 

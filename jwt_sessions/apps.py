@@ -11,10 +11,13 @@ class JWTSessionsConfig(AppConfig):
         from . import checks, receivers, throttling  # noqa: F401  (registers checks, receivers)
 
         if apps.is_installed("django.contrib.admin"):
-            from .admin import extend_user_admin
+            from django.core import checks as django_checks
+
             from .conf import jwt_settings
+            from .user_admin import check_user_admin, extend_user_admin
 
             if jwt_settings.EXTEND_USER_ADMIN:
                 extend_user_admin()
+            django_checks.register(check_user_admin, django_checks.Tags.admin)
         if apps.is_installed("drf_spectacular"):
             from . import openapi  # noqa: F401  (registers the schema extensions)

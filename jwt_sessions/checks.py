@@ -140,7 +140,7 @@ def _policies(raw: dict) -> Iterator[checks.Error]:
     if _value(raw, "MAX_SESSIONS_POLICY") not in SessionCapPolicy.values:
         yield _error("MAX_SESSIONS_POLICY must be 'evict' or 'refuse'.",
                      "'evict' (the default) ends the least recently active session to make "
-                     "room; 'refuse' answers a login over the cap 403 max_sessions.", 25)
+                     "room; 'refuse' answers a login over the cap 403 max_sessions.", 28)
     rounds = _value(raw, "BCRYPT_ROUNDS")
     if not isinstance(rounds, int) or not 4 <= rounds <= 31:
         yield _error("BCRYPT_ROUNDS must be an integer from 4 to 31.", "The default is 12.",
@@ -184,31 +184,27 @@ def _cookie(raw: dict) -> Iterator[checks.Error]:
 
 def _local_cache(raw: dict) -> Iterator[checks.Error]:
     hint = 'For example {"max_age": timedelta(seconds=30), "max_entries": 10_000}.'
-    for problem, fix in _local_cache_problems(raw, hint):
-        yield _error(problem, fix, 23)
-
-
-def _local_cache_problems(raw: dict, hint: str) -> Iterator[tuple[str, str]]:
     config = _value(raw, "LOCAL_CACHE")
     if config is None:
         return
     if not isinstance(config, dict):
-        yield "LOCAL_CACHE must be None or a dict.", hint
+        yield _error("LOCAL_CACHE must be None or a dict.", hint, 23)
         return
     for key in sorted(set(config) - _LOCAL_CACHE_KEYS):
-        yield (f"Unknown LOCAL_CACHE option {key!r}.",
-               f"Use: {', '.join(sorted(_LOCAL_CACHE_KEYS))}.")
+        yield _error(f"Unknown LOCAL_CACHE option {key!r}.",
+                     f"Use: {', '.join(sorted(_LOCAL_CACHE_KEYS))}.", 24)
     max_age = as_timedelta(config.get("max_age", timedelta(seconds=1)))
     if not isinstance(max_age, timedelta) or max_age <= timedelta(0):
-        yield "LOCAL_CACHE max_age must be a positive timedelta (or seconds).", hint
+        yield _error("LOCAL_CACHE max_age must be a positive timedelta (or seconds).",
+                     hint, 25)
     access = as_timedelta(_value(raw, "ACCESS_TOKEN_LIFETIME"))
     if (isinstance(max_age, timedelta) and isinstance(access, timedelta)
             and max_age > access):
-        yield ("LOCAL_CACHE max_age is longer than ACCESS_TOKEN_LIFETIME.",
-               "It bounds how long a revocation may go unseen: keep it to seconds.")
+        yield _error("LOCAL_CACHE max_age is longer than ACCESS_TOKEN_LIFETIME.",
+                     "It bounds how long a revocation may go unseen: keep it to seconds.", 26)
     entries = config.get("max_entries", 1)
     if not isinstance(entries, int) or isinstance(entries, bool) or entries < 1:
-        yield "LOCAL_CACHE max_entries must be a positive integer.", hint
+        yield _error("LOCAL_CACHE max_entries must be a positive integer.", hint, 27)
 
 
 def _claims_hook(raw: dict) -> Iterator[checks.Error]:
@@ -258,25 +254,6 @@ def check_geoip(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMess
                                     "and install jwt_sessions[geoip], or remove GEOIP_PATH.",
                                id="jwt_sessions.W001")]
     return []
-
-
-@checks.register(checks.Tags.admin)
-def check_user_admin(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
-    """EXTEND_USER_ADMIN is on but the user admin came too late to be extended."""
-    from django.apps import apps
-
-    if not apps.is_installed("django.contrib.admin"):
-        return []
-    from .admin import user_admin_lacks_sessions
-
-    if not user_admin_lacks_sessions():
-        return []
-    return [_warning(
-        "The user admin does not show JWT sessions: it was registered after jwt_sessions "
-        "extended it.",
-        "Add jwt_sessions.admin.UserSessionsAdminMixin to your user admin's bases, or put "
-        "'django.contrib.admin' before 'jwt_sessions' in INSTALLED_APPS; set "
-        "EXTEND_USER_ADMIN = False to go without.", 7)]
 
 
 # ------------------------------------------------------------------ check --deploy

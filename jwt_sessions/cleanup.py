@@ -18,16 +18,16 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from . import mirror
 from .conf import jwt_settings
-from .mirror import (
+from .models import Session
+from .redis import mirror
+from .redis.mirror import (
     SessionKeys,
     StoreUnavailable,
     recent_revocations,
     replay_recent_revocations,
     session_keys,
 )
-from .models import Session
 
 logger = logging.getLogger("jwt_sessions")
 

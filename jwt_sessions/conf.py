@@ -116,17 +116,6 @@ def cached_per_settings(function: F) -> F:
 jwt_settings = JWTSessionsSettings()
 
 
-def access_token_ttl() -> timedelta:
-    """How long an access token can be accepted: its lifetime plus the clock leeway."""
-    return jwt_settings.ACCESS_TOKEN_LIFETIME + jwt_settings.LEEWAY
-
-
-def revocation_window() -> timedelta:
-    """How long after a revocation one of its access tokens may still pass somewhere:
-    both a tombstone's life and the window `replay_recent_revocations` covers (a few
-    seconds of margin for clocks and in-flight requests)."""
-    return access_token_ttl() + timedelta(seconds=5)
-
 _WATCHED = {"JWT_SESSIONS", "SECRET_KEY", "DEBUG", "REST_FRAMEWORK", "CACHES",
             "AUTH_USER_MODEL"}
 

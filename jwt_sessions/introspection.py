@@ -12,7 +12,8 @@ from typing import Any
 from django.db.models import Q
 
 from . import access, services
-from .credentials import is_active, is_bound
+from .credentials import is_active
+from .crypto import is_bound
 from .exceptions import AuthenticationError
 from .models import RevokeReason, Session
 from .tokens import RefreshToken, parse_refresh_token

@@ -192,7 +192,7 @@ def _record_check(number: int, seconds: float) -> None:
 
 # ------------------------------------------------------------------ observed at collection
 def _local_cache_lookups(options: Any) -> Iterable[Any]:
-    from . import local_cache
+    from .redis import local_cache
 
     hits, misses = local_cache.lookups()
     return [otel.Observation(hits, {"result": "hit"}),
@@ -206,6 +206,6 @@ def _access_checks(options: Any) -> Iterable[Any]:
 
 
 def _circuit_state(options: Any) -> Iterable[Any]:
-    from .mirror import circuit
+    from .redis.mirror import circuit
 
     return [otel.Observation(1 if circuit.is_open() else 0)]

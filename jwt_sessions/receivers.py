@@ -8,9 +8,10 @@ from django.contrib.auth.hashers import get_hasher, identify_hasher
 from django.db.models.signals import post_delete, post_init, post_save, pre_delete
 from django.dispatch import receiver
 
-from . import mirror, services
+from . import services
 from .conf import jwt_settings
 from .models import RevokeReason, Session
+from .redis import mirror
 
 _SEEN = "_jwt_sessions_seen"
 

@@ -15,32 +15,27 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from . import mirror, signals, stats
-from .conf import access_token_ttl, jwt_settings
-from .credentials import binding_of, is_active, is_bound
-from .exceptions import RefreshTokenInvalid, RefreshTokenReused, SessionRevoked, TokenInvalid
-from .mirror import SessionKeys, StoreUnavailable
-from .models import RevokeReason, Session
-from .services import (
-    AMR_PASSWORD,
-    TokenPair,
-    capped_end,
-    fallback_gate,
-    revoke_sessions,
-    token_pair,
-)
-from .tokens import (
-    AccessClaims,
-    RefreshToken,
+from . import signals, stats
+from .conf import jwt_settings
+from .credentials import is_active
+from .crypto import (
+    binding_of,
     check_session_secret,
     hash_session_secret,
-    make_refresh_token,
-    new_jti,
+    is_bound,
     new_session_secret,
-    parse_refresh_token,
     secret_check_matches,
     secret_check_of,
 )
+from .exceptions import RefreshTokenInvalid, RefreshTokenReused, SessionRevoked, TokenInvalid
+from .fallback import fallback_gate
+from .lifetimes import access_token_ttl
+from .models import RevokeReason, Session
+from .pairs import AMR_PASSWORD, TokenPair, capped_end, token_pair
+from .redis import mirror
+from .redis.mirror import SessionKeys, StoreUnavailable
+from .services import revoke_sessions
+from .tokens import AccessClaims, RefreshToken, make_refresh_token, new_jti, parse_refresh_token
 
 logger = logging.getLogger("jwt_sessions")
 

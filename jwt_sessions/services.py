@@ -13,9 +13,8 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
@@ -25,55 +24,26 @@ from django.core.exceptions import FieldDoesNotExist
 from django.db import transaction
 from django.utils import timezone
 
-from . import metrics, mirror, signals
-from .claims import extra_claims
+from . import metrics, signals
 from .clients import client_info
-from .conf import cached_per_settings, jwt_settings
-from .credentials import binding_of, is_active
+from .conf import jwt_settings
+from .credentials import is_active
+from .crypto import binding_of, hash_session_secret, new_session_secret, secret_check_of
 from .exceptions import (
     InvalidCredentials,
     RefreshTokenInvalid,
-    ServiceUnavailable,
 )
 from .geoip import place_of
-from .mirror import SessionKeys
 from .models import RevokeReason, Session
 from .new_devices import announce, novelty_of, whereabouts_of
-from .serializers import TokenPairSerializer
+from .pairs import TokenPair, capped_end, token_pair
+from .redis import mirror
+from .redis.mirror import SessionKeys
 from .session_caps import enforce_session_cap
-from .tokens import (
-    RefreshToken,
-    encode_access_token,
-    hash_session_secret,
-    make_refresh_token,
-    new_jti,
-    new_session_secret,
-    parse_refresh_token,
-    secret_check_of,
-)
+from .tokens import make_refresh_token, new_jti, parse_refresh_token
 
 logger = logging.getLogger("jwt_sessions")
 
-
-
-@dataclass(frozen=True)
-class TokenPair:
-    """What login and refresh answer."""
-
-    access: str
-    refresh: str
-    access_expires_at: datetime
-    refresh_expires_at: datetime
-    session_id: uuid.UUID
-    user_id: str
-
-    def as_dict(self) -> dict[str, str]:
-        """The JSON body login and refresh answer."""
-        return dict(TokenPairSerializer(self).data)
-
-
-# How the user proved who they are (RFC 8176 method names), for the `amr` claim.
-AMR_PASSWORD = "pwd"
 
 
 # ------------------------------------------------------------------ issue
@@ -83,21 +53,6 @@ def _session_ends(now: datetime) -> tuple[datetime, datetime | None]:
     # Whole seconds: Redis keeps the absolute end as an epoch, and both paths must agree.
     absolute = (now + max_lifetime).replace(microsecond=0) if max_lifetime else None
     return now + jwt_settings.REFRESH_TOKEN_LIFETIME, absolute
-
-
-def capped_end(idle_end: datetime, absolute_end: datetime | None) -> datetime:
-    return idle_end if absolute_end is None else min(idle_end, absolute_end)
-
-
-def token_pair(session: Session, refresh: RefreshToken, now: datetime, user: Any) -> TokenPair:
-    """The token pair of a session's current row: its access token is signed from the
-    row (user, session end, auth_time, amr), never from what Redis said; `user` (the
-    session's) is what CLAIMS_HOOK sees."""
-    access, access_expires = encode_access_token(
-        session.user_id, session.pk, session.access_jti, now, session.expires_at,
-        auth_time=session.auth_time, amr=session.amr, extra=extra_claims(user, session.pk))
-    return TokenPair(access, refresh.value, access_expires, session.expires_at, session.pk,
-                     str(session.user_id))
 
 
 @dataclass(frozen=True)
@@ -196,28 +151,6 @@ def _has_field(model: Any, name: str) -> bool:
         return model._meta.get_field(name).concrete
     except FieldDoesNotExist:
         return False
-
-
-# ------------------------------------------------------------------ database fallbacks
-@cached_per_settings
-def _fallback_slots() -> threading.BoundedSemaphore:
-    return threading.BoundedSemaphore(jwt_settings.MAX_CONCURRENT_DB_FALLBACKS)
-
-
-@contextmanager
-def fallback_gate() -> Iterator[None]:
-    """Bound this process's concurrent database fallbacks (MAX_CONCURRENT_DB_FALLBACKS)
-    so that a Redis outage or flush cannot pile every request onto the database: beyond
-    the bound, 503. Each holder releases the slots it took, even if the bound changed."""
-    slots = _fallback_slots()
-    if not slots.acquire(blocking=False):
-        logger.warning("Database fallback limit (%d) reached; refusing",
-                       jwt_settings.MAX_CONCURRENT_DB_FALLBACKS)
-        raise ServiceUnavailable()
-    try:
-        yield
-    finally:
-        slots.release()
 
 
 # ------------------------------------------------------------------ revoke

@@ -26,9 +26,10 @@ from django.dispatch import receiver
 from rest_framework.settings import api_settings
 from rest_framework.throttling import BaseThrottle, SimpleRateThrottle
 
-from . import metrics, mirror
+from . import metrics
 from .clients import client_network
-from .mirror import StoreUnavailable
+from .redis import mirror
+from .redis.mirror import StoreUnavailable
 from .serializers import USERNAME_MAX_LENGTH, is_utf8_encodable
 
 logger = logging.getLogger("jwt_sessions")

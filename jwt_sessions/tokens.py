@@ -1,4 +1,4 @@
-"""Tokens: the only module that speaks JWT, and the maker of refresh secrets.
+"""Tokens: the only module that speaks JWT, and the maker of refresh tokens.
 
 Access token: a JWT (`typ: at+jwt`) naming the user (`sub`), the session (`sid`) and
 itself (`jti`). Refresh token: 80 random-looking bytes, base64url, laid out as
@@ -10,10 +10,7 @@ nothing that can be turned back into a token.
 """
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
-import hmac
 import json
 import secrets
 import time
@@ -23,12 +20,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-import bcrypt
 import jwt
 from jwt.algorithms import get_default_algorithms
 
-from . import keyed
 from .conf import cached_per_settings, jwt_settings
+from .crypto import SECRET_BYTES
+from .encoding import b64url, b64url_decode
 
 TOKEN_TYPE = "access"
 JWT_TYP = "at+jwt"
@@ -36,8 +33,9 @@ REQUIRED_CLAIMS = ["sub", "sid", "jti", "iat", "exp", "token_type"]
 # Claims whose meaning is ours: a project's own claims (CLAIMS_HOOK) may not set them.
 # `nbf` too, as PyJWT would enforce it.
 RESERVED_CLAIMS = frozenset(REQUIRED_CLAIMS + ["iss", "aud", "auth_time", "amr", "nbf"])
-_SECRET_BYTES = 32
-_REFRESH_BYTES = 16 + 2 * _SECRET_BYTES
+_REFRESH_BYTES = 16 + 2 * SECRET_BYTES
+# A refresh token's length: 80 bytes in base64url without padding.
+REFRESH_TOKEN_LENGTH = len(b64url(bytes(_REFRESH_BYTES)))
 
 
 class InvalidToken(Exception):
@@ -82,61 +80,24 @@ def sha256_hex(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()
 
 
-def new_session_secret() -> bytes:
-    return secrets.token_bytes(_SECRET_BYTES)
-
-
 def make_refresh_token(session_id: uuid.UUID, secret: bytes) -> RefreshToken:
     """A fresh token for the session: same secret, new rotating part."""
-    raw = session_id.bytes + secret + secrets.token_bytes(_SECRET_BYTES)
-    value = base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+    raw = session_id.bytes + secret + secrets.token_bytes(SECRET_BYTES)
+    value = b64url(raw)
     return RefreshToken(value, session_id, secret, sha256_hex(value))
 
 
 def parse_refresh_token(value: Any) -> RefreshToken | None:
     """None for anything that is not a refresh token of ours (no exception to leak)."""
-    if not isinstance(value, str) or len(value) != 107:
+    if not isinstance(value, str) or len(value) != REFRESH_TOKEN_LENGTH:
         return None
     try:
-        raw = base64.urlsafe_b64decode(value + "=")
-    except (binascii.Error, ValueError):
+        raw = b64url_decode(value)
+    except ValueError:  # binascii.Error, or a character outside ASCII
         return None
-    if len(raw) != _REFRESH_BYTES or base64.urlsafe_b64encode(raw).rstrip(b"=").decode() != value:
+    if len(raw) != _REFRESH_BYTES or b64url(raw) != value:
         return None
     return RefreshToken(value, uuid.UUID(bytes=raw[:16]), raw[16:48], sha256_hex(value))
-
-
-def _bcrypt_input(secret: bytes) -> bytes:
-    # bcrypt reads 72 bytes at most (bcrypt 5 raises above): hash a fixed-size digest of
-    # the whole secret, domain-separated so it never equals the lookup SHA-256.
-    digest = hmac.new(b"jwt_sessions.refresh-secret", secret, hashlib.sha256).digest()
-    return base64.b64encode(digest)
-
-
-def hash_session_secret(secret: bytes) -> str:
-    salt = bcrypt.gensalt(rounds=jwt_settings.BCRYPT_ROUNDS)
-    return bcrypt.hashpw(_bcrypt_input(secret), salt).decode()
-
-
-_SECRET_CHECK = "jwt_sessions.refresh-secret-check"
-
-
-def secret_check_of(secret: bytes) -> str:
-    """The cheap check of a session secret: tells a genuine refresh token from a forged
-    one before any bcrypt runs (so a stranger costs no bcrypt), keyed so that the
-    database alone does not let anyone test guesses."""
-    return keyed.digest(_SECRET_CHECK, secret)
-
-
-def secret_check_matches(secret: bytes, stored: str) -> bool:
-    return keyed.matches(_SECRET_CHECK, secret, stored)
-
-
-def check_session_secret(secret: bytes, hashed: str) -> bool:
-    try:
-        return bcrypt.checkpw(_bcrypt_input(secret), hashed.encode())
-    except ValueError:
-        return False
 
 
 # ------------------------------------------------------------------ keys

@@ -19,7 +19,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
-from . import introspection, refresh, services
+from . import introspection, pairs, refresh, services
 from .authentication import JWTSessionAuthentication
 from .clients import client_ip
 from .cookies import (
@@ -101,7 +101,7 @@ class TokenView(JWTSessionsView):
     authentication_classes: list = []
     permission_classes = [AllowAny]
 
-    def token_response(self, pair: services.TokenPair) -> Response:
+    def token_response(self, pair: pairs.TokenPair) -> Response:
         data = pair.as_dict()
         response = Response(data, status=status.HTTP_200_OK)
         if set_refresh_cookie(self.request, response, pair):
@@ -124,7 +124,7 @@ class LoginView(TokenView):
             logger.info("Login failed from %s", client_ip(request))
             raise InvalidCredentials()
         return self.token_response(services.issue_tokens(
-            user, request, prepared, amr=[services.AMR_PASSWORD]))
+            user, request, prepared, amr=[pairs.AMR_PASSWORD]))
 
 
 class ClearsDeadRefreshCookie:

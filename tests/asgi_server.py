@@ -6,10 +6,11 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from tests.polling import eventually
 
 ROOT = Path(__file__).resolve().parent.parent
 START_TIMEOUT = 30.0
@@ -63,17 +64,16 @@ def uvicorn_server(database: str, redis_url: str, log_dir: Path,
              "--lifespan", "off", "--log-level", "info", "--workers", str(workers)],
             cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + START_TIMEOUT
-        while True:
+        def listening() -> bool:
             if process.poll() is not None:
                 raise RuntimeError(f"uvicorn exited: {log.read_text()[-2000:]}")
             try:
                 socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
             except OSError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError("uvicorn did not start") from None
-                time.sleep(0.1)
+                return False
+            return True
+
+        eventually(listening, START_TIMEOUT, "uvicorn to listen", 0.1)
         yield AsgiServer(port, log, process)
     finally:
         process.terminate()

@@ -97,7 +97,7 @@ def _clean_state(settings):
     """Each test starts with an empty Redis and a closed circuit breaker."""
     from django_redis import get_redis_connection
 
-    from jwt_sessions.mirror import circuit
+    from jwt_sessions.redis.mirror import circuit
 
     circuit.reset()
     get_redis_connection("default").flushdb()
@@ -147,6 +147,16 @@ def round_trips(monkeypatch):
 @pytest.fixture
 def api() -> Api:
     return Api()
+
+
+@pytest.fixture
+def gateway(api, make_user) -> str:
+    """The access token of a service account allowed to introspect."""
+    from tests.token_endpoints import grant_introspection
+
+    account = make_user("gateway")
+    grant_introspection(account)
+    return api.login_ok(account.username)["access"]
 
 
 @pytest.fixture

@@ -25,6 +25,7 @@ from typing import Any
 import pytest
 
 from jwt_sessions.testing import redis_cache
+from tests.polling import eventually
 
 START_TIMEOUT = 10.0
 
@@ -62,15 +63,6 @@ def _is_free(port: int) -> bool:
     return True
 
 
-def _wait_until(check, what: str, timeout: float = START_TIMEOUT) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.02)
-    raise RuntimeError(f"timed out waiting for {what}")
-
-
 class RedisServer:
     """One redis-server process owned by the test; stop() ends it by pid."""
 
@@ -96,7 +88,7 @@ class RedisServer:
                 "--save", "", "--appendonly", "no", "--dir", self.dir, *self.extra_args]
         self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL,
                                         stderr=subprocess.DEVNULL, cwd=self.dir)
-        _wait_until(self._answers, f"redis-server on port {self.port}")
+        eventually(self._answers, START_TIMEOUT, f"redis-server on port {self.port}", 0.02)
         return self
 
     def _answers(self) -> bool:
@@ -275,7 +267,7 @@ class RedisClusterNodes:
         subprocess.run([_redis_cli(), "--cluster", "create", *addresses,
                         "--cluster-replicas", "0", "--cluster-yes"],
                        check=True, capture_output=True, timeout=60)
-        _wait_until(self._ready, "the cluster to be ready")
+        eventually(self._ready, START_TIMEOUT, "the cluster to be ready", 0.02)
         return self
 
     def _ready(self) -> bool:
@@ -323,7 +315,7 @@ class SentinelServer(RedisServer):
                 "--bind", "127.0.0.1", "--dir", self.dir]
         self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL,
                                         stderr=subprocess.DEVNULL, cwd=self.dir)
-        _wait_until(self._answers, f"redis sentinel on port {self.port}")
+        eventually(self._answers, START_TIMEOUT, f"redis sentinel on port {self.port}", 0.02)
         return self
 
 

@@ -288,7 +288,7 @@ def test_a_user_admin_registered_too_late_is_reported(jwt_settings):
     from django.contrib.auth.admin import UserAdmin
 
     import tests.urls  # noqa: F401  (the site's own registration, restored below)
-    from jwt_sessions.checks import check_user_admin
+    from jwt_sessions.user_admin import check_user_admin
 
     model = get_user_model()
     assert check_user_admin() == []

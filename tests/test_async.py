@@ -15,15 +15,15 @@ from asgiref.sync import async_to_sync
 from redis.asyncio.client import Pipeline, Redis
 
 from jwt_sessions import api as jwt_api
-from jwt_sessions.astore import astore
 from jwt_sessions.exceptions import (
     ServiceUnavailable,
     SessionRevoked,
     TokenExpired,
     TokenInvalid,
 )
-from jwt_sessions.mirror import circuit
-from jwt_sessions.store import store
+from jwt_sessions.redis import layout
+from jwt_sessions.redis.mirror import circuit
+from jwt_sessions.redis.store import astore
 from jwt_sessions.tokens import decode_access_token
 from tests.jwt_forge import hmac_sign, parts
 from tests.redis_servers import TcpProxy, forget_redis_pools, point_cache_at, start_redis
@@ -70,9 +70,9 @@ def async_round_trips(monkeypatch):
 
 
 def test_hit_is_one_round_trip_and_no_sql(tokens, queries, async_round_trips, monkeypatch):
-    from jwt_sessions import stats
+    from jwt_sessions import counters
 
-    monkeypatch.setattr(stats, "_last_flush", time.monotonic())  # no counters due
+    monkeypatch.setattr(counters, "_last_flush", time.monotonic())  # no counters due
     with queries() as captured:
         [claims] = check(tokens["access"])
     assert claims == decode_access_token(tokens["access"])
@@ -81,10 +81,10 @@ def test_hit_is_one_round_trip_and_no_sql(tokens, queries, async_round_trips, mo
 
 
 def test_due_counters_ride_in_the_same_round_trip(tokens, async_round_trips, monkeypatch):
-    from jwt_sessions import stats
+    from jwt_sessions import counters
 
-    stats.record("refreshes")
-    monkeypatch.setattr(stats, "_last_flush", 0.0)
+    counters.record("refreshes")
+    monkeypatch.setattr(counters, "_last_flush", 0.0)
     check(tokens["access"])
     assert len(async_round_trips) == 1
     assert async_round_trips[0].startswith("pipeline:MGET,HINCRBY")
@@ -213,7 +213,7 @@ def test_revocation_made_during_an_outage_is_replayed_before_async_trusts_redis(
         [result] = check(tokens["access"])
         assert isinstance(result, SessionRevoked)
         session_id = decode_access_token(tokens["access"]).session_id
-        assert server.client().exists(store.tombstone_key(session_id))
+        assert server.client().exists(layout.tombstone_key(session_id))
     finally:
         forget_redis_pools()
         proxy.close()
@@ -262,7 +262,8 @@ def test_slow_redis_does_not_block_the_event_loop(settings, jwt_settings, user, 
 # ------------------------------------------------------------------ LOCAL_CACHE
 def test_local_cache_answers_repeat_async_checks_without_redis(api, tokens, jwt_settings,
                                                                 async_round_trips):
-    from jwt_sessions import events, local_cache
+    from jwt_sessions import events
+    from jwt_sessions.redis import local_cache
 
     jwt_settings(LOCAL_CACHE={"max_age": timedelta(seconds=30), "max_entries": 100})
     assert local_cache.current() is not None

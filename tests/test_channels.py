@@ -14,7 +14,6 @@ from channels.testing import WebsocketCommunicator
 from django.urls import path
 
 from jwt_sessions import events
-from jwt_sessions.astore import astore
 from jwt_sessions.channels import (
     CLOSE_SESSION_REVOKED,
     JWTSessionAuthMiddleware,
@@ -22,6 +21,7 @@ from jwt_sessions.channels import (
     open_sockets,
 )
 from jwt_sessions.exceptions import TokenInvalid
+from jwt_sessions.redis.store import astore
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

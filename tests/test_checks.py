@@ -157,16 +157,20 @@ def test_host_prefixed_cookie_needs_root_path_no_domain_and_secure(settings):
 
 
 def test_every_check_id_means_one_problem():
-    """Each id is emitted by one place in checks.py, and docs/checks.md lists them all."""
+    """Each id is emitted by one place (checks.py, or user_admin.py for the user admin),
+    and docs/checks.md lists them all."""
     import ast
     import re
     from collections import Counter
     from pathlib import Path
 
-    import jwt_sessions.checks as module
+    import jwt_sessions.checks
+    import jwt_sessions.user_admin
 
+    sources = "\n".join(Path(module.__file__).read_text()
+                         for module in (jwt_sessions.checks, jwt_sessions.user_admin))
     ids = []
-    for node in ast.walk(ast.parse(Path(module.__file__).read_text())):
+    for node in ast.walk(ast.parse(sources)):
         if not isinstance(node, ast.Call):
             continue
         name = getattr(node.func, "id", getattr(node.func, "attr", ""))
@@ -189,13 +193,16 @@ def test_good_local_cache_settings_pass(settings, value):
     assert error_ids(settings, {"LOCAL_CACHE": value}) == []
 
 
-@pytest.mark.parametrize("value", [
-    "on", [], {"max_age": 0}, {"max_age": -1}, {"max_age": "30s"},
-    {"max_age": timedelta(hours=1)},  # longer than the access lifetime
-    {"max_entries": 0}, {"max_entries": 1.5}, {"max_entries": True}, {"size": 10},
+@pytest.mark.parametrize(("value", "check"), [
+    ("on", "E023"), ([], "E023"),  # not a dict
+    ({"size": 10}, "E024"),  # an unknown option
+    ({"max_age": 0}, "E025"), ({"max_age": -1}, "E025"), ({"max_age": "30s"}, "E025"),
+    ({"max_age": timedelta(hours=1)}, "E026"),  # longer than the access lifetime
+    ({"max_entries": 0}, "E027"), ({"max_entries": 1.5}, "E027"),
+    ({"max_entries": True}, "E027"),
 ])
-def test_bad_local_cache_settings_fail(settings, value):
-    assert error_ids(settings, {"LOCAL_CACHE": value}) == ["jwt_sessions.E023"]
+def test_each_bad_local_cache_setting_has_its_own_id(settings, value, check):
+    assert error_ids(settings, {"LOCAL_CACHE": value}) == [f"jwt_sessions.{check}"]
 
 
 @pytest.mark.parametrize(("value", "checks"), [

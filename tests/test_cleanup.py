@@ -14,7 +14,8 @@ from freezegun import freeze_time
 
 from jwt_sessions import cleanup, services
 from jwt_sessions.models import Session
-from jwt_sessions.store import StoreUnavailable, store
+from jwt_sessions.redis.mirror import StoreUnavailable
+from jwt_sessions.redis.store import store
 from tests.conftest import assert_error
 
 pytestmark = pytest.mark.django_db(transaction=True)

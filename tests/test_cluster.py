@@ -4,7 +4,8 @@ from __future__ import annotations
 import pytest
 
 from jwt_sessions import stats
-from jwt_sessions.store import store
+from jwt_sessions.redis.store import store
+from tests.async_checks import assert_async_check_answers
 from tests.conftest import assert_error
 from tests.redis_servers import forget_redis_pools, point_cache_at, start_cluster
 
@@ -102,11 +103,22 @@ def test_revocation_events_on_a_cluster(api, make_user, cluster):
         events.stop()
 
 
-def test_an_access_check_that_flushes_counters_works_on_a_cluster():
+def test_an_access_check_that_flushes_counters_works_on_a_cluster(monkeypatch):
     import uuid
 
-    from jwt_sessions.store import MISS
+    from jwt_sessions import counters
+    from jwt_sessions.redis.mirror import MISS
 
+    counters.take_all()
     before = store.read_counters().get("redis_hits", 0)
-    assert store.check_access(uuid.uuid4(), "a-jti", {"redis_hits": 3}) == MISS
+    counters.record("redis_hits", 3)
+    monkeypatch.setattr(counters, "_last_flush", 0.0)
+    assert store.check_access(uuid.uuid4(), "a-jti") == MISS
     assert store.read_counters()["redis_hits"] == before + 3
+
+
+def test_an_async_access_check_with_counters_due_answers_on_a_cluster(
+        api, make_user, queries, monkeypatch):
+    """A cluster pipeline has no MGET: the async check reads the two keys of one slot as
+    the sync one does, flushes the counters, and leaves the circuit closed."""
+    assert_async_check_answers(api, make_user().username, queries, monkeypatch)

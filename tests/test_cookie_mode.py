@@ -23,7 +23,7 @@ def cookie_mode(jwt_settings):
 
 
 @pytest.fixture
-def browser(cookie_mode) -> Client:
+def csrf_client(cookie_mode) -> Client:
     """A client that enforces CSRF, as a browser session would be checked."""
     return Client(enforce_csrf_checks=True)
 
@@ -42,8 +42,8 @@ def login(client: Client, user) -> dict:
     return resp.json()
 
 
-def test_login_sets_the_cookie_and_no_refresh_in_the_body(browser, user):
-    resp = post(browser, "login", {"username": user.username, "password": PASSWORD})
+def test_login_sets_the_cookie_and_no_refresh_in_the_body(csrf_client, user):
+    resp = post(csrf_client, "login", {"username": user.username, "password": PASSWORD})
     assert "refresh" not in resp.json() and resp.json()["access"]
     cookie = resp.cookies[NAME]
     assert len(cookie.value) == 107
@@ -55,9 +55,9 @@ def test_login_sets_the_cookie_and_no_refresh_in_the_body(browser, user):
     assert "csrftoken" in resp.cookies  # the client gets what it needs to refresh
 
 
-def test_cookie_is_not_secure_under_debug(browser, user, settings):
+def test_cookie_is_not_secure_under_debug(csrf_client, user, settings):
     settings.DEBUG = True
-    resp = post(browser, "login", {"username": user.username, "password": PASSWORD})
+    resp = post(csrf_client, "login", {"username": user.username, "password": PASSWORD})
     assert not resp.cookies[NAME]["secure"]
     assert resp.cookies[NAME]["httponly"]
 
@@ -72,23 +72,23 @@ def test_cookie_options_are_overridable(user, jwt_settings):
     assert not cookie["secure"] and cookie["httponly"]  # HttpOnly cannot be turned off
 
 
-def test_refresh_from_the_cookie_needs_a_csrf_token(browser, user):
-    login(browser, user)
-    before = browser.cookies[NAME].value
-    assert_error(post(browser, "refresh"), 403, "csrf_failed")
-    browser.cookies["csrftoken"] = CSRF
-    assert_error(post(browser, "refresh", HTTP_X_CSRFTOKEN="j" * 32), 403, "csrf_failed")
-    assert browser.cookies[NAME].value == before  # nothing rotated by the refusals
-    resp = post(browser, "refresh", csrf=True)
+def test_refresh_from_the_cookie_needs_a_csrf_token(csrf_client, user):
+    login(csrf_client, user)
+    before = csrf_client.cookies[NAME].value
+    assert_error(post(csrf_client, "refresh"), 403, "csrf_failed")
+    csrf_client.cookies["csrftoken"] = CSRF
+    assert_error(post(csrf_client, "refresh", HTTP_X_CSRFTOKEN="j" * 32), 403, "csrf_failed")
+    assert csrf_client.cookies[NAME].value == before  # nothing rotated by the refusals
+    resp = post(csrf_client, "refresh", csrf=True)
     assert resp.status_code == 200, resp.content
     assert "refresh" not in resp.json()
     assert resp.cookies[NAME].value not in ("", before)
 
 
-def test_refresh_with_the_login_csrf_cookie(browser, user):
-    login(browser, user)  # the login answer set `csrftoken`: a SPA echoes it back
-    token = browser.cookies["csrftoken"].value
-    resp = post(browser, "refresh", HTTP_X_CSRFTOKEN=token)
+def test_refresh_with_the_login_csrf_cookie(csrf_client, user):
+    login(csrf_client, user)  # the login answer set `csrftoken`: a SPA echoes it back
+    token = csrf_client.cookies["csrftoken"].value
+    resp = post(csrf_client, "refresh", HTTP_X_CSRFTOKEN=token)
     assert resp.status_code == 200, resp.content
 
 
@@ -106,52 +106,52 @@ def cleared(resp) -> bool:
         cookie["max-age"] == 0 or "1970" in cookie["expires"])
 
 
-def test_bearer_logout_clears_the_cookie(browser, user):
-    data = login(browser, user)
-    resp = post(browser, "logout", **bearer(data["access"]))  # Bearer: no CSRF needed
+def test_bearer_logout_clears_the_cookie(csrf_client, user):
+    data = login(csrf_client, user)
+    resp = post(csrf_client, "logout", **bearer(data["access"]))  # Bearer: no CSRF needed
     assert resp.status_code == 204 and cleared(resp)
     assert Session.objects.get(pk=data["session_id"]).revoked_reason == "logout"
 
 
-def test_cookie_logout_needs_csrf_then_revokes_the_cookies_session(browser, user):
-    data = login(browser, user)
-    assert_error(post(browser, "logout"), 403, "csrf_failed")
+def test_cookie_logout_needs_csrf_then_revokes_the_cookies_session(csrf_client, user):
+    data = login(csrf_client, user)
+    assert_error(post(csrf_client, "logout"), 403, "csrf_failed")
     assert Session.objects.get(pk=data["session_id"]).revoked_at is None
-    resp = post(browser, "logout", csrf=True)
+    resp = post(csrf_client, "logout", csrf=True)
     assert resp.status_code == 204 and cleared(resp)
     assert Session.objects.get(pk=data["session_id"]).revoked_reason == "logout"
-    assert_error(browser.get("/api/whoami/", **bearer(data["access"])), 401,
+    assert_error(csrf_client.get("/api/whoami/", **bearer(data["access"])), 401,
                  "session_revoked")
 
 
-def test_cookie_logout_with_a_forged_cookie_revokes_nothing(browser, user):
-    data = login(browser, user)
-    browser.cookies[NAME] = "A" * 107
-    resp = post(browser, "logout", csrf=True)
+def test_cookie_logout_with_a_forged_cookie_revokes_nothing(csrf_client, user):
+    data = login(csrf_client, user)
+    csrf_client.cookies[NAME] = "A" * 107
+    resp = post(csrf_client, "logout", csrf=True)
     assert_error(resp, 401, "refresh_token_invalid")
     assert cleared(resp)
     assert Session.objects.get(pk=data["session_id"]).revoked_at is None
 
 
-def test_logout_without_bearer_or_cookie_is_401(browser):
-    assert_error(post(browser, "logout", csrf=True), 401, "not_authenticated")
+def test_logout_without_bearer_or_cookie_is_401(csrf_client):
+    assert_error(post(csrf_client, "logout", csrf=True), 401, "not_authenticated")
 
 
-def test_revoked_sessions_refresh_clears_the_cookie(browser, user):
-    data = login(browser, user)
+def test_revoked_sessions_refresh_clears_the_cookie(csrf_client, user):
+    data = login(csrf_client, user)
     Session.objects.filter(pk=data["session_id"]).update(revoked_at="2000-01-01T00:00Z")
-    resp = post(browser, "refresh", csrf=True)
+    resp = post(csrf_client, "refresh", csrf=True)
     assert_error(resp, 401, "session_revoked")
     assert cleared(resp)
 
 
-def test_reused_cookie_clears_the_cookie(browser, user, jwt_settings):
+def test_reused_cookie_clears_the_cookie(csrf_client, user, jwt_settings):
     jwt_settings(REFRESH_COOKIE={}, REFRESH_REUSE_GRACE=0)
-    login(browser, user)
-    stolen = browser.cookies[NAME].value
-    assert post(browser, "refresh", csrf=True).status_code == 200
-    browser.cookies[NAME] = stolen
-    resp = post(browser, "refresh", csrf=True)
+    login(csrf_client, user)
+    stolen = csrf_client.cookies[NAME].value
+    assert post(csrf_client, "refresh", csrf=True).status_code == 200
+    csrf_client.cookies[NAME] = stolen
+    resp = post(csrf_client, "refresh", csrf=True)
     assert_error(resp, 401, "refresh_token_reused")
     assert cleared(resp)
 
@@ -178,11 +178,11 @@ def test_host_prefix_cookie_is_secure_and_cleared_securely(user, jwt_settings):
     assert resp.cookies["__Host-rt"]["secure"]  # browsers ignore an insecure __Host- reset
 
 
-def test_refresh_without_cookie_or_body_token_is_401_refresh_token_invalid(browser):
-    resp = post(browser, "refresh", csrf=True)
+def test_refresh_without_cookie_or_body_token_is_401_refresh_token_invalid(csrf_client):
+    resp = post(csrf_client, "refresh", csrf=True)
     assert_error(resp, 401, "refresh_token_invalid")
 
 
-def test_refresh_with_an_empty_cookie_is_401_refresh_token_invalid(browser):
-    browser.cookies[NAME] = ""
-    assert_error(post(browser, "refresh", csrf=True), 401, "refresh_token_invalid")
+def test_refresh_with_an_empty_cookie_is_401_refresh_token_invalid(csrf_client):
+    csrf_client.cookies[NAME] = ""
+    assert_error(post(csrf_client, "refresh", csrf=True), 401, "refresh_token_invalid")

@@ -8,9 +8,11 @@ import uuid
 import pytest
 from django.contrib.auth.models import User
 
-from jwt_sessions import events, services
+from jwt_sessions import services
 from jwt_sessions.models import RevokeReason, Session
-from jwt_sessions.store import SessionKeys, store
+from jwt_sessions.redis import events, layout
+from jwt_sessions.redis.mirror import SessionKeys
+from jwt_sessions.redis.store import store
 from jwt_sessions.tokens import decode_access_token, parse_refresh_token
 from tests.conftest import assert_error, url
 from tests.event_consumers import Heard, is_event
@@ -142,13 +144,13 @@ def test_logout_all_of_many_sessions_is_one_round_trip_with_batched_messages(
 # ------------------------------------------------------------------ the receiver
 def test_channel_is_under_the_key_prefix(jwt_settings):
     jwt_settings(REDIS_KEY_PREFIX="myapp:")
-    assert store.events_channel() == "myapp:ev"
-    assert store.heartbeat_channel("r1") == "myapp:hb:r1"
+    assert layout.events_channel() == "myapp:ev"
+    assert layout.heartbeat_channel("r1") == "myapp:hb:r1"
 
 
 def test_garbled_messages_are_ignored(tokens, user, heard, redis_conn):
     for garbage in (b"", b"X", b"R" + b"\x00" * 5, b"O" + b"\x01" * 16 + b"\x09abc"):
-        redis_conn.publish(store.events_channel(), garbage)
+        redis_conn.publish(layout.events_channel(), garbage)
     store.forget([keys_of_tokens(tokens, user)])
     heard.wait_for(is_event(events.REVOKED, tokens["session_id"]))
     assert events.healthy()

@@ -15,10 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from jwt_sessions import events
-from jwt_sessions.mirror import circuit
-from jwt_sessions.store import SessionKeys, store
+from jwt_sessions.redis import events
+from jwt_sessions.redis.mirror import SessionKeys, circuit
+from jwt_sessions.redis.store import store
 from tests.event_consumers import Heard, is_event
+from tests.polling import eventually
 from tests.redis_servers import forget_redis_pools, point_cache_at
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -47,18 +48,14 @@ def gaps(heard: Heard) -> int:
 
 def wait_for_gaps(heard: Heard, count: int, timeout: float) -> float:
     """Seconds until `count` gaps were reported (fails after `timeout`)."""
-    started = time.monotonic()
-    while gaps(heard) < count:
-        assert time.monotonic() - started < timeout, f"only {gaps(heard)} gap(s)"
-        time.sleep(0.01)
-    return time.monotonic() - started
+    return eventually(lambda: gaps(heard) >= count, timeout, f"{count} gap(s)", 0.01)
 
 
 # ------------------------------------------------------------------ other processes
 LISTENER = """
 import sys, django
 django.setup()
-from jwt_sessions import events
+from jwt_sessions.redis import events
 events.subscribe(lambda e: e.kind != "gap" and print(e.kind, e.session_id, e.access_jti,
                                                    flush=True))
 assert events.wait_until_healthy(10)

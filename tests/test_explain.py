@@ -16,8 +16,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from jwt_sessions import mirror, services
+from jwt_sessions import services
 from jwt_sessions.models import Session
+from jwt_sessions.redis import mirror
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),

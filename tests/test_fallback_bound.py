@@ -16,8 +16,8 @@ import pytest
 from django.core import checks
 from django.db import connection
 
-from jwt_sessions.mirror import circuit
 from jwt_sessions.models import SessionQuerySet
+from jwt_sessions.redis.mirror import circuit
 from tests.conftest import Api, assert_error
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -68,7 +68,7 @@ def stalled(monkeypatch):
 
 
 @pytest.fixture
-def bcrypt_calls(monkeypatch) -> list[str]:
+def bcrypt_log(monkeypatch) -> list[str]:
     """Every bcrypt hash or check made from now on."""
     calls: list[str] = []
     for name in ("checkpw", "hashpw"):
@@ -153,9 +153,9 @@ def test_changing_the_bound_while_slots_are_held_never_breaks_a_request(
 
 
 def test_after_a_flush_whoami_rehydrates_and_refresh_is_a_redis_hit_without_bcrypt(
-        api, user, redis_conn, queries, bcrypt_calls):
+        api, user, redis_conn, queries, bcrypt_log):
     data = api.login_ok(user.username)
-    bcrypt_calls.clear()
+    bcrypt_log.clear()
     redis_conn.flushdb()
     assert api.whoami(data["access"]).status_code == 200  # database fallback, rehydrates
     with queries() as q:
@@ -163,17 +163,17 @@ def test_after_a_flush_whoami_rehydrates_and_refresh_is_a_redis_hit_without_bcry
     assert q.captured_queries == []  # a Redis hit again
     new = api.refresh_ok(data["refresh"])
     assert api.whoami(new["access"]).status_code == 200
-    assert bcrypt_calls == []
+    assert bcrypt_log == []
 
 
-def test_after_a_flush_a_refresh_first_pays_bcrypt_once(api, user, redis_conn, bcrypt_calls):
+def test_after_a_flush_a_refresh_first_pays_bcrypt_once(api, user, redis_conn, bcrypt_log):
     data = api.login_ok(user.username)
-    bcrypt_calls.clear()
+    bcrypt_log.clear()
     redis_conn.flushdb()
     second = api.refresh_ok(data["refresh"])  # Redis cannot vouch: the database and bcrypt
-    assert bcrypt_calls == ["checkpw"]
+    assert bcrypt_log == ["checkpw"]
     api.refresh_ok(second["refresh"])
-    assert bcrypt_calls == ["checkpw"]
+    assert bcrypt_log == ["checkpw"]
 
 
 @pytest.mark.parametrize("limit", [0, -1, "8", None, True, 2.5])

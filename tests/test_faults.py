@@ -15,9 +15,9 @@ from django.test import Client
 from django.utils import timezone
 
 from jwt_sessions import services
-from jwt_sessions.mirror import circuit
 from jwt_sessions.models import RevokeReason, Session
-from jwt_sessions.store import store
+from jwt_sessions.redis import layout
+from jwt_sessions.redis.mirror import circuit
 from tests.conftest import Api, assert_error
 from tests.redis_servers import forget_redis_pools, point_cache_at
 
@@ -42,7 +42,8 @@ class GuardedClient(Client):
 
 
 @pytest.fixture
-def api() -> Api:
+def guarded_api() -> Api:
+    """An Api whose client fails the test on a hang or a server error."""
     guarded = Api()
     guarded.client = GuardedClient()
     return guarded
@@ -64,52 +65,52 @@ def wait_for_retry() -> None:
 def kinds_of_keys(server, session_id: str) -> set[str]:
     """Which of a session's keys Redis holds: {"session", "access", "revoked"}."""
     sid = uuid.UUID(session_id)
-    starts = {"session": store.session_key(sid, "0" * 64).rsplit(":", 1)[0] + ":",
-              "access": store.access_key(sid, ""), "revoked": store.tombstone_key(sid)}
+    starts = {"session": layout.session_key(sid, "0" * 64).rsplit(":", 1)[0] + ":",
+              "access": layout.access_key(sid, ""), "revoked": layout.tombstone_key(sid)}
     with server.client() as conn:
         keys = [key.decode() for key in conn.keys(starts["revoked"][:-1] + "*")]
     return {kind for kind, start in starts.items() for key in keys if key.startswith(start)}
 
 
 # ------------------------------------------------------------------ Redis stopped
-def test_stopped_redis_database_policy_keeps_every_flow_working(api, make_user,
+def test_stopped_redis_database_policy_keeps_every_flow_working(guarded_api, make_user,
                                                                  redis_server):
     user = make_user()
-    first = api.login_ok(user.username)
+    first = guarded_api.login_ok(user.username)
     redis_server.stop()
-    assert api.whoami(first["access"]).json()["id"] == user.pk
-    second = api.login_ok(user.username)
-    refreshed = api.refresh_ok(first["refresh"])
-    assert_error(api.whoami(first["access"]), 401, "token_invalid")
-    assert len(api.sessions(refreshed["access"]).json()) == 2
-    assert api.logout(second["access"]).status_code == 204
-    assert_error(api.whoami(second["access"]), 401, "session_revoked")
-    assert api.logout_all(refreshed["access"]).status_code == 204
-    assert_error(api.whoami(refreshed["access"]), 401, "session_revoked")
-    assert_error(api.refresh(refreshed["refresh"]), 401, "session_revoked")
+    assert guarded_api.whoami(first["access"]).json()["id"] == user.pk
+    second = guarded_api.login_ok(user.username)
+    refreshed = guarded_api.refresh_ok(first["refresh"])
+    assert_error(guarded_api.whoami(first["access"]), 401, "token_invalid")
+    assert len(guarded_api.sessions(refreshed["access"]).json()) == 2
+    assert guarded_api.logout(second["access"]).status_code == 204
+    assert_error(guarded_api.whoami(second["access"]), 401, "session_revoked")
+    assert guarded_api.logout_all(refreshed["access"]).status_code == 204
+    assert_error(guarded_api.whoami(refreshed["access"]), 401, "session_revoked")
+    assert_error(guarded_api.refresh(refreshed["refresh"]), 401, "session_revoked")
 
 
-def test_stopped_redis_deny_policy_answers_503_then_recovers(api, user, redis_server,
+def test_stopped_redis_deny_policy_answers_503_then_recovers(guarded_api, user, redis_server,
                                                              jwt_settings):
-    tokens = api.login_ok(user.username)
+    tokens = guarded_api.login_ok(user.username)
     jwt_settings(REDIS_FAILURE_POLICY="deny")
     redis_server.stop()
-    assert_error(api.whoami(tokens["access"]), 503, "service_unavailable")
-    assert_error(api.refresh(tokens["refresh"]), 503, "service_unavailable")
-    assert_error(api.login(user.username), 503, "service_unavailable")
-    assert_error(api.logout(tokens["access"]), 503, "service_unavailable")
+    assert_error(guarded_api.whoami(tokens["access"]), 503, "service_unavailable")
+    assert_error(guarded_api.refresh(tokens["refresh"]), 503, "service_unavailable")
+    assert_error(guarded_api.login(user.username), 503, "service_unavailable")
+    assert_error(guarded_api.logout(tokens["access"]), 503, "service_unavailable")
     redis_server.start()  # back, empty
     wait_for_retry()
-    assert api.whoami(tokens["access"]).status_code == 200
-    assert api.refresh(tokens["refresh"]).status_code == 200
+    assert guarded_api.whoami(tokens["access"]).status_code == 200
+    assert guarded_api.refresh(tokens["refresh"]).status_code == 200
 
 
-def test_dead_redis_is_probed_once_per_retry_interval(api, user, proxy, jwt_settings):
-    tokens = api.login_ok(user.username)
+def test_dead_redis_is_probed_once_per_retry_interval(guarded_api, user, proxy, jwt_settings):
+    tokens = guarded_api.login_ok(user.username)
     jwt_settings(REDIS_RETRY_INTERVAL=60)
     proxy.cut("blackhole")  # every attempt would wait for the full timeout
     for _ in range(5):
-        assert api.whoami(tokens["access"]).status_code == 200
+        assert guarded_api.whoami(tokens["access"]).status_code == 200
     assert proxy.dropped == 1
 
 
@@ -124,44 +125,44 @@ def _empty(server, how: str) -> None:
 
 
 @pytest.mark.parametrize("how", ["flushed", "restarted"])
-def test_emptied_redis_logs_nobody_out_and_revives_no_ended_session(api, make_user,
+def test_emptied_redis_logs_nobody_out_and_revives_no_ended_session(guarded_api, make_user,
                                                                      redis_server, how):
     user = make_user()
-    alive, revoked, expired = (api.login_ok(user.username) for _ in range(3))
-    assert api.logout(revoked["access"]).status_code == 204
+    alive, revoked, expired = (guarded_api.login_ok(user.username) for _ in range(3))
+    assert guarded_api.logout(revoked["access"]).status_code == 204
     Session.objects.filter(pk=expired["session_id"]).update(
         expires_at=timezone.now() - timezone.timedelta(seconds=1))
     _empty(redis_server, how)
 
-    assert api.whoami(alive["access"]).status_code == 200
+    assert guarded_api.whoami(alive["access"]).status_code == 200
     wait_for_retry()  # a restart breaks pooled connections: the circuit may have opened
-    assert api.whoami(alive["access"]).status_code == 200
+    assert guarded_api.whoami(alive["access"]).status_code == 200
     assert kinds_of_keys(redis_server, alive["session_id"]) == {"session", "access"}
-    assert api.whoami(api.refresh_ok(alive["refresh"])["access"]).status_code == 200
+    assert guarded_api.whoami(guarded_api.refresh_ok(alive["refresh"])["access"]).status_code == 200
 
-    assert_error(api.whoami(revoked["access"]), 401, "session_revoked")
-    assert_error(api.refresh(revoked["refresh"]), 401, "session_revoked")
-    assert_error(api.whoami(expired["access"]), 401, "session_revoked")
-    assert_error(api.refresh(expired["refresh"]), 401, "refresh_token_invalid")
+    assert_error(guarded_api.whoami(revoked["access"]), 401, "session_revoked")
+    assert_error(guarded_api.refresh(revoked["refresh"]), 401, "session_revoked")
+    assert_error(guarded_api.whoami(expired["access"]), 401, "session_revoked")
+    assert_error(guarded_api.refresh(expired["refresh"]), 401, "refresh_token_invalid")
     assert kinds_of_keys(redis_server, revoked["session_id"]) == set()
     assert kinds_of_keys(redis_server, expired["session_id"]) == set()
 
 
 # ------------------------------------------------------------------ network cut
-def _logout(api, user, tokens):
-    assert api.logout(tokens["access"]).status_code == 204
+def _logout(guarded_api, user, tokens):
+    assert guarded_api.logout(tokens["access"]).status_code == 204
 
 
-def _logout_all(api, user, tokens):
-    assert api.logout_all(tokens["access"]).status_code == 204
+def _logout_all(guarded_api, user, tokens):
+    assert guarded_api.logout_all(tokens["access"]).status_code == 204
 
 
-def _admin_revoke(api, user, tokens):
+def _admin_revoke(guarded_api, user, tokens):
     assert services.revoke_sessions(Session.objects.filter(pk=tokens["session_id"]),
                                     RevokeReason.ADMIN) == 1
 
 
-def _password_change(api, user, tokens):
+def _password_change(guarded_api, user, tokens):
     user.set_password("An0ther-Pa55word")
     user.save()
 
@@ -177,87 +178,88 @@ REVOCATIONS = {
 
 @pytest.mark.parametrize("mode", ["refuse", "blackhole"])
 @pytest.mark.parametrize("how", list(REVOCATIONS))
-def test_revocation_during_a_cut_holds_once_redis_is_back(api, make_user, redis_server,
+def test_revocation_during_a_cut_holds_once_redis_is_back(guarded_api, make_user, redis_server,
                                                           proxy, queries, how, mode):
     revoke, other_revoked = REVOCATIONS[how]
     user, bystander = make_user(), make_user()
-    victim, other = api.login_ok(user.username), api.login_ok(user.username)
-    unrelated = api.login_ok(bystander.username)
+    victim, other = guarded_api.login_ok(user.username), guarded_api.login_ok(user.username)
+    unrelated = guarded_api.login_ok(bystander.username)
     proxy.cut(mode)
-    revoke(api, user, victim)
-    assert_error(api.whoami(victim["access"]), 401, "session_revoked")
+    revoke(guarded_api, user, victim)
+    assert_error(guarded_api.whoami(victim["access"]), 401, "session_revoked")
     # Redis kept the session's keys: without a replay it would still vouch for them.
     assert kinds_of_keys(redis_server, victim["session_id"]) == {"session", "access"}
 
     proxy.restore()
     wait_for_retry()
-    assert_error(api.whoami(victim["access"]), 401, "session_revoked")
+    assert_error(guarded_api.whoami(victim["access"]), 401, "session_revoked")
     assert "revoked" in kinds_of_keys(redis_server, victim["session_id"])
-    assert_error(api.refresh(victim["refresh"]), 401, "session_revoked")
+    assert_error(guarded_api.refresh(victim["refresh"]), 401, "session_revoked")
     if other_revoked:
-        assert_error(api.whoami(other["access"]), 401, "session_revoked")
+        assert_error(guarded_api.whoami(other["access"]), 401, "session_revoked")
     else:
-        assert api.whoami(other["access"]).status_code == 200
+        assert guarded_api.whoami(other["access"]).status_code == 200
     with queries() as q:  # Redis is trusted again: a hit costs no SQL
-        assert api.whoami(unrelated["access"]).status_code == 200
+        assert guarded_api.whoami(unrelated["access"]).status_code == 200
     assert len(q.captured_queries) == 0
 
 
 def test_another_process_sees_a_cut_revocation_at_clearjwtsessions_at_the_latest(
-        api, user, proxy):
-    victim, second = api.login_ok(user.username), api.login_ok(user.username)
+        guarded_api, user, proxy):
+    victim, second = guarded_api.login_ok(user.username), guarded_api.login_ok(user.username)
     proxy.cut()
-    assert api.logout_all(victim["access"]).status_code == 204
+    assert guarded_api.logout_all(victim["access"]).status_code == 204
     proxy.restore()
     circuit.reset()  # stands for another process, one that never saw Redis fail
     # There, Redis still vouches for the access token: the documented window...
-    assert api.whoami(victim["access"]).status_code == 200
+    assert guarded_api.whoami(victim["access"]).status_code == 200
     # ...never for a refresh: each rotation is a compare-and-swap on the row.
-    assert_error(api.refresh(second["refresh"]), 401, "session_revoked")
+    assert_error(guarded_api.refresh(second["refresh"]), 401, "session_revoked")
     call_command("clearjwtsessions", stdout=open("/dev/null", "w"))  # noqa: SIM115
-    assert_error(api.whoami(victim["access"]), 401, "session_revoked")
+    assert_error(guarded_api.whoami(victim["access"]), 401, "session_revoked")
 
 
 def test_refresh_during_a_cut_supersedes_the_old_access_token_once_redis_is_back(
-        api, user, proxy, redis_server):
-    old = api.login_ok(user.username)
+        guarded_api, user, proxy, redis_server):
+    old = guarded_api.login_ok(user.username)
     proxy.cut()
-    new = api.refresh_ok(old["refresh"])
-    assert_error(api.whoami(old["access"]), 401, "token_invalid")
+    new = guarded_api.refresh_ok(old["refresh"])
+    assert_error(guarded_api.whoami(old["access"]), 401, "token_invalid")
     proxy.restore()
     wait_for_retry()
-    assert_error(api.whoami(old["access"]), 401, "token_invalid")
-    assert api.whoami(new["access"]).status_code == 200
-    assert api.whoami(api.refresh_ok(new["refresh"])["access"]).status_code == 200
+    assert_error(guarded_api.whoami(old["access"]), 401, "token_invalid")
+    assert guarded_api.whoami(new["access"]).status_code == 200
+    assert guarded_api.whoami(guarded_api.refresh_ok(new["refresh"])["access"]).status_code == 200
 
 
 # ------------------------------------------------------------------ slow Redis
-def test_slow_redis_within_the_timeout_still_serves_from_redis(api, user, proxy, queries):
-    tokens = api.login_ok(user.username)
+def test_slow_redis_within_the_timeout_still_serves_from_redis(guarded_api, user, proxy, queries):
+    tokens = guarded_api.login_ok(user.username)
     proxy.latency = TIMEOUT / 10
     with queries() as q:
-        assert api.whoami(tokens["access"]).status_code == 200
+        assert guarded_api.whoami(tokens["access"]).status_code == 200
     assert len(q.captured_queries) == 0
-    assert api.whoami(api.refresh_ok(tokens["refresh"])["access"]).status_code == 200
+    refreshed = guarded_api.refresh_ok(tokens["refresh"])
+    assert guarded_api.whoami(refreshed["access"]).status_code == 200
 
 
-def test_redis_slower_than_the_timeout_falls_back_to_the_database(api, user, proxy):
-    tokens = api.login_ok(user.username)
+def test_redis_slower_than_the_timeout_falls_back_to_the_database(guarded_api, user, proxy):
+    tokens = guarded_api.login_ok(user.username)
     proxy.latency = TIMEOUT * 2
-    assert api.whoami(tokens["access"]).status_code == 200
-    refreshed = api.refresh_ok(tokens["refresh"])
+    assert guarded_api.whoami(tokens["access"]).status_code == 200
+    refreshed = guarded_api.refresh_ok(tokens["refresh"])
     wait_for_retry()  # probe the slow Redis again: still no hang
-    assert api.whoami(refreshed["access"]).status_code == 200
-    assert api.login(user.username).status_code == 200
-    assert api.logout(refreshed["access"]).status_code == 204
+    assert guarded_api.whoami(refreshed["access"]).status_code == 200
+    assert guarded_api.login(user.username).status_code == 200
+    assert guarded_api.logout(refreshed["access"]).status_code == 204
 
 
-def test_redis_slower_than_the_timeout_denies_under_policy_deny(api, user, proxy,
+def test_redis_slower_than_the_timeout_denies_under_policy_deny(guarded_api, user, proxy,
                                                                  jwt_settings):
-    tokens = api.login_ok(user.username)
+    tokens = guarded_api.login_ok(user.username)
     jwt_settings(REDIS_FAILURE_POLICY="deny")
     proxy.latency = TIMEOUT * 2
-    assert_error(api.whoami(tokens["access"]), 503, "service_unavailable")
+    assert_error(guarded_api.whoami(tokens["access"]), 503, "service_unavailable")
     wait_for_retry()
-    assert_error(api.refresh(tokens["refresh"]), 503, "service_unavailable")
-    assert_error(api.login(user.username), 503, "service_unavailable")
+    assert_error(guarded_api.refresh(tokens["refresh"]), 503, "service_unavailable")
+    assert_error(guarded_api.login(user.username), 503, "service_unavailable")

@@ -8,8 +8,9 @@ from datetime import timedelta
 
 import pytest
 
+from jwt_sessions.crypto import new_session_secret
 from jwt_sessions.models import RevokeReason, Session
-from jwt_sessions.tokens import make_refresh_token, new_session_secret, parse_refresh_token
+from jwt_sessions.tokens import make_refresh_token, parse_refresh_token
 from tests.conftest import PASSWORD, assert_error, bearer, url
 from tests.redis_servers import point_cache_at, start_redis
 from tests.token_endpoints import (
@@ -22,14 +23,6 @@ from tests.token_endpoints import (
 pytestmark = pytest.mark.django_db
 
 ACCESS_FIELDS = {"active", "sub", "sid", "jti", "exp", "iat", "token_type", "auth_time", "amr"}
-
-
-@pytest.fixture
-def gateway(api, make_user) -> str:
-    """The access token of a service account allowed to introspect."""
-    account = make_user("gateway")
-    grant_introspection(account)
-    return api.login_ok(account.username)["access"]
 
 
 def test_a_live_access_token_is_active_and_described(api, user, tokens, gateway):

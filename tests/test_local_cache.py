@@ -3,18 +3,19 @@ beyond the bounds: at once in the revoking process, on the event elsewhere, neve
 the events cannot be trusted."""
 from __future__ import annotations
 
-import time
 import uuid
 from datetime import timedelta
 
 import pytest
 from django.test import override_settings
 
-from jwt_sessions import events, local_cache, services
-from jwt_sessions.local_cache import LocalCache
-from jwt_sessions.store import store
+from jwt_sessions import services
+from jwt_sessions.redis import events, local_cache
+from jwt_sessions.redis.local_cache import LocalCache
+from jwt_sessions.redis.store import store
 from jwt_sessions.tokens import decode_access_token
 from tests.conftest import assert_error
+from tests.polling import eventually
 from tests.test_events import keys_of_tokens
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -37,14 +38,6 @@ def warm(api, access: str) -> None:
     hits = cache.hits
     assert api.whoami(access).status_code == 200
     assert cache.hits == hits + 1
-
-
-def wait_until(check, timeout: float = 2.0) -> float:
-    started = time.monotonic()
-    while not check():
-        assert time.monotonic() - started < timeout, "timed out"
-        time.sleep(0.002)
-    return time.monotonic() - started
 
 
 # ------------------------------------------------------------------ hits
@@ -108,8 +101,9 @@ def test_own_rotation_refuses_the_old_token_at_once(api, tokens, cache_on, monke
 def test_revocation_elsewhere_is_refused_on_its_event(api, tokens, user, cache_on):
     warm(api, tokens["access"])
     store.forget([keys_of_tokens(tokens, user)])  # what another process's revoke writes
-    wait_until(lambda: not cache_on.holds(uuid.UUID(tokens["session_id"]),
-                                          decode_access_token(tokens["access"]).jti))
+    eventually(lambda: not cache_on.holds(uuid.UUID(tokens["session_id"]),
+                                          decode_access_token(tokens["access"]).jti),
+               2.0, "the revocation event to drop the entry", 0.002)
     assert_error(api.whoami(tokens["access"]), 401, "session_revoked")
 
 

@@ -7,7 +7,8 @@ import logging
 import pytest
 
 from jwt_sessions.models import Session
-from jwt_sessions.store import StoreUnavailable, store
+from jwt_sessions.redis.mirror import StoreUnavailable
+from jwt_sessions.redis.store import store
 from tests.conftest import PASSWORD, assert_error
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -40,7 +41,7 @@ def test_full_flow_logs_events_and_no_secret(api, user, caplog, jwt_settings, mo
 
         patch.setattr(store, "check_access", down)
         assert api.whoami(third["access"]).status_code == 200  # database fallback
-    from jwt_sessions.mirror import circuit
+    from jwt_sessions.redis.mirror import circuit
 
     circuit.reset()
     assert api.logout(third["access"]).status_code == 204

@@ -16,8 +16,8 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
 from jwt_sessions import api as jwt_api
 from jwt_sessions import events, metrics
-from jwt_sessions.astore import astore
-from jwt_sessions.mirror import circuit
+from jwt_sessions.redis.mirror import circuit
+from jwt_sessions.redis.store import astore
 from tests.conftest import assert_error, next_ip
 
 pytestmark = pytest.mark.django_db(transaction=True)

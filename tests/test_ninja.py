@@ -8,7 +8,7 @@ import pytest
 from asgiref.sync import async_to_sync
 from django.test import AsyncClient, Client
 
-from jwt_sessions.astore import astore
+from jwt_sessions.redis.store import astore
 from tests.conftest import assert_error
 from tests.redis_servers import forget_redis_pools, point_cache_at
 from tests.test_async import async_round_trips  # noqa: F401 - a fixture
@@ -49,9 +49,9 @@ def test_operation_sees_claims_and_lazy_user_without_sql(path, user, tokens, que
 
 def test_async_operation_under_asgi_is_one_round_trip_and_no_sql(
         user, tokens, queries, async_round_trips, monkeypatch):  # noqa: F811
-    from jwt_sessions import stats
+    from jwt_sessions import counters
 
-    monkeypatch.setattr(stats, "_last_flush", time.monotonic())
+    monkeypatch.setattr(counters, "_last_flush", time.monotonic())
     with queries() as captured:
         [response] = aget("/ninja/async/whoami", token=tokens["access"])
     assert response.status_code == 200, response.content

@@ -7,8 +7,9 @@ import json
 import pytest
 
 from jwt_sessions import signals
+from jwt_sessions.crypto import new_session_secret
 from jwt_sessions.models import RevokeReason, Session
-from jwt_sessions.tokens import make_refresh_token, new_session_secret, parse_refresh_token
+from jwt_sessions.tokens import make_refresh_token, parse_refresh_token
 from tests.conftest import assert_error, url
 from tests.token_endpoints import post_form
 

@@ -19,10 +19,11 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from django.core.management import call_command
 
-from jwt_sessions.mirror import circuit
-from jwt_sessions.store import store
+from jwt_sessions.redis import layout
+from jwt_sessions.redis.mirror import circuit
 from jwt_sessions.testing import redis_cache
 from jwt_sessions.tokens import parse_refresh_token, sha256_hex
+from tests.async_checks import assert_async_check_answers
 from tests.conftest import assert_error
 from tests.redis_servers import RedisServer, forget_redis_pools, free_port
 
@@ -154,6 +155,18 @@ def test_full_flow_over_tls_with_an_acl_user(api, user, secured_redis, use_redis
     assert any(key.startswith("jwts:t:") for key in stored)  # the throttles' counters
 
 
+@pytest.mark.parametrize("credentials_in", ["url", "options"])
+def test_an_async_access_check_with_counters_due_answers_over_tls_with_an_acl_user(
+        api, user, secured_redis, use_redis, queries, monkeypatch, credentials_in):
+    if credentials_in == "url":
+        use_redis(secured_redis.url_for(ALICE, ALICE_PASSWORD),
+                  ssl_ca_certs=str(secured_redis.ca))
+    else:
+        use_redis(secured_redis.url_for(None, None), {"PASSWORD": ALICE_PASSWORD},
+                  username=ALICE, ssl_ca_certs=str(secured_redis.ca))
+    assert_async_check_answers(api, user.username, queries, monkeypatch)
+
+
 def test_the_acl_user_is_really_confined_to_the_prefix(secured_redis):
     import redis
 
@@ -264,7 +277,7 @@ def test_redis_holds_no_token_and_no_session_secret(api, user, redis_conn):
     api.whoami(second["access"])
     dump = _dump(redis_conn)
     # the dump does hold the session's keys
-    assert store.token_part(sha256_hex(second["refresh"])) in dump
+    assert layout.token_part(sha256_hex(second["refresh"])) in dump
     for pair in (first, second):
         assert pair["refresh"] not in dump
         assert pair["access"] not in dump

@@ -5,12 +5,15 @@ import time
 
 import pytest
 
+from tests.async_checks import assert_async_check_answers
 from tests.conftest import assert_error
+from tests.polling import eventually
 from tests.redis_servers import forget_redis_pools, start_redis, start_sentinel
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 RETRY = 0.2
+FAILOVER_TIMEOUT = 30.0
 
 
 @pytest.fixture
@@ -36,13 +39,6 @@ def sentinel_setup(settings, jwt_settings):
         server.close()
 
 
-def _wait(check, what: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
-
-
 def test_flows_survive_a_sentinel_failover(api, user, sentinel_setup, queries):
     primary, replica, sentinel = sentinel_setup
     tokens = api.login_ok(user.username)
@@ -51,16 +47,16 @@ def test_flows_survive_a_sentinel_failover(api, user, sentinel_setup, queries):
     assert len(q.captured_queries) == 0  # served by the primary found through Sentinel
 
     with sentinel.client() as conn:
-        _wait(lambda: conn.execute_command("SENTINEL", "REPLICAS", sentinel.name),
-              "the sentinel to see the replica")
-        _wait(lambda: replica.client().info("replication")["master_link_status"] == "up",
-              "the replica to sync")
+        eventually(lambda: conn.execute_command("SENTINEL", "REPLICAS", sentinel.name),
+                   FAILOVER_TIMEOUT, "the sentinel to see the replica", 0.1)
+        eventually(lambda: replica.client().info("replication")["master_link_status"] == "up",
+                   FAILOVER_TIMEOUT, "the replica to sync", 0.1)
         conn.execute_command("SENTINEL", "FAILOVER", sentinel.name)
-        _wait(lambda: int(conn.execute_command(
+        eventually(lambda: int(conn.execute_command(
             "SENTINEL", "GET-MASTER-ADDR-BY-NAME", sentinel.name)[1]) == replica.port,
-            "the failover")
-    _wait(lambda: replica.client().info("replication")["role"] == "master",
-          "the replica to be promoted")
+            FAILOVER_TIMEOUT, "the failover", 0.1)
+    eventually(lambda: replica.client().info("replication")["role"] == "master",
+               FAILOVER_TIMEOUT, "the replica to be promoted", 0.1)
 
     assert api.whoami(tokens["access"]).status_code == 200  # database if the link broke
     time.sleep(RETRY + 0.1)
@@ -87,3 +83,8 @@ def test_revocation_events_through_sentinel(api, user, sentinel_setup):
     finally:
         unsubscribe()
         events.stop()  # before the servers go
+
+
+def test_an_async_access_check_with_counters_due_answers_through_sentinel(
+        api, user, sentinel_setup, queries, monkeypatch):
+    assert_async_check_answers(api, user.username, queries, monkeypatch)

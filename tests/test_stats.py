@@ -8,10 +8,11 @@ import pytest
 from redis import Redis
 from redis.client import Pipeline
 
-from jwt_sessions import stats
-from jwt_sessions.mirror import circuit
+from jwt_sessions import counters, stats
 from jwt_sessions.models import Session
-from jwt_sessions.store import SessionKeys, StoreUnavailable, store
+from jwt_sessions.redis import layout
+from jwt_sessions.redis.mirror import SessionKeys, StoreUnavailable, circuit
+from jwt_sessions.redis.store import store
 from tests.conftest import assert_error
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -31,7 +32,7 @@ def counted():
 
 
 @pytest.fixture
-def round_trips(monkeypatch):
+def redis_commands(monkeypatch):
     """Count Redis round trips: each immediate command, and each pipeline execution."""
     trips: list[str] = []
     command, execute = Redis.execute_command, Pipeline.execute
@@ -97,17 +98,17 @@ def test_snapshot_totals_other_processes(api, tokens):
 
 
 def test_authenticated_request_is_one_round_trip_even_when_a_flush_is_due(
-        api, tokens, round_trips, monkeypatch, redis_conn):
+        api, tokens, redis_commands, monkeypatch, redis_conn):
     api.whoami(tokens["access"])
     stats.snapshot()  # flush what is pending, to start clean
     stats.record("refreshes", 3)
-    monkeypatch.setattr(stats, "_last_flush", 0.0)  # a flush is due
-    round_trips.clear()
+    monkeypatch.setattr(counters, "_last_flush", 0.0)  # a flush is due
+    redis_commands.clear()
     assert api.whoami(tokens["access"]).status_code == 200
-    assert len(round_trips) == 1, round_trips
-    assert round_trips[0].startswith("pipeline:") and "HINCRBY" in round_trips[0]
-    assert int(redis_conn.hget(store.stats_key(), "refreshes")) == 3  # flushed in it
+    assert len(redis_commands) == 1, redis_commands
+    assert redis_commands[0].startswith("pipeline:") and "HINCRBY" in redis_commands[0]
+    assert int(redis_conn.hget(layout.stats_key(), "refreshes")) == 3  # flushed in it
 
-    round_trips.clear()
+    redis_commands.clear()
     assert api.whoami(tokens["access"]).status_code == 200  # not due: a bare MGET
-    assert round_trips == ["MGET"]
+    assert redis_commands == ["MGET"]

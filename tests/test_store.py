@@ -6,7 +6,10 @@ from datetime import timedelta
 
 import pytest
 
-from jwt_sessions.store import HIT, MISS, REVOKED, SessionKeys, store
+from jwt_sessions import counters
+from jwt_sessions.redis import layout
+from jwt_sessions.redis.mirror import HIT, MISS, REVOKED, SessionKeys
+from jwt_sessions.redis.store import store
 
 MINUTE = timedelta(minutes=1)
 DAY = timedelta(days=1)
@@ -38,8 +41,8 @@ def session_keys():
 # ------------------------------------------------------------------ key names
 def test_keys_of_one_session_share_a_hash_tag(session_keys):
     sid = session_keys.session_id
-    names = [store.session_key(sid, "a" * 64), store.access_key(sid, "b"),
-             store.tombstone_key(sid)]
+    names = [layout.session_key(sid, "a" * 64), layout.access_key(sid, "b"),
+             layout.tombstone_key(sid)]
     tag = base64.urlsafe_b64encode(sid.bytes).rstrip(b"=").decode()
     assert {name.split("}")[0] + "}" for name in names} == {f"jwts:{{{tag}}}"}
 
@@ -57,14 +60,14 @@ def test_every_key_carries_the_configured_prefix(jwt_settings, redis_conn):
 # ------------------------------------------------------------------ put / check
 def test_put_session_writes_pair_with_ttls(session_keys, redis_conn):
     sid = session_keys.session_id
-    session_key = store.session_key(sid, session_keys.refresh_sha256)
-    access_key = store.access_key(sid, session_keys.access_jti)
+    session_key = layout.session_key(sid, session_keys.refresh_sha256)
+    access_key = layout.access_key(sid, session_keys.access_jti)
     assert redis_conn.get(session_key) == f"{session_keys.access_jti}|7|-".encode()
-    assert redis_conn.get(access_key) == store.token_part(session_keys.refresh_sha256).encode()
+    assert redis_conn.get(access_key) == layout.token_part(session_keys.refresh_sha256).encode()
     assert 86_390_000 < redis_conn.pttl(session_key) <= 86_400_000
     assert 59_000 < redis_conn.pttl(access_key) <= 60_000
-    assert redis_conn.hkeys(store.user_index_key(7)) == [sid.hex.encode()]
-    assert redis_conn.pttl(store.user_index_key(7)) > 0
+    assert redis_conn.hkeys(layout.user_index_key(7)) == [sid.hex.encode()]
+    assert redis_conn.pttl(layout.user_index_key(7)) > 0
 
 
 def test_check_access_hit_miss_and_revoked(session_keys):
@@ -82,8 +85,8 @@ def test_put_session_is_refused_under_a_tombstone(session_keys, redis_conn):
     store.forget([session_keys])
     assert store.put_session(session_keys, None, refresh_ttl=DAY, access_ttl=MINUTE) is False
     sid = session_keys.session_id
-    assert redis_conn.get(store.access_key(sid, session_keys.access_jti)) is None
-    assert redis_conn.get(store.session_key(sid, session_keys.refresh_sha256)) is None
+    assert redis_conn.get(layout.access_key(sid, session_keys.access_jti)) is None
+    assert redis_conn.get(layout.session_key(sid, session_keys.refresh_sha256)) is None
 
 
 def test_put_session_replacing_drops_the_previous_pair(session_keys, redis_conn):
@@ -92,16 +95,16 @@ def test_put_session_replacing_drops_the_previous_pair(session_keys, redis_conn)
                              replaces=session_keys)
     sid = session_keys.session_id
     assert store.check_access(sid, session_keys.access_jti) == MISS
-    assert redis_conn.get(store.session_key(sid, session_keys.refresh_sha256)) is None
+    assert redis_conn.get(layout.session_key(sid, session_keys.refresh_sha256)) is None
     assert store.check_access(sid, "new-jti") == HIT
 
 
 def test_forget_tombstone_outlives_access_tokens(session_keys, redis_conn, jwt_settings):
     store.forget([session_keys])
-    ttl = redis_conn.pttl(store.tombstone_key(session_keys.session_id))
+    ttl = redis_conn.pttl(layout.tombstone_key(session_keys.session_id))
     assert timedelta(minutes=15) < timedelta(milliseconds=ttl) <= timedelta(minutes=15,
                                                                               seconds=5)
-    assert redis_conn.hkeys(store.user_index_key(7)) == []
+    assert redis_conn.hkeys(layout.user_index_key(7)) == []
 
 
 def test_forget_without_tombstone_leaves_session_recacheable(session_keys):
@@ -124,7 +127,7 @@ def test_rotate_consumes_the_old_token_exactly_once(session_keys, redis_conn):
     assert store.check_access(sid, session_keys.access_jti) == MISS  # old access dropped
     assert store.check_access(sid, "jti-a") == HIT
     assert store.check_access(sid, "jti-b") == MISS
-    assert redis_conn.get(store.session_key(sid, "a" * 64)) == b"jti-a|7|-"
+    assert redis_conn.get(layout.session_key(sid, "a" * 64)) == b"jti-a|7|-"
 
 
 def test_rotate_unknown_token_is_none(session_keys):
@@ -133,9 +136,9 @@ def test_rotate_unknown_token_is_none(session_keys):
 
 def test_rotate_is_refused_under_a_tombstone(session_keys, redis_conn):
     sid = session_keys.session_id
-    redis_conn.set(store.tombstone_key(sid), 1, px=60_000)
+    redis_conn.set(layout.tombstone_key(sid), 1, px=60_000)
     assert store.rotate(sid, session_keys.refresh_sha256, "a" * 64, "j", DAY, MINUTE) is None
-    assert redis_conn.get(store.session_key(sid, session_keys.refresh_sha256)) is not None
+    assert redis_conn.get(layout.session_key(sid, session_keys.refresh_sha256)) is not None
 
 
 def test_rotate_caps_ttl_at_the_absolute_end(redis_conn):
@@ -144,7 +147,7 @@ def test_rotate_caps_ttl_at_the_absolute_end(redis_conn):
     store.put_session(keys, end, refresh_ttl=DAY, access_ttl=MINUTE)
     cached = store.rotate(keys.session_id, keys.refresh_sha256, "a" * 64, "j", DAY, MINUTE)
     assert cached.absolute_end == end
-    ttl = redis_conn.pttl(store.session_key(keys.session_id, "a" * 64))
+    ttl = redis_conn.pttl(layout.session_key(keys.session_id, "a" * 64))
     assert 3_590_000 < ttl <= 3_600_000
 
 
@@ -164,11 +167,15 @@ def test_user_index_lists_and_unindexes(session_keys):
     assert store.indexed_session_ids(7) == {session_keys.session_id.hex}
 
 
-def test_counters_add_up_and_expire(redis_conn):
+def test_counters_add_up_and_expire(redis_conn, monkeypatch):
     store.flush_counters({"redis_hits": 2})
-    store.check_access(uuid.uuid4(), "j", {"redis_hits": 3, "refreshes": 1})
+    counters.take_all()
+    counters.record("redis_hits", 3)
+    counters.record("refreshes")
+    monkeypatch.setattr(counters, "_last_flush", 0.0)  # due: the check takes them itself
+    store.check_access(uuid.uuid4(), "j")
     assert store.read_counters() == {"redis_hits": 5, "refreshes": 1}
-    assert redis_conn.pttl(store.stats_key()) > 0
+    assert redis_conn.pttl(layout.stats_key()) > 0
 
 
 # ------------------------------------------------------------------ after real flows

@@ -9,7 +9,10 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from django.db import connection
 
-from jwt_sessions.store import StoreUnavailable, store
+from jwt_sessions.redis import layout
+from jwt_sessions.redis.client import clients
+from jwt_sessions.redis.mirror import StoreUnavailable
+from jwt_sessions.redis.store import store
 from tests.conftest import PASSWORD, Api, assert_error, next_ip
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -129,12 +132,12 @@ def test_throttle_never_makes_a_500_when_the_connection_raises(api, user, monkey
     def broken(*args, **kwargs):
         raise ConnectionError("socket gone")  # a bare OSError, not wrapped by redis-py
 
-    monkeypatch.setattr(store, "connection", broken)
+    monkeypatch.setattr(clients, "sync", broken)
     api.login_ok(user.username)
 
 
 def test_username_cache_key_holds_no_username(user, redis_conn, api):
     api.login(user.username, password="wrong")
-    keys = [key.decode() for key in redis_conn.scan_iter(match=store.counter_key("*"))]
+    keys = [key.decode() for key in redis_conn.scan_iter(match=layout.counter_key("*"))]
     assert keys and not any(user.username in key for key in keys)
     assert PASSWORD not in "".join(keys)

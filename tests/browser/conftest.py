@@ -10,12 +10,13 @@ import os
 import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.polling import eventually
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "artifacts"
@@ -52,15 +53,16 @@ def example_site(db_dir: Path, **extra_env: str) -> Iterator[str]:
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + STARTUP_SECONDS
-        while True:
+        def serving() -> bool:
+            if server.poll() is not None:
+                raise RuntimeError("the example project exited")
             try:
                 urllib.request.urlopen(f"{base}/login/", timeout=2).close()
-                break
             except OSError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise RuntimeError("the example project did not start") from None
-                time.sleep(0.2)
+                return False
+            return True
+
+        eventually(serving, STARTUP_SECONDS, "the example project to serve", 0.2)
         yield base
     finally:
         server.terminate()

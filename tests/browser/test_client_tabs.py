@@ -61,16 +61,17 @@ TOKEN_EXPIRES_AT = """() => {
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory):
+def tabs_site(tmp_path_factory):
     with example_site(tmp_path_factory.mktemp("tabs"),
                       EXAMPLE_ACCESS_SECONDS=str(ACCESS_SECONDS)) as base:
         yield base
 
 
 @pytest.fixture(scope="module")
-def admin(site, browser):
+def admin(tabs_site, browser):
     """The admin's session list at 1280 px: its counters are the server's own count."""
-    page = browser.new_context(base_url=site, viewport={"width": 1280, "height": 800}).new_page()
+    page = browser.new_context(base_url=tabs_site,
+                               viewport={"width": 1280, "height": 800}).new_page()
     page.goto("/admin/login/?next=/admin/jwt_sessions/session/")
     page.fill("#id_username", "admin")
     page.fill("#id_password", "admin")
@@ -86,9 +87,9 @@ def server_counters(admin) -> dict[str, int]:
             for i in range(cells.count())}
 
 
-def open_tabs(browser, site, count: int = TABS) -> list:
+def open_tabs(browser, tabs_site, count: int = TABS) -> list:
     """One browser (one cookie jar), logged in as alice in the first tab, `count` tabs."""
-    context = browser.new_context(base_url=site)
+    context = browser.new_context(base_url=tabs_site)
     tabs = [log_in(context.new_page(), "alice")]
     for _ in range(count - 1):
         tab = context.new_page()
@@ -129,8 +130,8 @@ def report(name: str, **numbers) -> None:
     print(f"\n[{name}] " + ", ".join(f"{key}={value}" for key, value in numbers.items()))
 
 
-def test_three_tabs_share_one_refresh_per_expiry(site, browser, admin):
-    tabs = open_tabs(browser, site)
+def test_three_tabs_share_one_refresh_per_expiry(tabs_site, browser, admin):
+    tabs = open_tabs(browser, tabs_site)
     refresh_answers = count_refreshes(tabs)
     before = server_counters(admin)
     logs = run_tabs(tabs, RUN_SECONDS)
@@ -145,8 +146,8 @@ def test_three_tabs_share_one_refresh_per_expiry(site, browser, admin):
            failed=0, server_refreshes=refreshes, reused=0)
 
 
-def test_a_tab_cut_off_for_two_seconds_costs_no_failure_elsewhere(site, browser, admin):
-    tabs = open_tabs(browser, site)
+def test_a_tab_cut_off_for_two_seconds_costs_no_failure_elsewhere(tabs_site, browser, admin):
+    tabs = open_tabs(browser, tabs_site)
     cut_tab = tabs[1]
     refresh_answers = count_refreshes(tabs)
     before = server_counters(admin)
@@ -181,13 +182,13 @@ def test_a_tab_cut_off_for_two_seconds_costs_no_failure_elsewhere(site, browser,
            server_refreshes=refreshes, reused=0)
 
 
-def test_revocation_from_another_browser_signs_out_every_tab(site, browser, artifacts):
-    tabs = open_tabs(browser, site)
+def test_revocation_from_another_browser_signs_out_every_tab(tabs_site, browser, artifacts):
+    tabs = open_tabs(browser, tabs_site)
     session_id = json.loads(tabs[0].locator("#api-body").inner_text())["session_id"]
     for tab in tabs:
         tab.evaluate(START_CALLING, CALL_EVERY_MS)
 
-    other = new_person(browser, site, "alice")
+    other = new_person(browser, tabs_site, "alice")
     other.goto("/devices/")
     row = other.locator(f"tr[data-session-id='{session_id}']")
     expect(row).to_be_visible()
@@ -209,8 +210,8 @@ def test_revocation_from_another_browser_signs_out_every_tab(site, browser, arti
     report("sign-out", latencies_ms=latencies)
 
 
-def test_the_admin_list_fits_1280_px(site, browser, admin, artifacts):
-    open_tabs(browser, site, count=1)
+def test_the_admin_list_fits_1280_px(tabs_site, browser, admin, artifacts):
+    open_tabs(browser, tabs_site, count=1)
     admin.reload()
     expect(admin.locator("#result_list")).to_contain_text("Revoked by its user")
     admin.screenshot(path=str(artifacts / "admin-sessions-1280.png"), full_page=True)
@@ -222,8 +223,8 @@ def test_the_admin_list_fits_1280_px(site, browser, admin, artifacts):
     admin.screenshot(path=str(artifacts / "admin-sessions-1280.png"), full_page=True)
 
 
-def test_logged_out_protected_page_offers_a_login_link(site, browser):
-    page = browser.new_context(base_url=site).new_page()
+def test_logged_out_protected_page_offers_a_login_link(tabs_site, browser):
+    page = browser.new_context(base_url=tabs_site).new_page()
     page.goto("/protected/")
     expect(page.locator("#api-status")).to_have_text("401 not_authenticated")
     expect(page.locator("#signed-out")).to_be_visible()

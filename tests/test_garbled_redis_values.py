@@ -6,7 +6,7 @@ import pytest
 from django.test import Client
 
 from jwt_sessions.models import Session
-from jwt_sessions.store import store
+from jwt_sessions.redis import layout
 from jwt_sessions.tokens import decode_access_token, parse_refresh_token
 from tests.conftest import next_ip, url
 
@@ -20,7 +20,7 @@ GARBAGE = [b"", b"no-separator", b"jti|user", b"jti|1|not-a-number", b"jti|1|1.5
 def test_a_garbled_session_value_falls_back_to_the_database(api, user, tokens, redis_conn,
                                                             value):
     token = parse_refresh_token(tokens["refresh"])
-    key = store.session_key(token.session_id, token.sha256)
+    key = layout.session_key(token.session_id, token.sha256)
     assert redis_conn.exists(key)
     redis_conn.set(key, value, keepttl=True)
 

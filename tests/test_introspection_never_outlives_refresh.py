@@ -5,16 +5,9 @@ import pytest
 from django.contrib.auth.hashers import make_password
 
 from tests.conftest import assert_error
-from tests.token_endpoints import grant_introspection, introspect
+from tests.token_endpoints import introspect
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def gateway(api, make_user) -> str:
-    account = make_user("gateway")
-    grant_introspection(account)
-    return api.login_ok(account.username)["access"]
 
 
 @pytest.mark.parametrize("change", [

@@ -10,7 +10,7 @@ import pytest
 from django.db import connection
 
 from jwt_sessions.models import Session
-from jwt_sessions.store import store
+from jwt_sessions.redis import layout
 from jwt_sessions.tokens import sha256_hex
 from tests import jwt_forge as forge
 from tests.conftest import Api, assert_error
@@ -48,9 +48,9 @@ def race(token: str, threads: int = THREADS) -> list[tuple[int, dict]]:
 def redis_keys(redis_conn, session_id: str, kind: str) -> set[str]:
     """The session's live Redis keys of one kind (`session` or `access`), by suffix."""
     sid = uuid.UUID(session_id)
-    pattern = store.session_key(sid, "0" * 64).rsplit(":", 1)[0] + ":*"
+    pattern = layout.session_key(sid, "0" * 64).rsplit(":", 1)[0] + ":*"
     if kind == "access":
-        pattern = store.access_key(sid, "*")
+        pattern = layout.access_key(sid, "*")
     return {key.decode().rsplit(":", 1)[1] for key in redis_conn.scan_iter(match=pattern)}
 
 
@@ -67,7 +67,7 @@ def assert_single_live_pair(api, redis_conn, session_id: str, pairs: list[dict])
     assert len(live) == 1
     assert forge.parts(live[0]["access"])[1]["jti"] == session.access_jti
     assert redis_keys(redis_conn, session_id, "session") <= {
-        store.token_part(session.refresh_token_sha256)}
+        layout.token_part(session.refresh_token_sha256)}
     assert redis_keys(redis_conn, session_id, "access") <= {session.access_jti}
     for pair in pairs:
         expected = 200 if pair is live[0] else 401

@@ -1,4 +1,5 @@
-"""The one door to Redis: every caller (flows, throttles, cleanup, stats) goes through here.
+"""The door of the Redis wing: every caller outside it (flows, throttles, cleanup,
+stats) goes through here.
 
 Redis mirrors the session table so that an ordinary request needs no SQL. This module
 keeps that mirror honest: it maps rows to their Redis keys, guards each call with a
@@ -20,12 +21,15 @@ from asgiref.sync import sync_to_async
 from django.db import connection, transaction
 from django.utils import timezone
 
-from . import local_cache, stats
-from .astore import astore
-from .conf import access_token_ttl, jwt_settings, revocation_window
-from .exceptions import ServiceUnavailable
-from .models import Session
-from .store import HIT, MISS, REVOKED, CachedSession, SessionKeys, StoreUnavailable, store
+from .. import counters
+from ..conf import jwt_settings
+from ..exceptions import ServiceUnavailable
+from ..lifetimes import access_token_ttl, revocation_window
+from ..models import Session
+from . import local_cache
+from .client import StoreUnavailable
+from .layout import HIT, MISS, REVOKED, CachedSession, SessionKeys
+from .store import astore, store
 
 __all__ = [
     "HIT", "MISS", "REVOKED", "CachedSession", "SessionKeys", "StoreUnavailable", "Circuit",
@@ -101,7 +105,7 @@ def _tripped(exc: StoreUnavailable) -> None:
         logger.warning("Redis unavailable (%s); using the database for %s s", exc,
                        jwt_settings.REDIS_RETRY_INTERVAL.total_seconds())
     circuit.trip()
-    stats.record("redis_errors")
+    counters.record("redis_errors")
 
 
 def apply_failure_policy() -> None:
@@ -216,14 +220,15 @@ def uncache(keys: SessionKeys) -> None:
         local_cache.forget([keys.session_id])
 
 
-def check_access(session_id: Any, jti: str, counters: dict[str, int] | None) -> str:
-    """HIT, MISS or REVOKED for an access token (one round trip); raises StoreUnavailable."""
-    return _guarded(store.check_access, session_id, jti, counters)
+def check_access(session_id: Any, jti: str) -> str:
+    """HIT, MISS or REVOKED for an access token (one round trip, which carries the due
+    counters too); raises StoreUnavailable."""
+    return _guarded(store.check_access, session_id, jti)
 
 
-async def acheck_access(session_id: Any, jti: str, counters: dict[str, int] | None) -> str:
+async def acheck_access(session_id: Any, jti: str) -> str:
     """`check_access` without blocking the event loop; raises StoreUnavailable."""
-    return await _aguarded(astore.check_access, session_id, jti, counters)
+    return await _aguarded(astore.check_access, session_id, jti)
 
 
 def rotate(session_id: Any, old_sha256: str, new_sha256: str, new_jti: str,

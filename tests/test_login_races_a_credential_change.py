@@ -10,8 +10,9 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.db import connection
 
-from jwt_sessions import mirror, services
+from jwt_sessions import services
 from jwt_sessions.models import Session
+from jwt_sessions.redis import mirror
 from tests.conftest import assert_error
 
 pytestmark = pytest.mark.django_db(transaction=True)

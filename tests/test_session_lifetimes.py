@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from jwt_sessions.models import Session
+from jwt_sessions.redis import layout
 from tests.conftest import assert_error
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -88,7 +89,6 @@ def test_without_rotation_the_same_refresh_token_is_returned(api, user, jwt_sett
 def test_no_access_token_outlives_its_session(api, user, jwt_settings, redis_conn, path):
     """With SESSION_MAX_LIFETIME shorter than an access lifetime, the access token (its
     exp claim and its Redis key) ends with the session, on every path that issues one."""
-    from jwt_sessions.store import store
     from tests import jwt_forge as forge
 
     jwt_settings(SESSION_MAX_LIFETIME=timedelta(minutes=5))
@@ -101,5 +101,5 @@ def test_no_access_token_outlives_its_session(api, user, jwt_settings, redis_con
     claims = forge.parts(data["access"])[1]
     assert claims["exp"] <= session.expires_at.timestamp()
     assert datetime.fromisoformat(data["access_expires_at"]) <= session.expires_at
-    ttl_ms = redis_conn.pttl(store.access_key(session.pk, claims["jti"]))
+    ttl_ms = redis_conn.pttl(layout.access_key(session.pk, claims["jti"]))
     assert 0 < ttl_ms <= 5 * 60 * 1000

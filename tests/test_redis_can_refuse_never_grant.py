@@ -8,7 +8,8 @@ from datetime import timedelta
 import pytest
 
 from jwt_sessions.models import Session
-from jwt_sessions.store import store
+from jwt_sessions.redis import layout
+from jwt_sessions.redis.store import store
 from jwt_sessions.tokens import decode_access_token, parse_refresh_token
 from tests.conftest import assert_error
 
@@ -17,7 +18,7 @@ pytestmark = pytest.mark.django_db
 
 def session_key_of(refresh: str) -> str:
     token = parse_refresh_token(refresh)
-    return store.session_key(token.session_id, token.sha256)
+    return layout.session_key(token.session_id, token.sha256)
 
 
 def rewrite_value(redis_conn, refresh: str, user_id=None, end: str | None = None) -> None:
@@ -74,7 +75,7 @@ def test_user_id_with_separator_survives_the_redis_value(redis_conn):
     """A string primary key may hold "|": the value still parses to the right parts."""
     import uuid
 
-    from jwt_sessions.store import SessionKeys
+    from jwt_sessions.redis.mirror import SessionKeys
 
     keys = SessionKeys(uuid.uuid4(), "a" * 64, "jti-1", "team|admin")
     store.put_session(keys, 1_900_000_000, refresh_ttl=timedelta(days=1),

@@ -23,8 +23,8 @@ from typing import Any
 
 from django.core.signals import setting_changed
 
+from ..conf import as_timedelta, cached_per_settings, jwt_settings
 from . import events
-from .conf import as_timedelta, cached_per_settings, jwt_settings
 
 DEFAULT_MAX_AGE = timedelta(seconds=30)
 DEFAULT_MAX_ENTRIES = 10_000

@@ -1,0 +1,48 @@
+"""The token pair of a session: what login and refresh answer, signed from the
+session's row (never from what Redis said)."""
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from .claims import extra_claims
+from .models import Session
+from .serializers import TokenPairSerializer
+from .tokens import RefreshToken, encode_access_token
+
+
+@dataclass(frozen=True)
+class TokenPair:
+    """What login and refresh answer."""
+
+    access: str
+    refresh: str
+    access_expires_at: datetime
+    refresh_expires_at: datetime
+    session_id: uuid.UUID
+    user_id: str
+
+    def as_dict(self) -> dict[str, str]:
+        """The JSON body login and refresh answer."""
+        return dict(TokenPairSerializer(self).data)
+
+
+# How the user proved who they are (RFC 8176 method names), for the `amr` claim.
+AMR_PASSWORD = "pwd"
+
+
+def capped_end(idle_end: datetime, absolute_end: datetime | None) -> datetime:
+    return idle_end if absolute_end is None else min(idle_end, absolute_end)
+
+
+def token_pair(session: Session, refresh: RefreshToken, now: datetime, user: Any) -> TokenPair:
+    """The token pair of a session's current row: its access token is signed from the
+    row (user, session end, auth_time, amr), never from what Redis said; `user` (the
+    session's) is what CLAIMS_HOOK sees."""
+    access, access_expires = encode_access_token(
+        session.user_id, session.pk, session.access_jti, now, session.expires_at,
+        auth_time=session.auth_time, amr=session.amr, extra=extra_claims(user, session.pk))
+    return TokenPair(access, refresh.value, access_expires, session.expires_at, session.pk,
+                     str(session.user_id))

@@ -1,0 +1,57 @@
+"""The Lua scripts of the store: each runs atomically inside one Redis Cluster slot
+(every key it names shares its session's hash tag)."""
+from __future__ import annotations
+
+# A rate-limit counter: add, and give a new counter its TTL, in one atomic step (a
+# separate EXPIRE could be lost, leaving a counter that never resets).
+# KEYS: counter. ARGV: amount, ttl (ms).
+COUNT = """
+local n = redis.call('INCRBY', KEYS[1], ARGV[1])
+if redis.call('PTTL', KEYS[1]) < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return n
+"""
+
+# Sets a session's current pair unless the session is tombstoned; drops the keys of the
+# pair it replaces, if any. KEYS: tombstone, new session, new access, [old session,
+# old access]. ARGV: session value, access value, session ttl, access ttl.
+# ARGV[5], ARGV[6] (with old keys): the events channel and the "rotated" message.
+PUT = """
+for i = 4, #KEYS do redis.call('DEL', KEYS[i]) end
+if ARGV[6] then redis.pcall('PUBLISH', ARGV[5], ARGV[6]) end
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[3])
+redis.call('SET', KEYS[3], ARGV[2], 'PX', ARGV[4])
+return 1
+"""
+
+# Rotation on a Redis hit: atomically consume the old refresh key and install the new
+# pair, so of many concurrent callers exactly one sees the old value. The new session
+# value keeps the old one's user and absolute end, and neither new key's TTL passes
+# that end.
+# KEYS: tombstone, old session, new session, new access.
+# ARGV: access key prefix, new jti, new token part, session ttl (ms), access ttl (ms),
+# events channel, "rotated" message head (kind + session id; the old jti is appended).
+ROTATE = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return false end
+local old = redis.call('GET', KEYS[2])
+if not old then return false end
+local sep = string.find(old, '|', 1, true)
+local rest = string.sub(old, sep)
+local ttl = tonumber(ARGV[4])
+local access_ttl = tonumber(ARGV[5])
+local last = string.match(rest, '|([^|]*)$')
+if last ~= '-' then
+  local now = redis.call('TIME')
+  local left = (tonumber(last) - tonumber(now[1])) * 1000
+  if left <= 0 then return false end
+  if left < ttl then ttl = left end
+  if left < access_ttl then access_ttl = left end
+end
+local old_jti = string.sub(old, 1, sep - 1)
+redis.call('DEL', KEYS[2])
+redis.call('DEL', ARGV[1] .. old_jti)
+redis.call('SET', KEYS[3], ARGV[2] .. rest, 'PX', ttl)
+redis.call('SET', KEYS[4], ARGV[3], 'PX', access_ttl)
+redis.pcall('PUBLISH', ARGV[6], ARGV[7] .. string.char(#old_jti) .. old_jti)
+return old
+"""

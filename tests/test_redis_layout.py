@@ -1,0 +1,99 @@
+"""jwt_sessions.redis.layout: key names, values and the events wire format, as pure
+functions, and the round trips the store plans from them (one plan for the sync and the
+async face, a Redis Cluster's included)."""
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import pytest
+
+from jwt_sessions.redis import layout
+from jwt_sessions.redis.layout import HIT, MISS, REVOKED
+from jwt_sessions.redis.store import access_check_trip
+
+SESSION = uuid.UUID("0123456789abcdef0123456789abcdef")
+
+
+def test_every_key_of_a_session_shares_its_hash_tag():
+    tag = "{ASNFZ4mrze8BI0VniavN7w}"
+    keys = [layout.session_key(SESSION, "ab" * 32), layout.access_key(SESSION, "j"),
+            layout.tombstone_key(SESSION), *layout.access_check_keys(SESSION, "j")]
+    assert all(tag in key for key in keys), keys
+
+
+def test_a_refresh_token_is_named_by_128_bits_of_its_sha256():
+    assert layout.token_part("00" * 16 + "ff" * 16) == "AAAAAAAAAAAAAAAAAAAAAA"
+    assert layout.token_part("ab" * 32) == layout.token_part("ab" * 16 + "cd" * 16)
+
+
+@pytest.mark.parametrize(("user_id", "end"), [("7", None), ("a|b", 1_700_000_000)])
+def test_a_session_value_reads_back_what_was_written(user_id, end):
+    raw = layout.session_value("the-jti", user_id, end).encode()
+    assert layout.parse_session_value(raw) == layout.CachedSession("the-jti", user_id, end)
+
+
+@pytest.mark.parametrize("garbled", [b"", b"no-separator", b"jti|user|not-a-number"])
+def test_a_garbled_session_value_is_a_value_error(garbled):
+    with pytest.raises(ValueError):
+        layout.parse_session_value(garbled)
+
+
+@pytest.mark.parametrize(("access", "tombstone", "state"), [
+    (b"t", None, HIT), (None, None, MISS), (b"t", b"1", REVOKED), (None, b"1", REVOKED)])
+def test_a_tombstone_outranks_the_access_key(access, tombstone, state):
+    assert layout.access_state(access, tombstone) == state
+
+
+def test_event_messages_carry_every_record_in_bounded_messages():
+    sessions = [uuid.uuid4() for _ in range(layout.EVENT_RECORDS + 1)]
+    records = [layout.event_record(sid, f"jti-{n}") for n, sid in enumerate(sessions)]
+    messages = layout.event_messages(layout.EVENT_ROTATED, records)
+    assert len(messages) == 2
+    parsed = [record for message in messages for record in layout.parse_event(message)[1]]
+    assert parsed == [(sid, f"jti-{n}") for n, sid in enumerate(sessions)]
+
+
+def test_a_jti_too_long_for_its_length_byte_is_left_out():
+    record = layout.event_record(SESSION, "x" * (layout.MAX_JTI_BYTES + 1))
+    assert layout.parse_event(layout.EVENT_REVOKED + record) == (
+        layout.EVENT_REVOKED, [(SESSION, None)])
+
+
+@pytest.mark.parametrize("garbled", [b"", b"X", layout.EVENT_REVOKED + b"short",
+                                     layout.EVENT_REVOKED + SESSION.bytes + b"\x05ab"])
+def test_a_garbled_event_is_a_value_error(garbled):
+    with pytest.raises(ValueError):
+        layout.parse_event(garbled)
+
+
+def test_ttls_are_whole_milliseconds_and_never_zero():
+    assert layout.ms(timedelta(seconds=1.5)) == 1500
+    assert layout.ms(timedelta(0)) == 1
+
+
+# ------------------------------------------------------------------ planned round trips
+def commands(trip) -> list[str]:
+    return [name for name, _, _ in trip.commands]
+
+
+def test_an_access_check_is_one_mget_without_counters():
+    for cluster in (False, True):
+        trip = access_check_trip(cluster, SESSION, "j", None)
+        assert commands(trip) == ["mget"]
+        assert trip.answer([[b"t", None]]) == HIT
+
+
+def test_due_counters_ride_with_an_mget_outside_a_cluster():
+    trip = access_check_trip(False, SESSION, "j", {"redis_hits": 2})
+    assert commands(trip) == ["mget", "hincrby", "pexpire"]
+    assert trip.answer([[None, b"1"], 2, True]) == REVOKED
+
+
+def test_on_a_cluster_due_counters_ride_with_two_gets_of_one_slot():
+    """A cluster pipeline refuses MGET: the plan every face runs reads the two keys."""
+    trip = access_check_trip(True, SESSION, "j", {"redis_hits": 2})
+    assert commands(trip) == ["get", "get", "hincrby", "pexpire"]
+    assert [args for name, args, _ in trip.commands if name == "get"] == [
+        (key,) for key in layout.access_check_keys(SESSION, "j")]
+    assert trip.answer([b"t", None, 2, True]) == HIT
