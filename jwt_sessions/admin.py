@@ -121,6 +121,8 @@ class SessionAdmin(RefusesMalformedInput, ReadOnlySessions, admin.ModelAdmin):
         (None, {"fields": ["user", "status_badge", "device_label", "token_fingerprint"]}),
         (_("Client"), {"fields": ["user_agent", "browser", "os", "device", "device_type",
                                   "ip_address", "location"]}),
+        (_("New device check"), {"fields": ["novelty", "device_family", "country",
+                                            "network"]}),
         (_("Lifetime"), {"fields": ["created_at", "last_activity_at", "expires_at",
                                     "absolute_expires_at"]}),
         (_("Revocation"), {"fields": ["revoked_at", "revoked_reason", "revoked_by"]}),
@@ -128,7 +130,8 @@ class SessionAdmin(RefusesMalformedInput, ReadOnlySessions, admin.ModelAdmin):
     readonly_fields = ["user", "status_badge", "device_label", "token_fingerprint",
                        "user_agent", "browser", "os", "device", "device_type", "ip_address",
                        "location", "created_at", "last_activity_at", "expires_at",
-                       "absolute_expires_at", "revoked_at", "revoked_reason", "revoked_by"]
+                       "absolute_expires_at", "revoked_at", "revoked_reason", "revoked_by",
+                       "novelty", "device_family", "country", "network"]
 
     # ------------------------------------------------------------ read-only
     def has_revoke_permission(self, request: HttpRequest) -> bool:

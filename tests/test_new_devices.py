@@ -216,3 +216,13 @@ class BrokenBackend:
 
     def send_messages(self, messages):
         raise ConnectionRefusedError("no mail server here")
+
+
+def test_admin_page_shows_what_was_new(api, user, geoip, admin_client):
+    from django.urls import reverse
+
+    api.login_ok(user.username, ip=BERLIN_IP)
+    phone = api.login_ok(user.username, ua=UA_IPHONE, ip=SYDNEY_IP)
+    html = admin_client.get(reverse("admin:jwt_sessions_session_change",
+                                    args=[phone["session_id"]])).content.decode()
+    assert "New device check" in html and "1.1.1.0/24" in html and "Australia" in html

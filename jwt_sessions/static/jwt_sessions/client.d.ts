@@ -42,6 +42,10 @@ export interface SessionInfo {
   device: string;
   device_type: "mobile" | "tablet" | "pc" | "bot" | "other";
   current: boolean;
+  /** Its login came from a device, country or network the user's recent sessions had not used. */
+  new_device: boolean;
+  /** What was new at that login. */
+  novelty: Array<"device" | "country" | "network">;
 }
 
 /** An error answer of the API: `status`, and `code` / `detail` of its body. */
