@@ -10,7 +10,9 @@
 # Env: PYTHON (interpreter for the venv, default python3), VENV (default .venv),
 #      DJANGO (a pip requirement such as "Django>=6,<7" to test another Django),
 #      EXTRAS (more extras to install, e.g. "browser" for the Playwright test, which runs
-#      when JWT_SESSIONS_BROWSER=1 and needs Debian's chromium at /usr/bin/chromium).
+#      when JWT_SESSIONS_BROWSER=1 and needs Debian's chromium at /usr/bin/chromium),
+#      WITHOUT (distributions to uninstall after that, e.g. "django-allauth": the suite
+#      then proves the optional integration stays optional; its tests skip).
 set -euo pipefail
 cd "$(dirname "$0")"
 VENV="${VENV:-.venv}"
@@ -19,4 +21,8 @@ if [[ ! -x "$VENV/bin/python" ]]; then
 fi
 export PIP_DISABLE_PIP_VERSION_CHECK=1
 "$VENV/bin/pip" install -q -e ".[test${EXTRAS:+,$EXTRAS}]" ${DJANGO:+"$DJANGO"}
+if [[ -n "${WITHOUT:-}" ]]; then
+    # shellcheck disable=SC2086  # a list of names
+    "$VENV/bin/pip" uninstall -q -y $WITHOUT
+fi
 exec "$VENV/bin/python" -m pytest "$@"

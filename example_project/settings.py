@@ -3,6 +3,7 @@
 SQLite in the project folder, and an embedded Redis stand-in (fakeredis) unless
 `REDIS_URL` is set (e.g. REDIS_URL=redis://127.0.0.1:6379/0 for a real Redis).
 """
+import importlib.util
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -71,3 +72,27 @@ if os.environ.get("EXAMPLE_ACCESS_SECONDS"):
     _access = timedelta(seconds=int(os.environ["EXAMPLE_ACCESS_SECONDS"]))
     JWT_SESSIONS.update(ACCESS_TOKEN_LIFETIME=_access,
                         REFRESH_REUSE_GRACE=min(_access, timedelta(seconds=10)))
+
+# django-allauth's headless API (signup, passkeys) on jwt_sessions sessions, when the
+# `allauth` extra is installed (the `example` extra brings it): the /passkey/ page.
+ALLAUTH = importlib.util.find_spec("allauth") is not None
+if ALLAUTH:
+    INSTALLED_APPS += ["allauth", "allauth.account", "allauth.mfa", "allauth.headless"]
+    MIDDLEWARE += ["allauth.account.middleware.AccountMiddleware"]
+    HEADLESS_ONLY = True
+    HEADLESS_CLIENTS = ("app",)  # the page keeps the pair in memory, as a native app would
+    HEADLESS_TOKEN_STRATEGY = "jwt_sessions.allauth.TokenStrategy"
+    HEADLESS_FRONTEND_URLS = {
+        "account_confirm_email": "/passkey/?verify={key}",
+        "account_reset_password_from_key": "/passkey/?reset={key}",
+        "account_signup": "/passkey/",
+    }
+    ACCOUNT_LOGIN_METHODS = {"username"}
+    ACCOUNT_SIGNUP_FIELDS = ["username*", "password1*"]
+    ACCOUNT_EMAIL_VERIFICATION = "none"
+    ACCOUNT_REAUTHENTICATION_METHODS = ("password", "mfa")
+    MFA_SUPPORTED_TYPES = ["totp", "webauthn", "recovery_codes"]
+    MFA_PASSKEY_LOGIN_ENABLED = True
+    # WebAuthn wants https; http://localhost is a secure context for the browser, and
+    # allauth accepts its origin only when told to (never in production).
+    MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN = DEBUG

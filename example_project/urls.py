@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 
@@ -14,3 +15,11 @@ urlpatterns = [
          name="protected"),
     path("devices/", views.Page.as_view(template_name="example/devices.html"), name="devices"),
 ]
+
+if settings.ALLAUTH:
+    urlpatterns += [
+        path("_allauth/", include("allauth.headless.urls")),
+        path("api/vault/", views.VaultView.as_view(), name="vault"),
+        path("passkey/", views.Page.as_view(template_name="example/passkey.html"),
+             name="passkey"),
+    ]

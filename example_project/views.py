@@ -6,6 +6,8 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from jwt_sessions.permissions import authenticated_with, recent_authentication
+
 
 class WhoAmIView(APIView):
     """A protected endpoint: answers from the token alone (no SQL on a Redis hit)."""
@@ -25,6 +27,16 @@ class MeView(APIView):
         user = request.user
         return Response({"id": user.pk, "username": user.get_username(),
                          "session_id": str(request.auth.session_id)})
+
+
+class VaultView(APIView):
+    """A sensitive endpoint: only for a session that proved itself with a passkey (or a
+    security key) in the last five minutes."""
+
+    permission_classes = [IsAuthenticated, recent_authentication(300), authenticated_with("hwk")]
+
+    def get(self, request):
+        return Response({"secret": "the vault is open", "amr": list(request.auth.amr)})
 
 
 @method_decorator(ensure_csrf_cookie, name="dispatch")

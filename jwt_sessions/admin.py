@@ -125,13 +125,15 @@ class SessionAdmin(RefusesMalformedInput, ReadOnlySessions, admin.ModelAdmin):
                                             "network"]}),
         (_("Lifetime"), {"fields": ["created_at", "last_activity_at", "expires_at",
                                     "absolute_expires_at"]}),
+        (_("Authentication"), {"fields": ["auth_time", "amr"]}),
         (_("Revocation"), {"fields": ["revoked_at", "revoked_reason", "revoked_by"]}),
     ]
     readonly_fields = ["user", "status_badge", "device_label", "token_fingerprint",
                        "user_agent", "browser", "os", "device", "device_type", "ip_address",
                        "location", "created_at", "last_activity_at", "expires_at",
-                       "absolute_expires_at", "revoked_at", "revoked_reason", "revoked_by",
-                       "novelty", "device_family", "country", "network"]
+                       "absolute_expires_at", "auth_time", "amr", "revoked_at",
+                       "revoked_reason", "revoked_by", "novelty", "device_family", "country",
+                       "network"]
 
     # ------------------------------------------------------------ read-only
     def has_revoke_permission(self, request: HttpRequest) -> bool:

@@ -137,3 +137,19 @@ class ReauthenticationRequired(_CodedMixin, exceptions.APIException):
         super().__init__()
         self.auth_header = (f'Bearer error="insufficient_user_authentication", '
                             f'max_age="{max_age}"')
+
+
+class MethodRequired(_CodedMixin, exceptions.APIException):
+    """401: the session last proved who its user is with none of the methods this action
+    demands (`permissions.authenticated_with`): a step-up with one of them is needed.
+    Same code as an old `auth_time`, so a client has one step-up path; the challenge
+    names the methods."""
+
+    status_code = status.HTTP_401_UNAUTHORIZED
+    default_detail = _("Please confirm it is you with another method to continue.")
+    default_code = "reauthentication_required"
+
+    def __init__(self, methods: list[str]) -> None:
+        super().__init__()
+        self.auth_header = ('Bearer error="insufficient_user_authentication", '
+                            f'error_description="authenticate with {" or ".join(methods)}"')

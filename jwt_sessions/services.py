@@ -23,6 +23,7 @@ from django.contrib.auth.signals import user_logged_in
 from django.core.exceptions import FieldDoesNotExist
 from django.db import transaction
 from django.utils import timezone
+from django.utils.functional import LazyObject
 
 from . import metrics, signals
 from .clients import client_info
@@ -81,7 +82,7 @@ def prepare_session_secret() -> PreparedSecret:
 
 
 def issue_tokens(user: Any, request: Any = None, prepared: PreparedSecret | None = None,
-                 amr: Iterable[str] = ()) -> TokenPair:
+                 amr: Iterable[str] = (), login_signal: bool = True) -> TokenPair:
     """Open a session for an authenticated user and return its first token pair.
 
     The session is bound to the password hash the login checked; if the user's
@@ -89,6 +90,7 @@ def issue_tokens(user: Any, request: Any = None, prepared: PreparedSecret | None
     login), no session is stored. `prepared`: a secret whose bcrypt started earlier.
     `amr` says how the user proved who they are (`["pwd"]` for a password login); it
     and the time of this login (`auth_time`) are the session's until it reauthenticates.
+    `login_signal=False`: the caller's flow already sent `user_logged_in` (django-allauth).
     """
     if isinstance(amr, str):
         raise TypeError("amr is a list of method names, e.g. ['pwd'], not a string")
@@ -126,7 +128,7 @@ def issue_tokens(user: Any, request: Any = None, prepared: PreparedSecret | None
         sender=Session, session=session, request=django_request))
     if novelty:
         transaction.on_commit(lambda: announce(user, session, novelty, django_request))
-    if request is not None:
+    if request is not None and login_signal:
         user_logged_in.send(sender=user.__class__, request=django_request, user=user)
     return token_pair(session, refresh, now, user)
 
@@ -281,6 +283,7 @@ def update_session_auth(user: Any, session_id: Any) -> bool:
     pk = _as_session_id(session_id)
     if pk is None:
         return False
+    user = _unwrapped(user)
     binding = binding_of(user.password)
     if Session.objects.active().filter(pk=pk, user_id=user.pk).update(auth_binding=binding):
         return True
@@ -298,6 +301,15 @@ def update_session_auth(user: Any, session_id: Any) -> bool:
     mirror.restore(session)
     logger.info("Session %s of user %s kept across a password change", pk, user.pk)
     return True
+
+
+def _unwrapped(user: Any) -> Any:
+    """The user object itself behind a lazy `request.user` (the one whose save revoked
+    the sessions is the wrapped object, not the wrapper)."""
+    if isinstance(user, LazyObject):
+        user.pk  # noqa: B018 - loads the wrapped object
+        return user._wrapped
+    return user
 
 
 def forget_user_sessions(user_id: Any) -> None:

@@ -3,6 +3,7 @@
 Default mode: SQLite + fakeredis (runs anywhere). Live mode: `DATABASE_URL` (e.g.
 postgres://postgres@127.0.0.1:5432/test) and `REDIS_URL` (redis://127.0.0.1:6379/15).
 """
+import importlib.util
 import os
 
 import dj_database_url
@@ -69,3 +70,26 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["jwt_sessions.authentication.JWTSessionAuthentication"],
 }
 JWT_SESSIONS = {"BCRYPT_ROUNDS": 4}
+
+# django-allauth (the optional `allauth` extra), when installed: its headless API on the
+# jwt_sessions token strategy. The suite also runs without it (those tests then skip).
+ALLAUTH = importlib.util.find_spec("allauth") is not None
+if ALLAUTH:
+    INSTALLED_APPS += ["allauth", "allauth.account", "allauth.mfa", "allauth.headless"]
+    MIDDLEWARE += ["allauth.account.middleware.AccountMiddleware"]
+    HEADLESS_ONLY = True
+    HEADLESS_TOKEN_STRATEGY = "jwt_sessions.allauth.TokenStrategy"
+    HEADLESS_FRONTEND_URLS = {
+        "account_confirm_email": "/account/verify-email/{key}",
+        "account_reset_password_from_key": "/account/password/reset/key/{key}",
+        "account_signup": "/account/signup",
+    }
+    ACCOUNT_LOGIN_METHODS = {"username"}
+    ACCOUNT_SIGNUP_FIELDS = ["username*", "email", "password1*"]
+    ACCOUNT_EMAIL_VERIFICATION = "none"
+    ACCOUNT_LOGIN_BY_CODE_ENABLED = True
+    ACCOUNT_RATE_LIMITS = False
+    ACCOUNT_REAUTHENTICATION_METHODS = ("password", "mfa")
+    MFA_SUPPORTED_TYPES = ["totp", "webauthn", "recovery_codes"]
+    MFA_PASSKEY_LOGIN_ENABLED = True
+    MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN = True

@@ -114,6 +114,18 @@ def test_update_session_auth_after_save_keeps_that_session_only(api, user):
     assert_ended_at_once(api, elsewhere, "password_changed")
 
 
+def test_update_session_auth_after_save_takes_a_lazy_request_user(api, user):
+    """A view passes `request.user`, a lazy wrapper around the user object it saved."""
+    from django.utils.functional import SimpleLazyObject
+
+    here = api.login_ok(user.username)
+    lazy = SimpleLazyObject(lambda: user)
+    lazy.set_password("a-brand-new-pass-1")
+    lazy.save()
+    assert jwt_api.update_session_auth(lazy, here["session_id"]) is True
+    api.refresh_ok(here["refresh"])
+
+
 def test_update_session_auth_before_save_keeps_that_session(api, user):
     here, elsewhere = api.login_ok(user.username), api.login_ok(user.username)
     user.set_password("a-brand-new-pass-1")

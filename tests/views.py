@@ -3,13 +3,22 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from jwt_sessions.permissions import recent_authentication
+from jwt_sessions.permissions import authenticated_with, recent_authentication
 
 
 class SensitiveView(APIView):
     """An action that needs a password confirmed in the last five minutes."""
 
     permission_classes = [IsAuthenticated, recent_authentication(300)]
+
+    def post(self, request):
+        return Response({"done": True})
+
+
+class PasskeyOnlyView(APIView):
+    """An action that needs the session's last authentication to be a security key."""
+
+    permission_classes = [IsAuthenticated, authenticated_with("hwk")]
 
     def post(self, request):
         return Response({"done": True})

@@ -41,6 +41,9 @@ export interface SessionInfo {
   os: string;
   device: string;
   device_type: "mobile" | "tablet" | "pc" | "bot" | "other";
+  /** When and how the session last proved who its user is (RFC 8176 names: "pwd", "hwk"...). */
+  auth_time: string;
+  amr: string[];
   current: boolean;
   /** Its login came from a device, country or network the user's recent sessions had not used. */
   new_device: boolean;
