@@ -119,3 +119,19 @@ def test_concurrent_logins_never_exceed_the_cap(user, jwt_settings, policy):
         assert outcomes == ["ok"] * CONCURRENT_LOGINS
         assert Session.objects.filter(user=user, revoked_reason="max_sessions").count() == (
             CONCURRENT_LOGINS - cap)
+
+
+def test_refuse_through_allauth_is_a_403_and_no_login(user, jwt_settings):
+    """allauth's headless login under the cap: our 403 with its code, and allauth's own
+    login undone (no session token for a login that opened no session)."""
+    pytest.importorskip("allauth.headless")
+    from tests.allauth_client import Headless
+
+    jwt_settings(MAX_SESSIONS_PER_USER=1, MAX_SESSIONS_POLICY="refuse")
+    assert Headless().login(user.username).status_code == 200
+    app = Headless()
+    resp = app.login(user.username)
+    assert resp.status_code == 403
+    assert resp.json()["errors"][0]["code"] == "max_sessions"
+    assert app.access is None and app.session_token is None
+    assert Session.objects.filter(user=user).count() == 1

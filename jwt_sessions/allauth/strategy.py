@@ -21,7 +21,7 @@ from rest_framework.exceptions import APIException
 from .. import services
 from ..access import authenticate_access
 from ..authentication import bearer_token
-from ..exceptions import AuthenticationError, ServiceUnavailable
+from ..exceptions import AuthenticationError, MaxSessionsReached, ServiceUnavailable
 from ..refresh import refresh_tokens
 from ..throttling import RefreshRateThrottle
 from . import links, receivers
@@ -79,9 +79,9 @@ class TokenStrategy(SessionTokenStrategy):
         if opened is None or opened[0] != user.pk:
             try:
                 payload = self._open_session(request, user)
-            except (AuthenticationError, ServiceUnavailable) as exc:
-                # The credentials changed meanwhile, or the store refuses: the allauth
-                # login must not outlive the session it could not open.
+            except (AuthenticationError, MaxSessionsReached, ServiceUnavailable) as exc:
+                # The credentials changed meanwhile, the session cap refuses, or the store
+                # does: the allauth login must not outlive the session it could not open.
                 logout(request)
                 raise ImmediateHttpResponse(_refusal(request, exc)) from exc
             opened = request.__dict__[_OPENED] = (user.pk, payload)
@@ -120,7 +120,7 @@ def _too_many(request: HttpRequest, wait: float | None) -> HttpResponse:
 
 
 def _refusal(request: HttpRequest, exc: APIException) -> HttpResponse:
-    """One of our errors (401, 503) as an allauth answer, with jwt_sessions' code."""
+    """One of our errors (401, 403, 503) as an allauth answer, with jwt_sessions' code."""
     detail = exc.detail if isinstance(exc.detail, dict) else {}
     error = {"message": str(detail.get("detail", "")), "code": str(detail.get("code", ""))}
     return APIResponse(request, errors=[error], status=exc.status_code)
