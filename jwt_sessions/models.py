@@ -139,6 +139,10 @@ class Session(models.Model):
             models.Index(fields=["user", "revoked_at", "expires_at"], name="jwts_user_active"),
             models.Index(fields=["expires_at"], name="jwts_expires"),
             models.Index(fields=["revoked_at"], name="jwts_revoked"),
+            # A login's new-device check (the user's latest sessions) and the dashboard
+            # (sessions opened per hour) read by creation time.
+            models.Index(fields=["user", "-created_at"], name="jwts_user_created"),
+            models.Index(fields=["created_at"], name="jwts_created"),
         ]
 
     def __str__(self) -> str:
