@@ -21,7 +21,8 @@ from typing import Any
 
 from django.contrib.auth.signals import user_logged_in
 from django.core.exceptions import FieldDoesNotExist
-from django.db import transaction
+from django.db import connections, router, transaction
+from django.db.models import F
 from django.utils import timezone
 from django.utils.functional import LazyObject
 
@@ -140,12 +141,25 @@ def _lock_credentials(user: Any) -> None:
     the new session like any other."""
     model = type(user)
     fields = ["password"] + (["is_active"] if _has_field(model, "is_active") else [])
+    _take_sqlite_write_lock(model, user.pk)
     row = (model._default_manager.select_for_update().filter(pk=user.pk).order_by()
            .values(*fields).first())
     if (row is None or row["password"] != user.password
             or row.get("is_active", True) is False or not is_active(user)):
         logger.info("Login of user %s refused: credentials changed meanwhile", user.pk)
         raise InvalidCredentials()
+
+
+def _take_sqlite_write_lock(model: Any, pk: Any) -> None:
+    """SQLite has no row locks (`select_for_update` does nothing there): a no-op UPDATE of
+    the user's row takes the database's write lock before the login reads anything, so
+    concurrent logins queue (the session cap counts one after the other) instead of
+    failing with "database is locked" when two read first and then both want to write
+    (SQLite's deferred transactions: Django before 5.1, or without IMMEDIATE)."""
+    if connections[router.db_for_write(model)].vendor != "sqlite":
+        return
+    pk_field = model._meta.pk.attname
+    model._default_manager.filter(pk=pk).update(**{pk_field: F(pk_field)})
 
 
 def _has_field(model: Any, name: str) -> bool:
