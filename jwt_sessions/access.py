@@ -4,7 +4,11 @@ say. Sync and async share every step but the waiting."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
+from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.utils import timezone
@@ -54,10 +58,12 @@ def authenticate_access(token: str) -> AccessClaims:
     claims, check = _start(token)
     if check is None:
         return claims
-    try:
-        state: str | None = mirror.check_access(claims.session_id, claims.jti)
-    except StoreUnavailable:
-        state = None
+    state: str | None = answered_together(claims)
+    if state is None:
+        try:
+            state = mirror.check_access(claims.session_id, claims.jti)
+        except StoreUnavailable:
+            state = None
     if _needs_database(check, state):
         _authenticate_from_database(claims, rehydrate=state == MISS)
     return claims
@@ -77,6 +83,41 @@ async def aauthenticate_access(token: str) -> AccessClaims:
     if _needs_database(check, state):
         await sync_to_async(_authenticate_from_database)(claims, rehydrate=state == MISS)
     return claims
+
+
+# Redis's answers for access tokens checked together (`checked_together`), this request's.
+_answers: ContextVar[dict[tuple[Any, str], str] | None] = ContextVar(
+    "jwt_sessions_answers", default=None)
+
+
+@contextmanager
+def checked_together(tokens: list[str]) -> Iterator[None]:
+    """Ask Redis about several access tokens in one round trip; `authenticate_access` of
+    any of them inside the block takes that answer instead of asking again (a gateway's
+    introspection checks its own token and the one it asks about). Tokens that do not
+    verify, and a Redis that cannot answer, are left to the ordinary check."""
+    pairs = []
+    for token in tokens:
+        try:
+            claims = decode_access_token(token)
+        except InvalidToken:
+            continue
+        pairs.append((claims.session_id, claims.jti))
+    try:
+        states = mirror.check_accesses(pairs) if len(pairs) > 1 else []
+    except StoreUnavailable:
+        states = []
+    reset = _answers.set(dict(zip(pairs, states, strict=False)) if states else None)
+    try:
+        yield
+    finally:
+        _answers.reset(reset)
+
+
+def answered_together(claims: AccessClaims) -> str | None:
+    """Redis's answer for these claims from `checked_together` (once), else None."""
+    answers = _answers.get()
+    return None if answers is None else answers.pop((claims.session_id, claims.jti), None)
 
 
 def decode_claims(token: str) -> AccessClaims:

@@ -255,3 +255,6 @@ class SessionAdmin(RefusesMalformedInput, ReadOnlySessions, admin.ModelAdmin):
             users=users_with_active_counts([user.pk]))
 
 
+
+
+from .shared_signals import admin as _shared_signals_admin  # noqa: E402, F401  (registers it)

@@ -30,6 +30,8 @@ class RevokeReason(models.TextChoices):
     USER_DEACTIVATED = "user_deactivated", _("User deactivated")
     REUSE_DETECTED = "reuse_detected", _("Refresh token reuse detected")
     MAX_SESSIONS = "max_sessions", _("Too many sessions")
+    SHARED_SIGNAL = "shared_signal", _("Ended by another service (Shared Signals)")
+    GLOBAL_REVOCATION = "global_revocation", _("Global token revocation")
 
 
 class SessionStatus(models.TextChoices):
@@ -182,3 +184,7 @@ class Session(models.Model):
         if self.is_revoked:
             return SessionStatus.REVOKED
         return SessionStatus.EXPIRED if self.is_expired else SessionStatus.ACTIVE
+
+
+# Shared Signals' models live in their own package; imported here so Django finds them.
+from .shared_signals.models import SsfOutboxEvent, SsfReceivedEvent, SsfStream  # noqa: E402, F401

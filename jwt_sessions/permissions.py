@@ -9,6 +9,7 @@ from django.utils import timezone
 from rest_framework.permissions import BasePermission
 
 from .exceptions import MethodRequired, ReauthenticationRequired
+from .gateway import holds_permission
 from .tokens import AccessClaims
 
 INTROSPECT_PERMISSION = "jwt_sessions.introspect_session"
@@ -84,5 +85,4 @@ class CanIntrospect(BasePermission):
     """The caller holds `jwt_sessions.introspect_session` (a gateway's service account)."""
 
     def has_permission(self, request: Any, view: Any) -> bool:
-        user = request.user
-        return bool(user and user.is_authenticated and user.has_perm(INTROSPECT_PERMISSION))
+        return holds_permission(request, INTROSPECT_PERMISSION)  # no SQL on a repeat call

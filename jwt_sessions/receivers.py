@@ -12,6 +12,7 @@ from . import services
 from .conf import jwt_settings
 from .models import RevokeReason, Session
 from .redis import mirror
+from .shared_signals.outbox import record_credential_change
 
 _SEEN = "_jwt_sessions_seen"
 
@@ -50,8 +51,10 @@ def revoke_on_credential_change(sender: Any, instance: Any, created: bool,
         services.revoke_user_sessions(instance, RevokeReason.USER_DEACTIVATED)
     elif upgrade:
         services.rebind_sessions(instance, old_password=password)
-    elif password_written and jwt_settings.REVOKE_ON_PASSWORD_CHANGE:
-        services.revoke_for_password_change(instance)
+    elif password_written:
+        record_credential_change(instance.pk)  # Shared Signals
+        if jwt_settings.REVOKE_ON_PASSWORD_CHANGE:
+            services.revoke_for_password_change(instance)
 
 
 def _is_hash_upgrade(old_hash: str | None, instance: Any, update_fields: Any) -> bool:

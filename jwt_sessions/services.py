@@ -42,6 +42,7 @@ from .pairs import TokenPair, capped_end, token_pair
 from .redis import mirror
 from .redis.mirror import SessionKeys
 from .session_caps import enforce_session_cap
+from .shared_signals.outbox import record_revocations
 from .tokens import make_refresh_token, new_jti, parse_refresh_token
 
 logger = logging.getLogger("jwt_sessions")
@@ -190,6 +191,7 @@ def revoke_sessions(queryset: Any, reason: str, batch_size: int = 1000,
                 revoked_at=now, revoked_reason=reason, revoked_by=revoked_by)
             keys = mirror.session_keys(Session.objects.filter(
                 pk__in=batch, revoked_at=now, revoked_reason=reason))
+            record_revocations(keys, reason)  # Shared Signals: in this transaction
         mirror.tombstone(keys)
         revoked.extend(keys)
     if revoked:

@@ -123,11 +123,14 @@ def _keys() -> tuple[Any, dict[str | None, Any]]:
 
 
 def jwks() -> dict:
-    """Public verifying keys as a JWKS (empty for HMAC: those keys are secrets)."""
+    """Public verifying keys as a JWKS (none of HMAC's: those keys are secrets)."""
+    from .shared_signals.keys import published_jwk
+
+    set_key = published_jwk()  # an HS* deployment's SET key, public for receivers
+    keys = [] if set_key is None else [set_key]
     if jwt_settings.ALGORITHM.startswith("HS"):
-        return {"keys": []}
+        return {"keys": keys}
     algorithm = _algorithm(jwt_settings.ALGORITHM)
-    keys = []
     for kid, key in _keys()[1].items():
         jwk = json.loads(algorithm.to_jwk(key))
         public = {name: jwk[name] for name in ("kty", "crv", "n", "e", "x", "y") if name in jwk}

@@ -2,6 +2,8 @@
 from django.urls import path
 
 from . import views
+from .metadata import AuthorizationServerMetadataView
+from .shared_signals.urls import urlpatterns as shared_signals_urls
 
 app_name = "jwt_sessions"
 
@@ -17,4 +19,7 @@ urlpatterns = [
     path("introspect/", views.IntrospectView.as_view(), name="introspect"),
     path("revoke/", views.RevokeView.as_view(), name="revoke"),
     path("reauthenticate/", views.ReauthenticateView.as_view(), name="reauthenticate"),
+    path(".well-known/oauth-authorization-server", AuthorizationServerMetadataView.as_view(),
+         name="authorization_server_metadata"),
+    *shared_signals_urls,
 ]

@@ -19,7 +19,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
-from . import introspection, pairs, refresh, services
+from . import gateway, introspection, pairs, refresh, services
 from .authentication import JWTSessionAuthentication
 from .clients import client_ip
 from .cookies import (
@@ -300,6 +300,10 @@ class IntrospectView(TokenEndpointView):
 
     permission_classes = [IsAuthenticated, CanIntrospect]
     throttle_classes = [IntrospectRateThrottle]
+
+    def dispatch(self, request: Any, *args: Any, **kwargs: Any) -> Any:
+        with gateway.caller_and_token_together(request):  # one Redis round trip for both
+            return super().dispatch(request, *args, **kwargs)
 
     def get_authenticators(self) -> list[BaseAuthentication]:
         # Imported classes at run time (the stubs type the setting as its strings).

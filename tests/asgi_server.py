@@ -51,14 +51,16 @@ class AsgiServer:
 
 @contextmanager
 def uvicorn_server(database: str, redis_url: str, log_dir: Path,
-                   app: str = "tests.asgi_app:application", workers: int = 1):
-    """uvicorn on 127.0.0.1:<free port>; yields an AsgiServer, then stops it by pid."""
-    port = free_port()
+                   app: str = "tests.asgi_app:application", workers: int = 1,
+                   port: int | None = None, env: dict[str, str] | None = None):
+    """uvicorn on 127.0.0.1:<port, else a free one>; yields an AsgiServer, then stops it
+    by pid. `env` adds to the server's environment (e.g. another settings module)."""
+    port = port or free_port()
     log = log_dir / f"uvicorn-{port}.log"
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.asgi_settings",
            "JWTS_SERVER_DATABASE_URL": database, "JWTS_SERVER_REDIS_URL": redis_url,
-           "PYTHONPATH": str(ROOT)}
-    with open(log, "wb") as out:
+           "PYTHONPATH": str(ROOT), **(env or {})}
+    with open(log, "ab") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port),
              "--lifespan", "off", "--log-level", "info", "--workers", str(workers)],

@@ -165,10 +165,12 @@ def test_every_check_id_means_one_problem():
     from pathlib import Path
 
     import jwt_sessions.checks
+    import jwt_sessions.shared_signals.checks
     import jwt_sessions.user_admin
 
     sources = "\n".join(Path(module.__file__).read_text()
-                         for module in (jwt_sessions.checks, jwt_sessions.user_admin))
+                         for module in (jwt_sessions.checks, jwt_sessions.user_admin,
+                                        jwt_sessions.shared_signals.checks))
     ids = []
     for node in ast.walk(ast.parse(sources)):
         if not isinstance(node, ast.Call):

@@ -122,3 +122,19 @@ def test_an_async_access_check_with_counters_due_answers_on_a_cluster(
     """A cluster pipeline has no MGET: the async check reads the two keys of one slot as
     the sync one does, flushes the counters, and leaves the circuit closed."""
     assert_async_check_answers(api, make_user().username, queries, monkeypatch)
+
+
+def test_introspection_checks_both_tokens_across_slots_on_a_cluster(api, make_user):
+    from django.contrib.auth.models import Permission
+
+    gateway = make_user()
+    gateway.user_permissions.add(Permission.objects.get(codename="introspect_session"))
+    caller = api.login_ok(gateway.username)["access"]
+    user = make_user()
+    sessions = [api.login_ok(user.username) for _ in range(6)]  # some in other slots
+    api.logout(sessions[0]["access"])
+    for index, session in enumerate(sessions):
+        resp = api.client.post("/auth/introspect/", f"token={session['access']}",
+                               content_type="application/x-www-form-urlencoded",
+                               HTTP_AUTHORIZATION=f"Bearer {caller}")
+        assert resp.json()["active"] is (index != 0)

@@ -33,7 +33,7 @@ from .store import astore, store
 
 __all__ = [
     "HIT", "MISS", "REVOKED", "CachedSession", "SessionKeys", "StoreUnavailable", "Circuit",
-    "circuit", "apply_failure_policy", "session_keys", "keys_of", "cache_session",
+    "circuit", "apply_failure_policy", "session_keys", "keys_of", "cache_session", "check_accesses",
     "cache_verified", "tombstone", "restore", "uncache", "check_access", "acheck_access",
     "rotate", "add_to_counter", "flush_counters", "read_counters", "forget_deleted",
     "indexed_session_ids", "unindex", "replay_recent_revocations", "recent_revocations",
@@ -224,6 +224,11 @@ def check_access(session_id: Any, jti: str) -> str:
     """HIT, MISS or REVOKED for an access token (one round trip, which carries the due
     counters too); raises StoreUnavailable."""
     return _guarded(store.check_access, session_id, jti)
+
+
+def check_accesses(tokens: list[tuple[Any, str]]) -> list[str]:
+    """`check_access` of several tokens in one round trip; raises StoreUnavailable."""
+    return _guarded(store.check_accesses, tokens)
 
 
 async def acheck_access(session_id: Any, jti: str) -> str:

@@ -65,6 +65,27 @@ def access_check_trip(cluster: bool, session_id: uuid.UUID, jti: str,
     return trip
 
 
+def access_checks_trip(cluster: bool, tokens: list[tuple[uuid.UUID, str]]) -> Trip[list[str]]:
+    """`access_check_trip` of several access tokens, (session id, jti) each, in one round
+    trip: one MGET of all their keys, or on a cluster (where keys of different hash tags
+    live apart) a pipeline of GETs."""
+    keys = [key for session_id, jti in tokens
+            for key in layout.access_check_keys(session_id, jti)]
+
+    def states(values: list[Any]) -> list[str]:
+        return [layout.access_state(values[i], values[i + 1])
+                for i in range(0, len(values), 2)]
+
+    if cluster:
+        trip = Trip(states)
+        for key in keys:
+            trip.add("get", key)
+    else:
+        trip = Trip(lambda replies: states(replies[0]))
+        trip.add("mget", keys)
+    return trip
+
+
 def flush_counters_trip(counts: dict[str, int]) -> Trip[None]:
     trip: Trip[None] = Trip(lambda replies: None)
     _add_counters(trip, counts)
@@ -131,6 +152,10 @@ class RedisStore:
         except StoreUnavailable:
             counters.give_back(due)
             raise
+
+    def check_accesses(self, tokens: list[tuple[uuid.UUID, str]]) -> list[str]:
+        """`check_access` of several access tokens in one round trip."""
+        return self.run(lambda cluster: access_checks_trip(cluster, tokens))
 
     def flush_counters(self, counts: dict[str, int]) -> None:
         self.run(lambda cluster: flush_counters_trip(counts))

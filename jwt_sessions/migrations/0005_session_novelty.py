@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('jwt_sessions', '0003_session_bindings_and_auth_time'),
+        ('jwt_sessions', '0004_shared_signals'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
