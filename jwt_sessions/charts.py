@@ -85,11 +85,11 @@ def column_chart(columns: Sequence[Column], label: str, *, width: int = 960,
         lt=left - 6, tt=top + 4, text=TEXT_COLOUR, ceiling=ceiling, bars=bars)
 
 
-def bar_chart(bars: Sequence[Bar], label: str, *, width: int = 560,
+def bar_chart(bars: Sequence[Bar], label: str, *, width: int = 620,
               row_height: int = 26) -> SafeString:
     """Labelled horizontal bars with their values (e.g. active sessions by device type);
     "No data" when there is nothing to draw."""
-    label_w, value_w = 230, 60
+    label_w, value_w = 280, 60  # room for "Ended by another service (Shared Signals)"
     plot_w = width - label_w - value_w
     height = max(len(bars), 1) * row_height + 4
     ceiling = max((bar.value for bar in bars), default=0) or 1
