@@ -1,6 +1,7 @@
 """The check of every request: an access token's signature, then this process's
 LOCAL_CACHE (when on), then one Redis round trip; the database only when Redis cannot
-say. Sync and async share every step but the waiting."""
+say. Sync and async share every step but the waiting. A DPoP proof checked by the door
+(`dpop.doors`) is claimed in that same round trip (or on its own after a LOCAL_CACHE hit)."""
 from __future__ import annotations
 
 import logging
@@ -8,7 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from asgiref.sync import sync_to_async
 from django.utils import timezone
@@ -19,8 +20,11 @@ from .exceptions import SessionRevoked, TokenExpired, TokenInvalid
 from .fallback import fallback_gate
 from .models import Session
 from .redis import local_cache, mirror
-from .redis.mirror import HIT, MISS, REVOKED, StoreUnavailable
+from .redis.mirror import HIT, MISS, REPLAYED, REVOKED, StoreUnavailable
 from .tokens import AccessClaims, ExpiredToken, InvalidToken, decode_access_token
+
+if TYPE_CHECKING:
+    from .dpop.replay import ProofClaim
 
 logger = logging.getLogger("jwt_sessions")
 
@@ -52,37 +56,56 @@ def _needs_database(check: _Check, state: str | None) -> bool:
 
 
 @metrics.timed_access_check
-def authenticate_access(token: str) -> AccessClaims:
+def authenticate_access(token: str, proof: ProofClaim | None = None) -> AccessClaims:
     """Verify an access token: the JWT, then this process's LOCAL_CACHE (when on), then
-    one Redis lookup; the database on a miss."""
+    one Redis lookup; the database on a miss. `proof`: the DPoP proof to claim with it."""
     claims, check = _start(token)
     if check is None:
+        if proof is not None:
+            proof.spend()
         return claims
-    state: str | None = answered_together(claims)
+    state: str | None = answered_together(claims) if proof is None else None
     if state is None:
         try:
-            state = mirror.check_access(claims.session_id, claims.jti)
+            state = mirror.check_access(claims.session_id, claims.jti,
+                                        None if proof is None else proof.redis_claim)
         except StoreUnavailable:
             state = None
+    _settle_claim(proof, state)
     if _needs_database(check, state):
         _authenticate_from_database(claims, rehydrate=state == MISS)
     return claims
 
 
 @metrics.timed_access_check
-async def aauthenticate_access(token: str) -> AccessClaims:
+async def aauthenticate_access(token: str, proof: ProofClaim | None = None) -> AccessClaims:
     """`authenticate_access` for async code: the same steps, none blocking the loop (the
     database fallback runs in a thread, through the same gate)."""
     claims, check = _start(token)
     if check is None:
+        if proof is not None:
+            await proof.aspend()
         return claims
     try:
-        state: str | None = await mirror.acheck_access(claims.session_id, claims.jti)
+        state: str | None = await mirror.acheck_access(
+            claims.session_id, claims.jti, None if proof is None else proof.redis_claim)
     except StoreUnavailable:
         state = None
+    _settle_claim(proof, state)
     if _needs_database(check, state):
         await sync_to_async(_authenticate_from_database)(claims, rehydrate=state == MISS)
     return claims
+
+
+def _settle_claim(proof: ProofClaim | None, state: str | None) -> None:
+    """A replayed proof is refused; one that Redis could not claim is claimed in this
+    process's memory (under REDIS_FAILURE_POLICY "database")."""
+    if proof is None:
+        return
+    if state == REPLAYED:
+        proof.refuse()
+    if state is None:
+        proof.spend_locally()
 
 
 # Redis's answers for access tokens checked together (`checked_together`), this request's.

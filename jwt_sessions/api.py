@@ -4,7 +4,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from . import access, services
+from . import services
+from .dpop import doors as dpop
 from .models import RevokeReason
 from .tokens import AccessClaims
 
@@ -17,9 +18,11 @@ def issue_tokens(user: Any, request: Any = None,
     `user_logged_in` when a request is given. `amr` names how the user proved who they
     are, as the access tokens' `amr` claim (RFC 8176: `["pwd"]`, `["pwd", "otp"]`,
     `["hwk"]`...); by default it is empty, since only the caller knows what its flow
-    checked. `auth_time` is now.
+    checked. `auth_time` is now. A request that carries a DPoP proof binds the session
+    to its key, as a login does (and one without is refused when DPoP is required).
     """
-    return services.issue_tokens(user, request, amr=amr).as_dict()
+    dpop_jkt = "" if request is None else dpop.key_of_token_request(request).spend()
+    return services.issue_tokens(user, request, amr=amr, dpop_jkt=dpop_jkt).as_dict()
 
 
 def revoke_session(session_id: Any, reason: str = RevokeReason.API) -> bool:
@@ -38,9 +41,15 @@ def update_session_auth(user: Any, session_id: Any) -> bool:
     `update_session_auth_hash` keeps the current login: call it before or after
     `user.save()`. False if the session is unknown, not the user's, or already ended."""
     return services.update_session_auth(user, session_id)
-async def aauthenticate(token: str) -> AccessClaims:
+async def aauthenticate(token: str, *, dpop_proof: str | None = None, method: str = "GET",
+                        uri: str = "") -> AccessClaims:
     """Check an access token from async code (an ASGI view, a consumer), as DRF's
-    authentication does: its claims, or the same 401/503 errors (`jwt_sessions.exceptions`).
-    One Redis round trip and no SQL when Redis vouches for it; the event loop never waits
-    on a socket or the database."""
-    return await access.aauthenticate_access(token)
+    authentication does: its claims, or the same 401/503 errors (`jwt_sessions.exceptions`,
+    `jwt_sessions.dpop.errors`). One Redis round trip and no SQL when Redis vouches for it;
+    the event loop never waits on a socket or the database.
+
+    A DPoP-bound token passes only with `dpop_proof` (the request's `DPoP` header), made
+    for `method` and the absolute `uri` of the request that carried them; a proof given
+    with a bearer token is refused, as a door refuses the DPoP scheme for one."""
+    return await dpop.aauthenticate(token, dpop.Presented(token, dpop_proof is not None,
+                                                          dpop_proof, method, lambda: uri))

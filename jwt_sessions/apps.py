@@ -9,6 +9,7 @@ class JWTSessionsConfig(AppConfig):
 
     def ready(self) -> None:
         from . import checks, receivers, throttling  # noqa: F401  (registers checks, receivers)
+        from .dpop import checks as dpop_checks  # noqa: F401  (registers its checks)
         from .shared_signals import checks as ssf_checks  # noqa: F401
 
         if apps.is_installed("django.contrib.admin"):

@@ -14,8 +14,8 @@ from django.core.exceptions import ValidationError
 from django.utils.functional import SimpleLazyObject, empty
 from rest_framework.authentication import BaseAuthentication
 
-from .access import authenticate_access
 from .conf import cached_per_settings
+from .dpop import doors as dpop
 from .exceptions import SessionRevoked, TokenInvalid
 from .tokens import AccessClaims
 
@@ -107,6 +107,7 @@ class JWTSessionAuthentication(BaseAuthentication):
     """Authenticate with a jwt_sessions access token; `request.auth` is its AccessClaims."""
 
     keyword = KEYWORD
+    presented: dpop.Presented | None = None
 
     def authenticate(self, request: Any) -> tuple[Any, AccessClaims] | None:
         header = self.get_header(request)
@@ -115,6 +116,8 @@ class JWTSessionAuthentication(BaseAuthentication):
         raw_token = self.get_raw_token(header)
         if raw_token is None:
             return None
+        # DRF makes one authenticator per request: this is that request's presentation.
+        self.presented = dpop.presented_by_request(request, header.split()[0], raw_token)
         claims = self.get_validated_token(raw_token)
         return self.get_user(claims), claims
 
@@ -123,13 +126,15 @@ class JWTSessionAuthentication(BaseAuthentication):
         return request.META.get("HTTP_AUTHORIZATION") or None
 
     def get_raw_token(self, header: str) -> str | None:
-        """The token in `Bearer <token>`; None for another scheme (left to another
-        authentication class), `token_invalid` for a malformed header."""
-        return bearer_token(header, self.keyword)
+        """The token in `Bearer <token>` or `DPoP <token>`; None for another scheme (left
+        to another authentication class), `token_invalid` for a malformed header."""
+        return bearer_token(header, self.keyword) or bearer_token(header, dpop.SCHEME)
 
     def get_validated_token(self, raw_token: str) -> AccessClaims:
-        """Signature, claims, and the session: one Redis round trip on a hit."""
-        return authenticate_access(raw_token)
+        """Signature, claims, the DPoP binding (as the request being authenticated
+        presents the token: scheme and proof; outside `authenticate`, a bare Bearer
+        token), and the session: one Redis round trip on a hit."""
+        return dpop.authenticate(raw_token, self.presented)
 
     def get_user(self, claims: AccessClaims) -> Any:
         """The lazy user of the claims; override `load_user` to change which users may
@@ -141,4 +146,4 @@ class JWTSessionAuthentication(BaseAuthentication):
         return load_active_user(model, pk)
 
     def authenticate_header(self, request: Any) -> str:
-        return f'{self.keyword} realm="api"'
+        return dpop.authenticate_header(request) or f'{self.keyword} realm="api"'

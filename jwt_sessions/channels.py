@@ -36,8 +36,9 @@ from django.contrib.auth.models import AnonymousUser
 from django.db import DatabaseError
 
 from . import events
-from .access import aauthenticate_access
 from .authentication import MAX_TOKEN_LENGTH, bearer_token, lazy_user
+from .dpop import doors as dpop
+from .dpop.errors import DPoPError
 from .exceptions import AuthenticationError, ServiceUnavailable, TokenInvalid
 from .models import Session
 from .tokens import AccessClaims
@@ -79,7 +80,8 @@ def handshake_token(scope: Scope) -> tuple[str | None, bool]:
     if len(authorization) + len(carried) > 1:
         raise TokenInvalid("A handshake carries one access token.")
     if authorization:
-        token = bearer_token(authorization[0].decode("latin-1"))
+        header = authorization[0].decode("latin-1")
+        token = bearer_token(header) or bearer_token(header, dpop.SCHEME)
         if token is None:
             raise TokenInvalid("The Authorization header must be 'Bearer <token>'.")
         return token, False
@@ -94,10 +96,10 @@ def handshake_token(scope: Scope) -> tuple[str | None, bool]:
 
 def _without_token(scope: Scope) -> Scope:
     """The scope the application sees: no token entry, no header that carried it."""
-    kept = [p for p in scope.get("subprotocols") or () if
-            not p.startswith(TOKEN_SUBPROTOCOL_PREFIX)]
+    kept = [p for p in scope.get("subprotocols") or () if not
+            p.startswith((TOKEN_SUBPROTOCOL_PREFIX, dpop.PROOF_SUBPROTOCOL_PREFIX))]
     headers = [(name, value) for name, value in scope.get("headers") or ()
-               if name.lower() not in (b"authorization", b"sec-websocket-protocol")]
+               if name.lower() not in (b"authorization", b"sec-websocket-protocol", b"dpop")]
     if kept:
         headers.append((b"sec-websocket-protocol", ", ".join(kept).encode("latin-1")))
     return {**scope, "subprotocols": kept, "headers": headers}
@@ -115,8 +117,11 @@ class JWTSessionAuthMiddleware:
         trusted = open_sockets.prepare()
         try:
             token, as_subprotocol = handshake_token(scope)
-            claims = None if token is None else await aauthenticate_access(token)
-        except (AuthenticationError, ServiceUnavailable) as exc:
+            claims = None
+            if token is not None:
+                claims = await dpop.aauthenticate(token,
+                                                  dpop.presented_by_handshake(scope, token))
+        except (AuthenticationError, DPoPError, ServiceUnavailable) as exc:
             logger.info("WebSocket handshake refused (%s)", exc.default_code)
             return await _refuse(receive, send)
         if claims is None:

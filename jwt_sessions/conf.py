@@ -46,6 +46,7 @@ DEFAULTS: dict[str, Any] = {
     "EXTEND_USER_ADMIN": True,  # the user admin shows sessions (see docs/admin.md)
     "EVENTS_HEARTBEAT": timedelta(seconds=1),
     "LOCAL_CACHE": None,
+    "DPOP": {},  # sender-constrained sessions (RFC 9449): see jwt_sessions.dpop.settings
     "SHARED_SIGNALS": None,  # a dict turns Shared Signals on (docs/shared-signals.md)
 }
 

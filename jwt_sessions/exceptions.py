@@ -93,7 +93,8 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
 
     For `REST_FRAMEWORK["EXCEPTION_HANDLER"]`: DRF's stock `{"detail": ...}` bodies
     (`not_authenticated`, `permission_denied`, `not_found`, `method_not_allowed`,
-    `parse_error`, `throttled`...) gain `"code"`, the code DRF already gives the error.
+    `parse_error`, `throttled`...) gain `"code"`, the code DRF already gives the error,
+    and a DPoP refusal its `DPoP-Nonce` header when server nonces are on.
     Validation errors (400) keep DRF's field-error format untouched: a top-level key
     there could collide with a field of the same name, and clients tell field errors
     apart by the status alone.
@@ -101,9 +102,14 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     # Imported here: rest_framework.views loads the authentication classes, which import us.
     from rest_framework.views import exception_handler as drf_exception_handler
 
+    from .dpop.doors import add_nonce
+    from .dpop.errors import DPoPError
+
     response = drf_exception_handler(exc, context)
     if response is None or isinstance(exc, exceptions.ValidationError):
         return response
+    if isinstance(exc, DPoPError):
+        add_nonce(response, exc)
     data = response.data
     if isinstance(data, dict) and "code" not in data and "detail" in data:
         response.data = {**data, "code": getattr(data["detail"], "code", "error")}

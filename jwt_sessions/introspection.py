@@ -51,6 +51,14 @@ def introspect(value: str) -> dict[str, Any]:
         answer["iat"] = _epoch(claims.issued_at)
     if claims.auth_time is not None:
         answer["auth_time"] = _epoch(claims.auth_time)
+    return _with_binding(answer, claims.dpop_jkt)
+
+
+def _with_binding(answer: dict[str, Any], dpop_jkt: str | None) -> dict[str, Any]:
+    """A DPoP-bound token's answer names its key (`cnf.jkt`, RFC 9449 section 6.2), so a
+    resource server that introspects can check the proof itself."""
+    if dpop_jkt:
+        answer["cnf"] = {"jkt": dpop_jkt}
     return answer
 
 
@@ -64,10 +72,10 @@ def _introspect_refresh(token: RefreshToken) -> dict[str, Any]:
         return INACTIVE
     # The row keeps no issue time per refresh token: the last rotation is the closest.
     issued = session.rotated_at or session.created_at
-    return {"active": True, "sub": str(session.user_id), "sid": str(token.session_id),
-            "exp": _epoch(session.expires_at), "iat": _epoch(issued),
-            "token_type": "refresh", "auth_time": _epoch(session.auth_time),
-            "amr": session.amr}
+    return _with_binding(
+        {"active": True, "sub": str(session.user_id), "sid": str(token.session_id),
+         "exp": _epoch(session.expires_at), "iat": _epoch(issued), "token_type": "refresh",
+         "auth_time": _epoch(session.auth_time), "amr": session.amr}, session.dpop_jkt)
 
 
 def revoke_token(value: str) -> None:

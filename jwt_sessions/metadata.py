@@ -9,6 +9,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from .conf import jwt_settings
+from .dpop.settings import dpop_settings
 from .shared_signals import settings as ssf
 from .views import JWTSessionsView
 
@@ -35,6 +36,8 @@ class AuthorizationServerMetadataView(JWTSessionsView):
             "revocation_endpoint_auth_methods_supported": ["none"],
             "global_token_revocation_endpoint": url("global_token_revocation"),
             "global_token_revocation_endpoint_auth_methods_supported": bearer,
+            # RFC 9449: the proof algorithms this deployment accepts.
+            "dpop_signing_alg_values_supported": list(dpop_settings().algorithms),
         }
         if ssf.enabled():
             document["ssf_configuration_uri"] = url("ssf_configuration")

@@ -98,6 +98,10 @@ class Session(models.Model):
                                      help_text=_("When the user last proved who they are "
                                                  "(login or reauthentication)."))
     amr = models.JSONField(_("authentication methods"), default=list, blank=True)
+    # The RFC 7638 thumbprint of the DPoP key the session is bound to ("": a bearer
+    # session): its refresh and access tokens then work only with proofs by that key.
+    dpop_jkt = models.CharField(_("DPoP key thumbprint"), max_length=64, blank=True,
+                                default="")
     user_agent = models.TextField(_("user agent"), blank=True, default="")
     browser = models.CharField(_("browser"), max_length=100, blank=True, default="")
     os = models.CharField(_("operating system"), max_length=100, blank=True, default="")

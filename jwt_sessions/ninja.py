@@ -19,8 +19,9 @@ from ninja import NinjaAPI
 from ninja.errors import AuthenticationError as NinjaAuthenticationError
 from ninja.security import HttpBearer
 
-from .access import aauthenticate_access, authenticate_access
 from .authentication import KEYWORD, aload_user, bearer_token, lazy_user
+from .dpop import doors as dpop
+from .dpop.errors import DPoPError
 from .exceptions import AuthenticationError, ServiceUnavailable
 from .tokens import AccessClaims
 
@@ -43,7 +44,7 @@ class JWTSessionAuth(HttpBearer):
 
     def __call__(self, request: HttpRequest) -> Any:
         header = request.headers.get(self.header)
-        token = bearer_token(header) if header else None
+        token = (bearer_token(header) or bearer_token(header, dpop.SCHEME)) if header else None
         try:
             asyncio.get_running_loop()
         except RuntimeError:
@@ -51,12 +52,17 @@ class JWTSessionAuth(HttpBearer):
         return self._aauthenticate(request, token)
 
     def authenticate(self, request: HttpRequest, token: str) -> AccessClaims:
-        return self._attach(request, authenticate_access(token))
+        return self._attach(request, dpop.authenticate(token, self._presented(request, token)))
 
     async def _aauthenticate(self, request: HttpRequest, token: str | None) -> Any:
         if token is None:
             return None
-        return self._attach(request, await aauthenticate_access(token))
+        return self._attach(request, await dpop.aauthenticate(token,
+                                                              self._presented(request, token)))
+
+    def _presented(self, request: HttpRequest, token: str) -> dpop.Presented:
+        scheme = request.headers.get(self.header, "").split(" ", 1)[0]
+        return dpop.presented_by_request(request, scheme, token)
 
     @staticmethod
     def _attach(request: HttpRequest, claims: AccessClaims) -> AccessClaims:
@@ -70,12 +76,15 @@ class JWTSessionAuth(HttpBearer):
         return claims
 
 
-def _error(api: NinjaAPI, request: HttpRequest, status: int, body: Any) -> HttpResponse:
+def _error(api: NinjaAPI, request: HttpRequest, status: int, body: Any,
+           exc: Exception | None = None) -> HttpResponse:
     response = api.create_response(
         request, {"detail": str(body["detail"]), "code": str(body["code"])}, status=status)
     if status == 401:
-        response["WWW-Authenticate"] = f'{KEYWORD} realm="api"'
-    return response
+        response["WWW-Authenticate"] = (getattr(exc, "auth_header", None)
+                                        or dpop.authenticate_header(request)
+                                        or f'{KEYWORD} realm="api"')
+    return dpop.add_nonce(response, exc) if isinstance(exc, DPoPError) else response
 
 
 def install(api: NinjaAPI) -> None:
@@ -87,6 +96,10 @@ def install(api: NinjaAPI) -> None:
     @api.exception_handler(AuthenticationError)
     def refused(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
         return _error(api, request, exc.status_code, exc.detail)
+
+    @api.exception_handler(DPoPError)
+    def refused_proof(request: HttpRequest, exc: DPoPError) -> HttpResponse:
+        return _error(api, request, exc.status_code, exc.detail, exc)
 
     @api.exception_handler(ServiceUnavailable)
     def unavailable(request: HttpRequest, exc: ServiceUnavailable) -> HttpResponse:

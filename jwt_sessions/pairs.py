@@ -23,6 +23,7 @@ class TokenPair:
     refresh_expires_at: datetime
     session_id: uuid.UUID
     user_id: str
+    token_type: str = "Bearer"  # "DPoP" for a session bound to a DPoP key
 
     def as_dict(self) -> dict[str, str]:
         """The JSON body login and refresh answer."""
@@ -43,6 +44,7 @@ def token_pair(session: Session, refresh: RefreshToken, now: datetime, user: Any
     session's) is what CLAIMS_HOOK sees."""
     access, access_expires = encode_access_token(
         session.user_id, session.pk, session.access_jti, now, session.expires_at,
-        auth_time=session.auth_time, amr=session.amr, extra=extra_claims(user, session.pk))
+        auth_time=session.auth_time, amr=session.amr, extra=extra_claims(user, session.pk),
+        dpop_jkt=session.dpop_jkt or None)
     return TokenPair(access, refresh.value, access_expires, session.expires_at, session.pk,
-                     str(session.user_id))
+                     str(session.user_id), "DPoP" if session.dpop_jkt else "Bearer")

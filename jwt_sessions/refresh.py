@@ -27,6 +27,8 @@ from .crypto import (
     secret_check_matches,
     secret_check_of,
 )
+from .dpop.doors import binding_after_refresh
+from .dpop.errors import DPoPError
 from .exceptions import RefreshTokenInvalid, RefreshTokenReused, SessionRevoked, TokenInvalid
 from .fallback import fallback_gate
 from .lifetimes import access_token_ttl
@@ -44,18 +46,20 @@ logger = logging.getLogger("jwt_sessions")
 _MAX_ROTATION_ATTEMPTS = 32
 
 
-def refresh_tokens(raw_token: Any, request: Any = None) -> TokenPair:
-    """Exchange a refresh token for a new pair (rotating it unless configured not to)."""
+def refresh_tokens(raw_token: Any, request: Any = None, dpop_jkt: str = "") -> TokenPair:
+    """Exchange a refresh token for a new pair (rotating it unless configured not to).
+    `dpop_jkt`: the DPoP key the request proved it holds ("": none), which a bound
+    session needs and binds a bearer one."""
     token = parse_refresh_token(raw_token)
     if token is None:
         raise RefreshTokenInvalid()
     now = timezone.now()
-    pair = _refresh_via_redis(token, *_next_pair(token), now)
+    pair = _refresh_via_redis(token, *_next_pair(token), now, dpop_jkt)
     if pair is None:
         # A fresh pair, never the one the fast path tried: another refresh's script may
         # already have chained from (and deleted) that pair's keys in Redis.
         with fallback_gate():
-            pair = _refresh_from_database(token, *_next_pair(token), now)
+            pair = _refresh_from_database(token, *_next_pair(token), now, dpop_jkt)
     stats.record("refreshes")
     django_request = getattr(request, "_request", request)
     transaction.on_commit(lambda: signals.session_refreshed.send(
@@ -97,7 +101,7 @@ def _swap(session_id: uuid.UUID, current: tuple[str, str], now: datetime,
 
 
 def _refresh_via_redis(token: RefreshToken, new_refresh: RefreshToken, jti: str,
-                       now: datetime) -> TokenPair | None:
+                       now: datetime, dpop_jkt: str) -> TokenPair | None:
     """The fast path: Redis vouches for the token, so no bcrypt. None: ask the database.
 
     Redis only says "this is the current token"; the user, the session's limits and
@@ -123,8 +127,14 @@ def _refresh_via_redis(token: RefreshToken, new_refresh: RefreshToken, jti: str,
     if not _credentials_hold(session):
         mirror.uncache(installed)
         raise SessionRevoked()
+    try:
+        bound = binding_after_refresh(session.dpop_jkt, dpop_jkt)
+    except DPoPError:
+        mirror.uncache(installed)
+        raise
     expires_at = capped_end(idle_end, session.absolute_expires_at)
-    values = _rotation_update(now, new_refresh, jti, expires_at, token.sha256)
+    values = {**_rotation_update(now, new_refresh, jti, expires_at, token.sha256),
+              "dpop_jkt": bound}
     if not _swap(token.session_id, (token.sha256, cached.access_jti), now, values):
         # The database disagrees (revoked, ended, or rotated through a fallback): undo
         # what the script installed and let the database decide.
@@ -198,7 +208,7 @@ def _is_genuine(token: RefreshToken) -> bool:
 
 
 def _refresh_from_database(token: RefreshToken, new_refresh: RefreshToken, jti: str,
-                           now: datetime) -> TokenPair:
+                           now: datetime, dpop_jkt: str) -> TokenPair:
     """The slow path: the row decides, once the token has proved its secret genuine."""
     if not _is_genuine(token):
         raise RefreshTokenInvalid()
@@ -213,6 +223,9 @@ def _refresh_from_database(token: RefreshToken, new_refresh: RefreshToken, jti: 
             raise RefreshTokenInvalid()
         if not _credentials_hold(session):
             raise SessionRevoked()
+        # Before reuse detection: a token sent without its session's key proves nothing,
+        # so it neither refreshes nor ends the session.
+        bound = binding_after_refresh(session.dpop_jkt, dpop_jkt)
         if token.sha256 == session.refresh_token_sha256:
             presented: str | None = token.sha256
         elif (token.sha256 == session.previous_refresh_token_sha256 and grace
@@ -222,7 +235,8 @@ def _refresh_from_database(token: RefreshToken, new_refresh: RefreshToken, jti: 
             _reuse_detected(session)
         idle_end = now + jwt_settings.REFRESH_TOKEN_LIFETIME
         expires_at = capped_end(idle_end, session.absolute_expires_at)
-        values = _rotation_update(now, new_refresh, jti, expires_at, presented)
+        values = {**_rotation_update(now, new_refresh, jti, expires_at, presented),
+                  "dpop_jkt": bound}
         if _swap(session.pk, (session.refresh_token_sha256, session.access_jti), now,
                  values):
             replaced = mirror.keys_of(session)

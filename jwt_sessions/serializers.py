@@ -143,3 +143,4 @@ class TokenPairSerializer(serializers.Serializer):
     access_expires_at = IsoDateTimeField()
     refresh_expires_at = IsoDateTimeField()
     session_id = serializers.UUIDField()
+    token_type = serializers.ChoiceField(choices=["Bearer", "DPoP"])

@@ -84,7 +84,8 @@ def prepare_session_secret() -> PreparedSecret:
 
 
 def issue_tokens(user: Any, request: Any = None, prepared: PreparedSecret | None = None,
-                 amr: Iterable[str] = (), login_signal: bool = True) -> TokenPair:
+                 amr: Iterable[str] = (), login_signal: bool = True,
+                 dpop_jkt: str = "") -> TokenPair:
     """Open a session for an authenticated user and return its first token pair.
 
     The session is bound to the password hash the login checked; if the user's
@@ -92,6 +93,8 @@ def issue_tokens(user: Any, request: Any = None, prepared: PreparedSecret | None
     login), no session is stored. `prepared`: a secret whose bcrypt started earlier.
     `amr` says how the user proved who they are (`["pwd"]` for a password login); it
     and the time of this login (`auth_time`) are the session's until it reauthenticates.
+    `dpop_jkt`: the thumbprint of the DPoP key the login proved it holds (the session is
+    then bound to it).
     `login_signal=False`: the caller's flow already sent `user_logged_in` (django-allauth).
     """
     if isinstance(amr, str):
@@ -121,7 +124,7 @@ def issue_tokens(user: Any, request: Any = None, prepared: PreparedSecret | None
             location=place.location, **asdict(whereabouts), novelty=novelty,
             created_at=now, last_activity_at=now,
             auth_time=now, amr=list(amr), expires_at=capped_end(idle_end, absolute_end),
-            absolute_expires_at=absolute_end)
+            absolute_expires_at=absolute_end, dpop_jkt=dpop_jkt)
         mirror.cache_session(session)
     logger.info("Session %s opened for user %s", session_id, user.pk)
     metrics.login()

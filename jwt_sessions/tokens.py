@@ -32,7 +32,7 @@ JWT_TYP = "at+jwt"
 REQUIRED_CLAIMS = ["sub", "sid", "jti", "iat", "exp", "token_type"]
 # Claims whose meaning is ours: a project's own claims (CLAIMS_HOOK) may not set them.
 # `nbf` too, as PyJWT would enforce it.
-RESERVED_CLAIMS = frozenset(REQUIRED_CLAIMS + ["iss", "aud", "auth_time", "amr", "nbf"])
+RESERVED_CLAIMS = frozenset(REQUIRED_CLAIMS + ["iss", "aud", "auth_time", "amr", "nbf", "cnf"])
 _REFRESH_BYTES = 16 + 2 * SECRET_BYTES
 # A refresh token's length: 80 bytes in base64url without padding.
 REFRESH_TOKEN_LENGTH = len(b64url(bytes(_REFRESH_BYTES)))
@@ -53,6 +53,8 @@ class AccessClaims:
     `auth_time` is when the user last proved who they are (login or reauthentication;
     None for a token issued before the claim existed), `amr` how (`["pwd"]`), and
     `extra` the project's own claims (CLAIMS_HOOK), e.g. `request.auth.extra["roles"]`.
+    `dpop_jkt` is the thumbprint of the DPoP key the token is bound to (`cnf.jkt`), or
+    None for a bearer token.
     """
 
     user_id: str
@@ -63,6 +65,7 @@ class AccessClaims:
     auth_time: datetime | None = None
     amr: tuple[str, ...] = ()
     extra: Mapping[str, Any] = field(default_factory=dict, hash=False)
+    dpop_jkt: str | None = None
 
 
 @dataclass(frozen=True)
@@ -145,11 +148,12 @@ def jwks() -> dict:
 def encode_access_token(user_id: Any, session_id: uuid.UUID, jti: str, now: datetime,
                         session_end: datetime | None = None, *, auth_time: datetime,
                         amr: Sequence[str], extra: Mapping[str, Any] | None = None,
-                        ) -> tuple[str, datetime]:
+                        dpop_jkt: str | None = None) -> tuple[str, datetime]:
     """Sign an access token; returns (token, expiry). No access token outlives its
     session (`session_end`, e.g. SESSION_MAX_LIFETIME's absolute end). `auth_time` and
     `amr` are the session's (when and how the user last proved who they are); `extra`
-    holds the project's own claims, which never replace ours."""
+    holds the project's own claims, which never replace ours; `dpop_jkt` binds the
+    token to a DPoP key (`cnf.jkt`, RFC 9449)."""
     expires_at = now + jwt_settings.ACCESS_TOKEN_LIFETIME
     if session_end is not None:
         expires_at = min(expires_at, session_end)
@@ -164,6 +168,8 @@ def encode_access_token(user_id: Any, session_id: uuid.UUID, jti: str, now: date
         "auth_time": int(auth_time.timestamp()),
         "amr": list(amr),
     }
+    if dpop_jkt:
+        claims["cnf"] = {"jkt": dpop_jkt}
     if jwt_settings.ISSUER:
         claims["iss"] = jwt_settings.ISSUER
     if jwt_settings.AUDIENCE:
@@ -317,7 +323,19 @@ def _claims(payload: dict) -> AccessClaims:
     return AccessClaims(
         sub, session_id, jti, _datetime(payload["exp"]), issued_at=_datetime(payload["iat"]),
         auth_time=None if auth_time is None else _datetime(auth_time), amr=tuple(amr),
-        extra={name: value for name, value in payload.items() if name not in RESERVED_CLAIMS})
+        extra={name: value for name, value in payload.items() if name not in RESERVED_CLAIMS},
+        dpop_jkt=_bound_key(payload))
+
+
+def _bound_key(payload: dict) -> str | None:
+    """The DPoP thumbprint a token is bound to (`cnf.jkt`); a `cnf` of another shape is
+    refused rather than read as "not bound"."""
+    if "cnf" not in payload:
+        return None
+    cnf = payload["cnf"]
+    if not (isinstance(cnf, dict) and isinstance(cnf.get("jkt"), str) and cnf["jkt"]):
+        raise InvalidToken("bad cnf")
+    return cnf["jkt"]
 
 
 def _datetime(epoch: int | float) -> datetime:

@@ -28,6 +28,8 @@ from .cookies import (
     refresh_from_cookie,
     set_refresh_cookie,
 )
+from .dpop.doors import add_nonce, key_of_token_request
+from .dpop.errors import DPoPError
 from .exceptions import (
     InvalidCredentials,
     NotAuthenticated,
@@ -80,6 +82,10 @@ class JWTSessionsView(generics.GenericAPIView):
     def get_authenticate_header(self, request: Request) -> str:
         return JWTSessionAuthentication().authenticate_header(request)
 
+    def handle_exception(self, exc: Exception) -> Response:
+        response = super().handle_exception(exc)
+        return add_nonce(response, exc) if isinstance(exc, DPoPError) else response
+
     def throttled(self, request: Request, wait: float | None) -> NoReturn:
         give_back_slots(request)  # a refused request tried nothing: it takes no slot
         raise Throttled(wait)
@@ -103,7 +109,7 @@ class TokenView(JWTSessionsView):
 
     def token_response(self, pair: pairs.TokenPair) -> Response:
         data = pair.as_dict()
-        response = Response(data, status=status.HTTP_200_OK)
+        response = add_nonce(Response(data, status=status.HTTP_200_OK))
         if set_refresh_cookie(self.request, response, pair):
             del data["refresh"]
         return response
@@ -118,13 +124,14 @@ class LoginView(TokenView):
     def post(self, request: Request) -> Response:
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
+        proved_key = key_of_token_request(request)  # a bad proof costs no password check
         prepared = services.prepare_session_secret()  # bcrypt while the password is checked
         user = authenticate(request._request, **serializer.validated_data)
         if user is None:
             logger.info("Login failed from %s", client_ip(request))
             raise InvalidCredentials()
         return self.token_response(services.issue_tokens(
-            user, request, prepared, amr=[pairs.AMR_PASSWORD]))
+            user, request, prepared, amr=[pairs.AMR_PASSWORD], dpop_jkt=proved_key.spend()))
 
 
 class ClearsDeadRefreshCookie:
@@ -151,7 +158,8 @@ class RefreshView(ClearsDeadRefreshCookie, TokenView):
             token = refresh_from_cookie(request)
         if token is None:  # cookie mode: a missing cookie is a dead session, not a field
             raise RefreshTokenInvalid()
-        return self.token_response(refresh.refresh_tokens(token, request))
+        return self.token_response(refresh.refresh_tokens(
+            token, request, dpop_jkt=key_of_token_request(request).spend()))
 
 
 class LogoutView(ClearsDeadRefreshCookie, JWTSessionsView):

@@ -456,3 +456,30 @@ def test_a_login_by_emailed_code_opens_a_session(make_user, mailoutbox):
     assert resp.status_code == 200, resp.content
     assert only_session(user).amr == []  # an emailed code has no RFC 8176 name
     assert app.api("/api/whoami/").json()["id"] == user.pk
+
+
+# ------------------------------------------------------------------ DPoP
+def test_a_headless_login_with_a_dpop_proof_binds_its_session(user):
+    """The access token of a bound allauth session stands for its session only with a
+    proof by the key; as Bearer (a copied token) it stands for nothing."""
+    from tests.dpop_keys import ProofKey
+
+    key, app = ProofKey(), Headless()
+    login_url = "http://testserver/_allauth/app/v1/auth/login"
+    resp = app.call("post", "/auth/login", {"username": user.username, "password": PASSWORD},
+                    HTTP_DPOP=key.proof("POST", login_url))
+    assert resp.status_code == 200, resp.content
+    assert only_session(user).dpop_jkt == key.jkt
+    app = bearer_only(app)
+    assert app.session(HTTP_AUTHORIZATION=f"Bearer {app.access}").status_code == 401
+    session_url = "http://testserver/_allauth/app/v1/auth/session"
+    resp = app.session(HTTP_AUTHORIZATION=f"DPoP {app.access}",
+                       HTTP_DPOP=key.proof("GET", session_url, token=app.access))
+    assert resp.status_code == 200 and resp.json()["data"]["user"]["id"] == user.pk
+    refresh_url = "http://testserver/_allauth/app/v1/tokens/refresh"
+    refused = app.call("post", "/tokens/refresh", {"refresh_token": app.refresh})
+    assert refused.status_code == 401
+    assert refused.json()["errors"][0]["code"] == "invalid_dpop_proof"
+    resp = app.call("post", "/tokens/refresh", {"refresh_token": app.refresh},
+                    HTTP_DPOP=key.proof("POST", refresh_url))
+    assert resp.status_code == 200, resp.content

@@ -21,7 +21,7 @@ def test_issue_tokens_without_request_returns_login_body(api, user, signal_log,
     with django_capture_on_commit_callbacks(execute=True):
         body = jwt_api.issue_tokens(user)
     assert set(body) == {"access", "refresh", "access_expires_at", "refresh_expires_at",
-                         "session_id"}
+                         "session_id", "token_type"}
     json.dumps(body)  # JSON-ready
     session = Session.objects.get(pk=body["session_id"])
     assert session.user == user and session.device_type == "other" and session.ip_address is None

@@ -157,19 +157,21 @@ def test_host_prefixed_cookie_needs_root_path_no_domain_and_secure(settings):
 
 
 def test_every_check_id_means_one_problem():
-    """Each id is emitted by one place (checks.py, or user_admin.py for the user admin),
-    and docs/checks.md lists them all."""
+    """Each id is emitted by one place (checks.py, user_admin.py for the user admin,
+    dpop/checks.py for DPOP), and docs/checks.md lists them all."""
     import ast
     import re
     from collections import Counter
     from pathlib import Path
 
     import jwt_sessions.checks
+    import jwt_sessions.dpop.checks
     import jwt_sessions.shared_signals.checks
     import jwt_sessions.user_admin
 
     sources = "\n".join(Path(module.__file__).read_text()
                          for module in (jwt_sessions.checks, jwt_sessions.user_admin,
+                                        jwt_sessions.dpop.checks,
                                         jwt_sessions.shared_signals.checks))
     ids = []
     for node in ast.walk(ast.parse(sources)):

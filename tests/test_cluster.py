@@ -138,3 +138,21 @@ def test_introspection_checks_both_tokens_across_slots_on_a_cluster(api, make_us
                                content_type="application/x-www-form-urlencoded",
                                HTTP_AUTHORIZATION=f"Bearer {caller}")
         assert resp.json()["active"] is (index != 0)
+
+
+def test_a_dpop_bound_session_on_a_cluster(api, make_user):
+    """The proof's jti is claimed in the access check's pipeline (same slot as the
+    session's keys): a replay is refused, a fresh proof passes."""
+    from tests.dpop_keys import ProofKey
+
+    user, key = make_user(), ProofKey()
+    login = api.login(user.username, HTTP_DPOP=key.proof("POST", "http://testserver/auth/login/"))
+    access = login.json()["access"]
+    whoami = "http://testserver/api/whoami/"
+    proof = key.proof("GET", whoami, token=access)
+    headers = {"HTTP_AUTHORIZATION": f"DPoP {access}", "HTTP_DPOP": proof}
+    assert api.client.get("/api/whoami/", **headers).status_code == 200
+    replayed = api.client.get("/api/whoami/", **headers)
+    assert replayed.status_code == 401 and replayed.json()["code"] == "invalid_dpop_proof"
+    headers["HTTP_DPOP"] = key.proof("GET", whoami, token=access)
+    assert api.client.get("/api/whoami/", **headers).status_code == 200

@@ -60,7 +60,8 @@ def test_bodies_and_error_codes(schema):
     assert set(components[body.rsplit("/", 1)[1]]["properties"]) == {"username", "password"}
     pair = login["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
     assert set(components[pair.rsplit("/", 1)[1]]["properties"]) == {
-        "access", "refresh", "access_expires_at", "refresh_expires_at", "session_id"}
+        "access", "refresh", "access_expires_at", "refresh_expires_at", "session_id",
+        "token_type"}
     refresh_401 = schema["paths"]["/auth/refresh/"]["post"]["responses"]["401"]
     assert "`refresh_token_reused`" in refresh_401["description"]
     sessions = schema["paths"]["/auth/sessions/"]["get"]["responses"]["200"]

@@ -97,3 +97,30 @@ def test_on_a_cluster_due_counters_ride_with_two_gets_of_one_slot():
     assert [args for name, args, _ in trip.commands if name == "get"] == [
         (key,) for key in layout.access_check_keys(SESSION, "j")]
     assert trip.answer([b"t", None, 2, True]) == HIT
+
+
+def test_a_dpop_proofs_claim_rides_with_the_access_check():
+    """One round trip: the access keys, then SET NX of the proof's key in the session's
+    slot; a claim that was there already is REPLAYED, whatever the session's state."""
+    key = layout.dpop_proof_key("thumbprint", "jti-1", SESSION)
+    assert key.startswith(layout.access_key(SESSION, "j").split(":a:")[0] + ":p:")
+    plain = access_check_trip(False, SESSION, "j", None, (key, timedelta(seconds=61)))
+    assert commands(plain) == ["eval"]
+    assert plain.commands[0][1][1:] == (3, *layout.access_check_keys(SESSION, "j"), key,
+                                        61_000)
+    assert plain.answer([[b"t", None, 1]]) == HIT
+    assert plain.answer([[b"t", None, 0]]) == layout.REPLAYED
+    assert plain.answer([[None, b"1", 1]]) == REVOKED
+    clustered = access_check_trip(True, SESSION, "j", {"redis_hits": 1},
+                                  (key, timedelta(seconds=61)))
+    assert commands(clustered) == ["get", "get", "set", "hincrby", "pexpire"]
+    assert clustered.answer([None, None, True, 1, True]) == MISS
+    assert clustered.answer([b"t", None, None, 1, True]) == layout.REPLAYED
+
+
+def test_dpop_proof_keys_name_key_and_jti_and_nothing_else():
+    at_login = layout.dpop_proof_key("thumbprint", "jti-1")
+    assert at_login.startswith(f"{layout.jwt_settings.REDIS_KEY_PREFIX}p:")
+    assert at_login != layout.dpop_proof_key("other-key", "jti-1")
+    assert at_login != layout.dpop_proof_key("thumbprint", "jti-2")
+    assert "jti-1" not in at_login and "thumbprint" not in at_login

@@ -284,3 +284,24 @@ def test_redis_holds_no_token_and_no_session_secret(api, user, redis_conn):
         assert pair["access"].rsplit(".", 1)[1] not in dump  # nor a JWT signature
     for form in _forms(parse_refresh_token(second["refresh"]).secret):
         assert form not in dump
+
+
+def test_a_dpop_bound_session_over_tls_with_an_acl_user(api, user, secured_redis, use_redis,
+                                                        caplog):
+    """The DPoP claim (a script with the access check) is allowed to the ACL user, and
+    its keys stay under the prefix."""
+    from tests.dpop_keys import ProofKey
+
+    use_redis(secured_redis.url_for(ALICE, ALICE_PASSWORD), ssl_ca_certs=str(secured_redis.ca))
+    key, whoami = ProofKey(), "http://testserver/api/whoami/"
+    with caplog.at_level(logging.WARNING, logger="jwt_sessions"):
+        access = api.login_ok(user.username,
+                              HTTP_DPOP=key.proof("POST", "http://testserver/auth/login/"))["access"]
+        proof = key.proof("GET", whoami, token=access)
+        headers = {"HTTP_AUTHORIZATION": f"DPoP {access}", "HTTP_DPOP": proof}
+        assert api.client.get("/api/whoami/", **headers).status_code == 200
+        assert api.client.get("/api/whoami/", **headers).status_code == 401  # replayed
+    assert [r.getMessage() for r in caplog.records if r.name == "jwt_sessions"] == []
+    with secured_redis.client() as admin:
+        proofs = [k.decode() for k in admin.scan_iter() if b":p:" in k or k.startswith(b"jwts:p:")]
+    assert len(proofs) == 2 and all(k.startswith("jwts:") for k in proofs)

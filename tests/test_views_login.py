@@ -38,7 +38,8 @@ def test_login_returns_token_pair_with_tz_aware_expiries(api, user):
     assert resp.status_code == 200
     body = resp.json()
     assert set(body) == {"access", "refresh", "access_expires_at", "refresh_expires_at",
-                         "session_id"}
+                         "session_id", "token_type"}
+    assert body["token_type"] == "Bearer"
     assert parse_iso(body["access_expires_at"]) < parse_iso(body["refresh_expires_at"])
     session = Session.objects.get()
     assert body["session_id"] == str(session.pk)

@@ -19,8 +19,9 @@ from django.utils import timezone
 from rest_framework.exceptions import APIException
 
 from .. import services
-from ..access import authenticate_access
 from ..authentication import bearer_token
+from ..dpop import doors as dpop
+from ..dpop.errors import DPoPError
 from ..exceptions import AuthenticationError, MaxSessionsReached, ServiceUnavailable
 from ..refresh import refresh_tokens
 from ..throttling import RefreshRateThrottle
@@ -79,9 +80,11 @@ class TokenStrategy(SessionTokenStrategy):
         if opened is None or opened[0] != user.pk:
             try:
                 payload = self._open_session(request, user)
-            except (AuthenticationError, MaxSessionsReached, ServiceUnavailable) as exc:
-                # The credentials changed meanwhile, the session cap refuses, or the store
-                # does: the allauth login must not outlive the session it could not open.
+            except (AuthenticationError, DPoPError, MaxSessionsReached,
+                    ServiceUnavailable) as exc:
+                # The credentials changed meanwhile, the DPoP proof or the session cap
+                # refuses, or the store does: the allauth login must not outlive the
+                # session it could not open.
                 logout(request)
                 raise ImmediateHttpResponse(_refusal(request, exc)) from exc
             opened = request.__dict__[_OPENED] = (user.pk, payload)
@@ -89,8 +92,9 @@ class TokenStrategy(SessionTokenStrategy):
 
     def _open_session(self, request: HttpRequest, user: Any) -> dict[str, Any]:
         amr = amr_of(get_authentication_records(request, user))
-        # allauth's login already sent `user_logged_in`.
-        pair = services.issue_tokens(user, request, amr=amr, login_signal=False)
+        # allauth's login already sent `user_logged_in`; a DPoP proof binds the session.
+        pair = services.issue_tokens(user, request, amr=amr, login_signal=False,
+                                     dpop_jkt=dpop.key_of_token_request(request).spend())
         links.link(request.session, pair.session_id)
         return {"access_token": pair.access, "refresh_token": pair.refresh,
                 "expires_in": _seconds_until(pair.access_expires_at)}
@@ -104,8 +108,9 @@ class TokenStrategy(SessionTokenStrategy):
             throttle = RefreshRateThrottle()
             if not throttle.allow_request(request, None):
                 raise ImmediateHttpResponse(_too_many(request, throttle.wait()))
-            pair = refresh_tokens(refresh_token, request)
-        except ServiceUnavailable as exc:
+            pair = refresh_tokens(refresh_token, request,
+                                  dpop_jkt=dpop.key_of_token_request(request).spend())
+        except (DPoPError, ServiceUnavailable) as exc:
             raise ImmediateHttpResponse(_refusal(request, exc)) from exc
         except AuthenticationError:
             return None
@@ -127,10 +132,12 @@ def _refusal(request: HttpRequest, exc: APIException) -> HttpResponse:
 
 
 def _session_key_of_bearer(request: HttpRequest) -> str | None:
+    header = request.META.get("HTTP_AUTHORIZATION", "")
     try:
-        raw = bearer_token(request.META.get("HTTP_AUTHORIZATION", ""))
-        claims = authenticate_access(raw) if raw is not None else None
-    except (AuthenticationError, ServiceUnavailable):
+        raw = bearer_token(header) or bearer_token(header, dpop.SCHEME)
+        claims = None if raw is None else dpop.authenticate(
+            raw, dpop.presented_by_request(request, header.split()[0], raw))
+    except (AuthenticationError, DPoPError, ServiceUnavailable):
         return None
     if claims is None:
         return None

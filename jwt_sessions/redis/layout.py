@@ -11,6 +11,9 @@ SHA-256(refresh token), base64url; u = user pk):
     P{s}:r             tombstone: no script rewrites the session  TTL = access lifetime
     P{u:u}:sessions    hash {session id hex: 1} of the user's sessions
                        TTL = refresh lifetime
+    P{s}:p:<d>         a DPoP proof used with the session's access token (d = 128 bits of
+                       SHA-256 of key thumbprint and jti)   TTL = until the proof is too old
+    Pp:<d>             a DPoP proof used at login or refresh   TTL = the same
     P{stats}           hash of counters (jwt_sessions.stats)
     Pt:<name>          a throttle counter   TTL = its window
 
@@ -34,6 +37,7 @@ access key, so a revoked session's tokens cost no SQL.
 """
 from __future__ import annotations
 
+import hashlib
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
@@ -45,6 +49,7 @@ from ..encoding import b64url
 # What Redis says of an access token: live, not known (ask the database), or its session
 # revoked (a tombstone: refused with no SQL).
 HIT, MISS, REVOKED = "hit", "miss", "revoked"
+REPLAYED = "replayed"  # an access check whose DPoP proof was claimed before
 EVENT_REVOKED, EVENT_ROTATED = b"R", b"O"
 EVENT_RECORDS = 1000  # records per event message (~20 KB at most)
 MAX_JTI_BYTES = 255  # what a record's length byte can say
@@ -99,6 +104,17 @@ def tombstone_key(session_id: uuid.UUID) -> str:
 
 def user_index_key(user_id: Any) -> str:
     return f"{jwt_settings.REDIS_KEY_PREFIX}{{u:{user_id}}}:sessions"
+
+
+def dpop_proof_key(jkt: str, jti: str, session_id: uuid.UUID | None = None) -> str:
+    """A used DPoP proof, named by 128 bits of SHA-256 of its key and jti (a client picks
+    its jti, so it can only ever collide with its own); under its session's hash tag when
+    it comes with an access token, so the access check claims it in the same slot and
+    round trip. TTL = as long as the proof could pass."""
+    digest = b64url(hashlib.sha256(f"{jkt}|{jti}".encode()).digest()[:16])
+    if session_id is None:
+        return f"{jwt_settings.REDIS_KEY_PREFIX}p:{digest}"
+    return f"{_tag(session_id)}:p:{digest}"
 
 
 def stats_key() -> str:

@@ -28,14 +28,16 @@ from ..lifetimes import access_token_ttl, revocation_window
 from ..models import Session
 from . import local_cache
 from .client import StoreUnavailable
-from .layout import HIT, MISS, REVOKED, CachedSession, SessionKeys
+from .layout import HIT, MISS, REPLAYED, REVOKED, CachedSession, SessionKeys
 from .store import astore, store
 
 __all__ = [
-    "HIT", "MISS", "REVOKED", "CachedSession", "SessionKeys", "StoreUnavailable", "Circuit",
-    "circuit", "apply_failure_policy", "session_keys", "keys_of", "cache_session", "check_accesses",
+    "HIT", "MISS", "REPLAYED", "REVOKED", "CachedSession", "SessionKeys", "StoreUnavailable",
+    "Circuit", "circuit", "apply_failure_policy", "session_keys", "keys_of", "cache_session",
+    "check_accesses",
     "cache_verified", "tombstone", "restore", "uncache", "check_access", "acheck_access",
-    "rotate", "add_to_counter", "flush_counters", "read_counters", "forget_deleted",
+    "rotate", "claim_once", "aclaim_once", "add_to_counter", "flush_counters", "read_counters",
+    "forget_deleted",
     "indexed_session_ids", "unindex", "replay_recent_revocations", "recent_revocations",
 ]
 
@@ -220,10 +222,11 @@ def uncache(keys: SessionKeys) -> None:
         local_cache.forget([keys.session_id])
 
 
-def check_access(session_id: Any, jti: str) -> str:
+def check_access(session_id: Any, jti: str, claim: tuple[str, timedelta] | None = None) -> str:
     """HIT, MISS or REVOKED for an access token (one round trip, which carries the due
-    counters too); raises StoreUnavailable."""
-    return _guarded(store.check_access, session_id, jti)
+    counters too, and `claim`, a DPoP proof's: REPLAYED if it was claimed before);
+    raises StoreUnavailable."""
+    return _guarded(store.check_access, session_id, jti, claim)
 
 
 def check_accesses(tokens: list[tuple[Any, str]]) -> list[str]:
@@ -231,9 +234,19 @@ def check_accesses(tokens: list[tuple[Any, str]]) -> list[str]:
     return _guarded(store.check_accesses, tokens)
 
 
-async def acheck_access(session_id: Any, jti: str) -> str:
+async def acheck_access(session_id: Any, jti: str,
+                        claim: tuple[str, timedelta] | None = None) -> str:
     """`check_access` without blocking the event loop; raises StoreUnavailable."""
-    return await _aguarded(astore.check_access, session_id, jti)
+    return await _aguarded(astore.check_access, session_id, jti, claim)
+
+
+def claim_once(key: str, ttl: timedelta) -> bool:
+    """True the first time `key` is claimed within `ttl` (a DPoP proof's jti)."""
+    return _guarded(store.claim_once, key, ttl)
+
+
+async def aclaim_once(key: str, ttl: timedelta) -> bool:
+    return await _aguarded(astore.claim_once, key, ttl)
 
 
 def rotate(session_id: Any, old_sha256: str, new_sha256: str, new_jti: str,

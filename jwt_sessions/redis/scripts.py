@@ -55,3 +55,12 @@ redis.call('SET', KEYS[4], ARGV[3], 'PX', access_ttl)
 redis.pcall('PUBLISH', ARGV[6], ARGV[7] .. string.char(#old_jti) .. old_jti)
 return old
 """
+
+# The access check of a DPoP-bound token in one command and one reply: the proof's jti
+# claimed (SET NX) and the access key and tombstone read, all in the session's slot.
+# KEYS: access, tombstone, proof. ARGV: the proof key's ttl (ms).
+# Returns {access value or false, tombstone or false, 1 if claimed now else 0}.
+ACCESS_AND_CLAIM = """
+local claimed = redis.call('SET', KEYS[3], '1', 'NX', 'PX', ARGV[1])
+return {redis.call('GET', KEYS[1]), redis.call('GET', KEYS[2]), claimed and 1 or 0}
+"""

@@ -48,20 +48,46 @@ def _add_counters(trip: Trip, counts: dict[str, int]) -> None:
 
 # ------------------------------------------------------------------ planned trips
 def access_check_trip(cluster: bool, session_id: uuid.UUID, jti: str,
-                      counts: dict[str, int] | None) -> Trip[str]:
+                      counts: dict[str, int] | None,
+                      claim: tuple[str, timedelta] | None = None) -> Trip[str]:
     """HIT, MISS or REVOKED for an access token, with `counts` flushed into the shared
     stats hash in the same round trip. The tombstone is read with the access key (same
-    hash tag, same slot), so a revoked session's tokens are refused without SQL."""
+    hash tag, same slot), so a revoked session's tokens are refused without SQL. `claim`
+    (key, ttl), a DPoP proof's, is claimed in that round trip too (SET NX, in the
+    session's slot; a script outside a cluster): REPLAYED if it was claimed before."""
     keys = layout.access_check_keys(session_id, jti)
-    if cluster and counts:  # a cluster pipeline refuses MGET: two GETs of one slot
-        trip = Trip(lambda replies: layout.access_state(replies[0], replies[1]))
+    if claim is not None and not cluster:  # one script: one reply to wait for
+        trip = Trip(lambda replies: layout.access_state(*replies[0][:2]) if replies[0][2]
+                    else layout.REPLAYED)
+        trip.add("eval", scripts.ACCESS_AND_CLAIM, 3, *keys, claim[0], layout.ms(claim[1]))
+        if counts:
+            _add_counters(trip, counts)
+        return trip
+    if cluster and (counts or claim):  # a cluster pipeline refuses MGET and scripts
+        read, state = 2, lambda replies: layout.access_state(replies[0], replies[1])
+        trip = Trip(state)
         trip.add("get", keys[0])
         trip.add("get", keys[1])
     else:
-        trip = Trip(lambda replies: layout.access_state(*replies[0]))
+        read, state = 1, lambda replies: layout.access_state(*replies[0])
+        trip = Trip(state)
         trip.add("mget", keys)
+    if claim is not None:
+        trip.answer = lambda replies: state(replies) if replies[read] else layout.REPLAYED
+        _add_claim(trip, *claim)
     if counts:
         _add_counters(trip, counts)
+    return trip
+
+
+def _add_claim(trip: Trip, key: str, ttl: timedelta) -> None:
+    trip.add("set", key, b"1", nx=True, px=layout.ms(ttl))
+
+
+def claim_once_trip(key: str, ttl: timedelta) -> Trip[bool]:
+    """SET NX with a TTL: True the first time a key is claimed, False after."""
+    trip = Trip(lambda replies: bool(replies[0]))
+    _add_claim(trip, key, ttl)
     return trip
 
 
@@ -143,15 +169,21 @@ class RedisStore:
             raise StoreUnavailable(type(exc).__name__) from exc
 
     # --------------------------------------------------------------- reads
-    def check_access(self, session_id: uuid.UUID, jti: str) -> str:
+    def check_access(self, session_id: uuid.UUID, jti: str,
+                     claim: tuple[str, timedelta] | None = None) -> str:
         """HIT, MISS or REVOKED for an access token, in one round trip that also flushes
-        this process's due counters (kept for the next one if Redis cannot answer)."""
+        this process's due counters (kept for the next one if Redis cannot answer) and
+        claims a DPoP proof's `claim` (REPLAYED if claimed before)."""
         due = counters.take_due()
         try:
-            return self.run(lambda cluster: access_check_trip(cluster, session_id, jti, due))
+            return self.run(
+                lambda cluster: access_check_trip(cluster, session_id, jti, due, claim))
         except StoreUnavailable:
             counters.give_back(due)
             raise
+
+    def claim_once(self, key: str, ttl: timedelta) -> bool:
+        return self.run(lambda cluster: claim_once_trip(key, ttl))
 
     def check_accesses(self, tokens: list[tuple[uuid.UUID, str]]) -> list[str]:
         """`check_access` of several access tokens in one round trip."""
@@ -350,15 +382,19 @@ class AsyncRedisStore:
             getattr(pipe, name)(*args, **kwargs)
         return trip.answer(await pipe.execute())
 
-    async def check_access(self, session_id: uuid.UUID, jti: str) -> str:
+    async def check_access(self, session_id: uuid.UUID, jti: str,
+                           claim: tuple[str, timedelta] | None = None) -> str:
         """`RedisStore.check_access` without blocking the event loop."""
         due = counters.take_due()
         try:
             return await self.run(
-                lambda cluster: access_check_trip(cluster, session_id, jti, due))
+                lambda cluster: access_check_trip(cluster, session_id, jti, due, claim))
         except StoreUnavailable:
             counters.give_back(due)
             raise
+
+    async def claim_once(self, key: str, ttl: timedelta) -> bool:
+        return await self.run(lambda cluster: claim_once_trip(key, ttl))
 
     async def aclose(self) -> None:
         """Close this loop's client (tests, and loops that end before the process)."""

@@ -1,5 +1,7 @@
 // Types of jwt_sessions/client.js, the browser client of jwt_sessions (cookie mode).
 
+import type {DPoPProofs} from "./dpop.js";
+
 /** Codes after which the session is over: the client dispatches "signed-out". */
 export type SignedOutCode =
   | "session_revoked" | "refresh_token_reused" | "refresh_token_invalid" | "logout" | string;
@@ -18,6 +20,9 @@ export interface ClientOptions {
   csrfHeaderName?: string;
   /** Where the access token survives a reload of the tab; default sessionStorage, null: memory. */
   storage?: Storage | null;
+  /** DPoP proofs (`dpopProofs()` of ./dpop.js): every login, refresh and call carries one,
+   *  and the session is bound to the browser's non-extractable key. */
+  dpop?: DPoPProofs | null;
 }
 
 /** The body of a login or refresh answer in cookie mode (no `refresh`: it is a cookie). */
@@ -26,6 +31,8 @@ export interface TokenAnswer {
   access_expires_at: string;
   refresh_expires_at: string;
   session_id: string;
+  /** "DPoP" when the session is bound to a DPoP key, else "Bearer". */
+  token_type: "Bearer" | "DPoP";
 }
 
 /** One of the user's active sessions, as `GET sessions/` lists it. */

@@ -12,6 +12,9 @@
 //   await auth.login({username, password});
 //   const response = await auth.fetch("/api/me/");
 //   auth.addEventListener("signed-out", (event) => show(event.detail.code));
+//
+// DPoP (sender-constrained tokens): pass `dpop: dpopProofs()` from ./dpop.js, and every
+// login, refresh and call carries a proof signed by a key no script can read.
 
 const SIGNED_OUT_CODES = new Set(["session_revoked", "refresh_token_reused",
                                   "refresh_token_invalid"]);
@@ -223,11 +226,10 @@ export class JwtSessionsClient extends EventTarget {
   async #call(method, path, body, access, signal) {
     const headers = {"Content-Type": "application/json",
                      [this.#options.csrfHeaderName]: this.#csrfToken()};
-    if (access) headers.Authorization = `Bearer ${access}`;
-    const response = await fetch(this.#url(path), {
+    const response = await this.#send(new Request(this.#url(path), {
       method, headers, credentials: this.#options.credentials, signal,
       body: body === undefined ? undefined : JSON.stringify(body),
-    });
+    }), access);
     return answer(response);
   }
 
@@ -242,6 +244,7 @@ export class JwtSessionsClient extends EventTarget {
   }
 
   #send(request, access) {
+    if (this.#options.dpop) return this.#options.dpop.fetch(request, access);
     const headers = new Headers(request.headers);
     if (access) headers.set("Authorization", `Bearer ${access}`);
     return fetch(new Request(request, {headers}));

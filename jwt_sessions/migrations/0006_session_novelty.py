@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('jwt_sessions', '0004_shared_signals'),
+        ('jwt_sessions', '0005_session_dpop_jkt'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -1,0 +1,213 @@
+"""Verifying one DPoP proof (RFC 9449, section 4.3): a JWT signed by the key in its own
+header, naming the request it was made for.
+
+The checks, in order: one well-formed JWT; `typ: dpop+jwt`; an accepted asymmetric
+`alg` and a public `jwk` of the kind that alg names; the signature by that key; `jti`,
+`htm`, `htu` and `iat` present; `htm` and `htu` those of this request; `iat` within
+PROOF_MAX_AGE of now; `ath` the hash of the access token when one is presented; and a
+current server nonce when nonces are on. Replay (`jti` used once) is `replay`'s job.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import re
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import jwt
+from django.utils.translation import gettext_lazy as _
+from jwt.algorithms import get_default_algorithms
+
+from ..conf import cached_per_settings
+from . import nonces
+from .errors import InvalidDPoPProof, UseDPoPNonce
+from .settings import dpop_settings
+from .thumbprints import b64url, jwk_thumbprint
+
+PROOF_TYP = "dpop+jwt"
+# A proof with an RSA-4096 key is under 2 KB; refuse anything far larger unread.
+MAX_PROOF_LENGTH = 8192
+MAX_JTI_LENGTH = 256
+# Members only a private (or symmetric) JWK has: a proof carrying one is refused.
+_PRIVATE_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
+# The key each algorithm verifies with: (kty, curves allowed or None for any).
+_KEY_KINDS: dict[str, tuple[str, frozenset[str] | None]] = {
+    "ES256": ("EC", frozenset({"P-256"})), "ES384": ("EC", frozenset({"P-384"})),
+    "ES512": ("EC", frozenset({"P-521"})), "EdDSA": ("OKP", frozenset({"Ed25519", "Ed448"})),
+    **{name: ("RSA", None) for name in ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512")},
+}
+_MIN_RSA_BITS = 2048
+_DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
+_UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+_PERCENT = re.compile(r"%([0-9A-Fa-f]{2})")
+# A compact JWS: three unpadded base64url segments (which also refuses two DPoP headers,
+# which servers join with ",").
+_COMPACT_JWS = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
+_ALGORITHMS = get_default_algorithms()
+
+
+@dataclass(frozen=True)
+class Proof:
+    """A verified proof: its key's thumbprint, its `jti` and `iat` (for replay)."""
+
+    jkt: str
+    jti: str
+    iat: float
+
+
+@dataclass(frozen=True)
+class _HeaderKey:
+    """What a proof's header settles: the verifying key, its alg and thumbprint."""
+
+    key: Any
+    alg: str
+    jkt: str
+
+
+def access_token_hash(token: str) -> str:
+    """`ath`: base64url SHA-256 of the access token (RFC 9449, section 4.2)."""
+    return b64url(hashlib.sha256(token.encode()).digest())
+
+
+def normalized_uri(uri: str) -> str:
+    """An absolute URI as RFC 3986 compares them (sections 6.2.2 and 6.2.3): scheme and
+    host in lower case, no default port, no query or fragment, an empty path as `/`,
+    percent-encodings in upper case and unreserved characters decoded. "" if malformed."""
+    try:
+        parts = urlsplit(uri)
+        port = parts.port
+    except ValueError:
+        return ""
+    scheme, host = parts.scheme.lower(), (parts.hostname or "")
+    if not scheme or not host:
+        return ""
+    if ":" in host:
+        host = f"[{host}]"
+    if port is not None and port != _DEFAULT_PORTS.get(scheme):
+        host = f"{host}:{port}"
+    path = _PERCENT.sub(_normal_escape, parts.path) or "/"
+    return f"{scheme}://{host}{path}"
+
+
+def _same_uri(htu: str, uri: str) -> bool:
+    """Whether a proof's `htu` names the request's URI; "" (a request without a host)
+    matches nothing. Most clients send the very string: one parse then, not two."""
+    expected = normalized_uri(uri)
+    return bool(expected) and (htu == uri or normalized_uri(htu) == expected)
+
+
+def _normal_escape(match: re.Match[str]) -> str:
+    char = chr(int(match.group(1), 16))
+    return char if char in _UNRESERVED else f"%{match.group(1).upper()}"
+
+
+def verify_proof(value: Any, *, method: str, uri: str, access_token: str | None = None,
+                 now: float | None = None) -> Proof:
+    """The verified proof for a request (`method`, absolute `uri`), presented with
+    `access_token` or, at login and refresh, with none; InvalidDPoPProof or
+    UseDPoPNonce otherwise."""
+    if (not isinstance(value, str) or len(value) > MAX_PROOF_LENGTH
+            or not _COMPACT_JWS.fullmatch(value)):
+        raise InvalidDPoPProof()
+    settings = dpop_settings()
+    segment, body, signature = value.split(".")
+    known = keys_by_header().get(segment)
+    header_key = known or _key_of_header(segment, settings.algorithms)
+    # The signature checked directly (PyJWT's algorithm objects, no JWS re-parsing): the
+    # header is already known to be ours, and this runs on every request.
+    if not _ALGORITHMS[header_key.alg].verify(f"{segment}.{body}".encode(), header_key.key,
+                                              _b64decode(signature)):
+        raise InvalidDPoPProof()
+    try:
+        payload = json.loads(_b64decode(body))
+    except ValueError as exc:
+        raise InvalidDPoPProof() from exc
+    if known is None:
+        _remember(segment, header_key)
+    claims = _claims(payload)
+    now = time.time() if now is None else now
+    if claims["htm"] != method or not _same_uri(claims["htu"], uri):
+        raise InvalidDPoPProof(_("The DPoP proof was made for another request."))
+    if abs(now - claims["iat"]) > settings.proof_max_age.total_seconds():
+        raise InvalidDPoPProof(_("The DPoP proof is too old or from the future."))
+    ath = claims.get("ath")
+    if access_token is not None and not (
+            isinstance(ath, str) and hmac.compare_digest(ath, access_token_hash(access_token))):
+        raise InvalidDPoPProof(_("The DPoP proof is not for this access token."))
+    if settings.nonce and not nonces.is_fresh(claims.get("nonce")):
+        raise UseDPoPNonce()
+    return Proof(header_key.jkt, claims["jti"], float(claims["iat"]))
+
+
+def _claims(payload: Any) -> Mapping[str, Any]:
+    if not isinstance(payload, dict):
+        raise InvalidDPoPProof()
+    jti, htm, htu, iat = (payload.get(name) for name in ("jti", "htm", "htu", "iat"))
+    if not (isinstance(jti, str) and 0 < len(jti) <= MAX_JTI_LENGTH and isinstance(htm, str)
+            and isinstance(htu, str) and isinstance(iat, (int, float))
+            and not isinstance(iat, bool)):
+        raise InvalidDPoPProof(_("The DPoP proof lacks jti, htm, htu or iat."))
+    return payload
+
+
+def _b64decode(segment: str) -> bytes:
+    """An unpadded base64url segment (its alphabet already checked)."""
+    try:
+        return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+    except (binascii.Error, ValueError) as exc:
+        raise InvalidDPoPProof() from exc
+
+
+def _key_of_header(segment: str, algorithms: tuple[str, ...]) -> _HeaderKey:
+    """The key a proof header carries, once the header has proved acceptable."""
+    try:
+        header = json.loads(_b64decode(segment))
+    except ValueError as exc:
+        raise InvalidDPoPProof() from exc
+    if not isinstance(header, dict) or header.get("typ") != PROOF_TYP:
+        raise InvalidDPoPProof(_("A DPoP proof has the header typ 'dpop+jwt'."))
+    alg, jwk = header.get("alg"), header.get("jwk")
+    if not isinstance(alg, str) or alg not in algorithms or alg not in _KEY_KINDS:
+        raise InvalidDPoPProof(_("The DPoP proof's algorithm is not accepted here."))
+    if "crit" in header or not isinstance(jwk, dict) or _PRIVATE_MEMBERS.intersection(jwk):
+        raise InvalidDPoPProof(_("The DPoP proof's header must carry a public jwk."))
+    kty, curves = _KEY_KINDS[alg]
+    if jwk.get("kty") != kty or (curves is not None and jwk.get("crv") not in curves):
+        raise InvalidDPoPProof(_("The DPoP proof's key does not fit its algorithm."))
+    try:
+        key = jwt.PyJWK(jwk, algorithm=alg).key
+        jkt = jwk_thumbprint(jwk)
+    except (jwt.PyJWKError, jwt.InvalidKeyError, ValueError, TypeError, KeyError) as exc:
+        raise InvalidDPoPProof(_("The DPoP proof's key is malformed.")) from exc
+    if kty == "RSA" and key.key_size < _MIN_RSA_BITS:
+        raise InvalidDPoPProof(_("The DPoP proof's RSA key is too small."))
+    return _HeaderKey(key, alg, jkt)
+
+
+# A client signs every proof with the same header: remembering the key of a header that
+# came with a valid signature saves parsing the JWK on every request. Bounded; only
+# headers whose signature verified enter, so nobody fills it with junk for free.
+_HEADER_MEMO_SIZE = 4096
+
+
+@cached_per_settings
+def keys_by_header() -> dict[str, _HeaderKey]:
+    """Encoded proof header -> its key, for headers that came with a valid signature."""
+    return {}
+
+
+def _remember(segment: str, header_key: _HeaderKey) -> None:
+    memo = keys_by_header()
+    memo[segment] = header_key
+    while len(memo) > _HEADER_MEMO_SIZE:
+        try:
+            memo.pop(next(iter(memo)), None)
+        except (StopIteration, RuntimeError):  # emptied or changed by another thread
+            break
