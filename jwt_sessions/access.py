@@ -21,6 +21,7 @@ from .fallback import fallback_gate
 from .models import Session
 from .redis import local_cache, mirror
 from .redis.mirror import HIT, MISS, REPLAYED, REVOKED, StoreUnavailable
+from .services import credentials_hold
 from .tokens import AccessClaims, ExpiredToken, InvalidToken, decode_access_token
 
 if TYPE_CHECKING:
@@ -176,12 +177,14 @@ def _redis_vouches(claims: AccessClaims, state: str | None, cache: local_cache.L
 
 def _authenticate_from_database(claims: AccessClaims, rehydrate: bool) -> None:
     with fallback_gate():
-        session = Session.objects.by_id(claims.session_id)
+        session = Session.objects.select_related("user").by_id(claims.session_id)
         now = timezone.now()
         if session is None or session.revoked_at is not None or session.expires_at <= now:
             raise SessionRevoked()
         if str(session.user_id) != claims.user_id or session.access_jti != claims.jti:
             raise TokenInvalid()
+        if not credentials_hold(session):  # the user came with the row: no extra query
+            raise SessionRevoked()
         if rehydrate:
             mirror.cache_verified(session)
         if now - session.last_activity_at >= jwt_settings.LAST_ACTIVITY_RESOLUTION:

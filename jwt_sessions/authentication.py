@@ -15,6 +15,7 @@ from django.utils.functional import SimpleLazyObject, empty
 from rest_framework.authentication import BaseAuthentication
 
 from .conf import cached_per_settings
+from .credentials import may_act
 from .dpop import doors as dpop
 from .exceptions import SessionRevoked, TokenInvalid
 from .tokens import AccessClaims
@@ -67,10 +68,10 @@ def bearer_token(header: str, keyword: str = KEYWORD) -> str | None:
 
 
 def load_active_user(model: Any, pk: Any) -> Any:
-    """The user row, or `session_revoked` if it is gone or not active (Django's rule:
-    a model without `is_active` counts as active)."""
+    """The user row, or `session_revoked` if it is gone or the user rule
+    (`USER_AUTHENTICATION_RULE`; default: active) refuses it."""
     user = model._default_manager.filter(pk=pk).order_by().first()
-    if user is None or not getattr(user, "is_active", True):
+    if not may_act(user):
         raise SessionRevoked()
     return user
 
@@ -137,12 +138,13 @@ class JWTSessionAuthentication(BaseAuthentication):
         return dpop.authenticate(raw_token, self.presented)
 
     def get_user(self, claims: AccessClaims) -> Any:
-        """The lazy user of the claims; override `load_user` to change which users may
-        act (the default: active ones)."""
+        """The lazy user of the claims, loaded by `load_user` when first needed."""
         return lazy_user(claims, self.load_user)
 
     def load_user(self, model: Any, pk: Any) -> Any:
-        """Load the user when a view first needs more than its pk."""
+        """Load the user when a view first needs more than its pk. Which users may act
+        is `USER_AUTHENTICATION_RULE`'s to say, for every door; override this only for
+        a rule of this class alone."""
         return load_active_user(model, pk)
 
     def authenticate_header(self, request: Any) -> str:

@@ -15,10 +15,18 @@ the header that carried it. `scope["user"]` is the lazy user, `scope["auth"]` th
 without any token, `AnonymousUser` and None, as in DRF. A bad, expired or revoked token,
 or an ambiguous handshake, is refused before it is accepted (HTTP 403).
 
-Every authenticated socket is registered under its session; the revocation events
-(`jwt_sessions.events`) close it. When the events may have been missed (a "gap", or a
-receiver not yet proven live when the socket opened), the database is asked which of the
-open sockets' sessions still live. Needs `pip install jwt_sessions[channels]`.
+A socket lives exactly as long as its session: the handshake reads the session's row
+with its user (the user rule and the credentials binding decide, as at refresh), and the
+database is asked again, in one query per thousand sockets, whenever one of these comes:
+- a revocation event naming its session: a hint, confirmed by the row before anything
+  closes (a forged or replayed event costs one lookup and changes nothing);
+- the expiry of the access token it opened with, then every ACCESS_TOKEN_LIFETIME: a user
+  deactivated or whose password changed behind the ORM's back (`QuerySet.update`) is
+  found then, as a refresh would find it;
+- the session's own end (its idle expiry, or SESSION_MAX_LIFETIME);
+- every half second while the events cannot be trusted (the latest heartbeat heard back
+  is older than that: Redis paused, stopped, cut off or restarted; or a "gap").
+Needs `pip install jwt_sessions[channels]`.
 """
 from __future__ import annotations
 
@@ -26,6 +34,7 @@ import asyncio
 import functools
 import logging
 import threading
+import time
 import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
@@ -37,10 +46,12 @@ from django.db import DatabaseError
 
 from . import events
 from .authentication import MAX_TOKEN_LENGTH, bearer_token, lazy_user
+from .conf import jwt_settings
 from .dpop import doors as dpop
 from .dpop.errors import DPoPError
-from .exceptions import AuthenticationError, ServiceUnavailable, TokenInvalid
+from .exceptions import AuthenticationError, ServiceUnavailable, SessionRevoked, TokenInvalid
 from .models import Session
+from .services import credentials_hold
 from .tokens import AccessClaims
 
 __all__ = ["JWTSessionAuthMiddleware", "SUBPROTOCOL", "TOKEN_SUBPROTOCOL_PREFIX",
@@ -56,9 +67,12 @@ MAX_SUBPROTOCOLS = 16
 # Events remembered for sockets whose handshake was under way when they arrived.
 _RECENT_EVENTS = 1024
 _RECHECK_BATCH = 1000
-# How long a socket opened before the events were proven live waits for that proof
-# before the database is asked about it instead.
-_HEALTHY_WAIT = 5.0
+# The events are trusted while the latest heartbeat heard back was sent less than this
+# long ago; past it, every open socket is re-checked this often: a revocation whose
+# event is lost is found within a second of it, whatever failed.
+TRUST_WINDOW = 0.5
+# How often each event loop looks for sockets due for a re-check.
+_TICK = 0.1
 
 Scope = dict[str, Any]
 Message = dict[str, Any]
@@ -114,32 +128,46 @@ class JWTSessionAuthMiddleware:
     async def __call__(self, scope: Scope, receive: Callable, send: Callable) -> None:
         if scope["type"] != "websocket":
             return await self.inner(scope, receive, send)
-        trusted = open_sockets.prepare()
+        seq = open_sockets.prepare()
         try:
             token, as_subprotocol = handshake_token(scope)
             claims = None
             if token is not None:
                 claims = await dpop.aauthenticate(token,
                                                   dpop.presented_by_handshake(scope, token))
+            ends = None if claims is None else await _session_end(claims)
         except (AuthenticationError, DPoPError, ServiceUnavailable) as exc:
             logger.info("WebSocket handshake refused (%s)", exc.default_code)
             return await _refuse(receive, send)
-        if claims is None:
+        if claims is None or ends is None:
             return await self.inner({**scope, "user": AnonymousUser(), "auth": None},
                                     receive, send)
-        return await self._serve(_without_token(scope), claims, as_subprotocol, trusted,
+        return await self._serve(_without_token(scope), claims, ends, as_subprotocol, seq,
                                  receive, send)
 
-    async def _serve(self, scope: Scope, claims: AccessClaims, as_subprotocol: bool,
-                     trusted: tuple[int, bool], receive: Callable, send: Callable) -> None:
+    async def _serve(self, scope: Scope, claims: AccessClaims, ends: float,
+                     as_subprotocol: bool, seq: int, receive: Callable,
+                     send: Callable) -> None:
         socket = _Socket(claims.session_id, receive, send, as_subprotocol)
-        open_sockets.add(socket, *trusted)
+        socket.due = min(claims.expires_at.timestamp(), ends)
+        open_sockets.add(socket, seq)
         try:
             await self.inner({**scope, "user": lazy_user(claims), "auth": claims},
                              socket.receive, socket.send)
         finally:
             open_sockets.discard(socket)
             socket.finish()
+
+
+async def _session_end(claims: AccessClaims) -> float:
+    """When the session of a live token ends (epoch seconds), as its row says, read with
+    its user: a user the rule refuses, or whose credentials moved on, is refused here
+    (`session_revoked`) as a refresh would refuse it."""
+    ends = (await database_sync_to_async(_live_sessions)([claims.session_id])).get(
+        claims.session_id)
+    if ends is None:
+        raise SessionRevoked()
+    return ends
 
 
 async def _refuse(receive: Callable, send: Callable) -> None:
@@ -161,6 +189,7 @@ class _Socket:
         self._closed = False  # a close was sent, by the application or by us
         self._revoked = self.loop.create_future()
         self._pending: asyncio.Future | None = None
+        self.due = 0.0  # when the database must be asked about it again (epoch seconds)
 
     async def receive(self) -> Message:
         if not self._revoked.done():
@@ -210,9 +239,10 @@ class _Socket:
 class _OpenSockets:
     """This process's authenticated sockets by session, fed by the revocation events.
 
-    Events arrive on the receiver's thread; each socket is closed on its own loop. A
-    handshake that was being checked while an event arrived catches up through the last
-    events, kept with sequence numbers.
+    Events arrive on the receiver's thread and only mark sockets for a re-check; each
+    event loop's watcher asks the database and closes what has ended. A handshake that
+    was being checked while an event arrived catches up through the last events, kept
+    with sequence numbers.
     """
 
     def __init__(self) -> None:
@@ -221,28 +251,27 @@ class _OpenSockets:
         self._recent: deque[tuple[int, events.SessionEvent]] = deque(maxlen=_RECENT_EVENTS)
         self._seq = 0
         self._unsubscribe: Callable[[], None] | None = None
+        self._watchers: dict[asyncio.AbstractEventLoop, _Watcher] = {}
 
-    def prepare(self) -> tuple[int, bool]:
-        """Before a handshake's check: (the event sequence now, whether the events are
-        proven live). Subscribes to the events on first use."""
+    def prepare(self) -> int:
+        """Before a handshake's check: the event sequence now. Subscribes to the events
+        on first use."""
         with self._lock:
             if self._unsubscribe is None:
                 self._unsubscribe = events.subscribe(self._on_event)
-            seq = self._seq
-        return seq, events.healthy()
+            return self._seq
 
-    def add(self, socket: _Socket, seq: int, trusted: bool) -> None:
+    def add(self, socket: _Socket, seq: int) -> None:
         with self._lock:
             self._by_session.setdefault(socket.session_id, set()).add(socket)
             missed = [event for number, event in self._recent if number > seq]
             overflowed = self._seq - seq > len(self._recent)
-        if any(e.kind == events.REVOKED and e.session_id == socket.session_id
-               for e in missed):
-            socket.revoke()
-        elif overflowed or any(e.kind == events.GAP for e in missed):
-            _in_background(_recheck([socket]))
-        elif not trusted:
-            _in_background(_recheck_once_healthy(socket))
+            watcher = self._watchers.get(socket.loop)
+            if watcher is None or watcher.done():
+                watcher = self._watchers[socket.loop] = _Watcher(socket.loop)
+        if overflowed or any(e.kind == events.GAP or e.session_id == socket.session_id
+                             for e in missed):
+            watcher.suspect([socket])
 
     def discard(self, socket: _Socket) -> None:
         with self._lock:
@@ -252,26 +281,90 @@ class _OpenSockets:
                 if not group:
                     del self._by_session[socket.session_id]
 
-    def sockets(self) -> list[_Socket]:
+    def sockets(self, loop: asyncio.AbstractEventLoop | None = None) -> list[_Socket]:
         with self._lock:
-            return [socket for group in self._by_session.values() for socket in group]
+            return [socket for group in self._by_session.values() for socket in group
+                    if loop is None or socket.loop is loop]
 
     def _on_event(self, event: events.SessionEvent) -> None:
-        """On the receiver's thread: hand each affected socket to its loop."""
+        """On the receiver's thread: a hint for the watchers of the sockets it names."""
         if event.kind == events.ROTATED:
             return  # a socket may outlive its access token: only the session counts
         with self._lock:
             self._seq += 1
             self._recent.append((self._seq, event))
-            if event.kind == events.REVOKED and event.session_id is not None:
-                doomed = list(self._by_session.get(event.session_id, ()))
+            if event.session_id is None:  # a gap: every socket
+                named = [socket for group in self._by_session.values() for socket in group]
             else:
-                doomed = []
-        if event.kind == events.GAP:
-            for loop, group in _by_loop(self.sockets()).items():
-                _call_soon(loop, functools.partial(_recheck_soon, group))
-        for socket in doomed:
-            _call_soon(socket.loop, socket.revoke)
+                named = list(self._by_session.get(event.session_id, ()))
+            watchers = dict(self._watchers)
+        for loop, group in _by_loop(named).items():
+            watcher = watchers.get(loop)
+            if watcher is not None:
+                _call_soon(loop, functools.partial(watcher.suspect, group))
+
+
+class _Watcher:
+    """One event loop's re-checks: the sockets an event named, those whose token or
+    session has reached its end, and all of them while the events cannot be trusted."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self._suspects: set[_Socket] = set()
+        self._wake = asyncio.Event()
+        self._checked_all_at = time.monotonic()
+        self._task = loop.create_task(self._run())
+
+    def done(self) -> bool:
+        return self._task.done()
+
+    def suspect(self, sockets: Iterable[_Socket]) -> None:
+        """On the loop: ask the database about these sockets now."""
+        self._suspects.update(sockets)
+        self._wake.set()
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await asyncio.wait_for(self._wake.wait(), _TICK)
+            except asyncio.TimeoutError:
+                pass
+            self._wake.clear()
+            sockets = open_sockets.sockets(self.loop)
+            if not sockets:
+                return  # the next socket on this loop starts a new watcher
+            due = self._due(sockets)
+            self._suspects.difference_update(due)
+            if due:
+                await self._recheck(due)
+
+    def _due(self, sockets: list[_Socket]) -> list[_Socket]:
+        started = time.monotonic()
+        if (events.proof_age() >= TRUST_WINDOW
+                and started - self._checked_all_at >= TRUST_WINDOW):
+            self._checked_all_at = started
+            return sockets
+        now = time.time()
+        return [s for s in sockets if s in self._suspects or s.due <= now]
+
+    async def _recheck(self, sockets: list[_Socket]) -> None:
+        """Close the sockets whose session has ended (one query per thousand sessions);
+        the others are due again after ACCESS_TOKEN_LIFETIME, or at their session's end."""
+        try:
+            live = await database_sync_to_async(_live_sessions)(
+                sorted({socket.session_id for socket in sockets}))
+        except DatabaseError:
+            logger.warning("Could not re-check %d WebSocket session(s): database "
+                           "unavailable", len(sockets))
+            self._suspects.update(sockets)  # asked again on the next tick
+            return
+        again = time.time() + jwt_settings.ACCESS_TOKEN_LIFETIME.total_seconds()
+        for socket in sockets:
+            ends = live.get(socket.session_id)
+            if ends is None:
+                socket.revoke()
+            else:
+                socket.due = min(again, ends)
 
 
 _background: set[asyncio.Task] = set()
@@ -298,42 +391,17 @@ def _by_loop(sockets: Iterable[_Socket]) -> dict[asyncio.AbstractEventLoop, list
     return groups
 
 
-def _live_sessions(session_ids: list[uuid.UUID]) -> set[uuid.UUID]:
-    live: set[uuid.UUID] = set()
+def _live_sessions(session_ids: list[uuid.UUID]) -> dict[uuid.UUID, float]:
+    """{session id: its end (epoch seconds)} of the sessions that live and whose user
+    may still act; a session whose user the rule refuses, or whose password changed,
+    is revoked here, as a refresh would revoke it."""
+    live: dict[uuid.UUID, float] = {}
     for start in range(0, len(session_ids), _RECHECK_BATCH):
         batch = session_ids[start:start + _RECHECK_BATCH]
-        live.update(Session.objects.active().filter(pk__in=batch)
-                    .values_list("pk", flat=True))
+        for session in Session.objects.active().select_related("user").filter(pk__in=batch):
+            if credentials_hold(session):
+                live[session.pk] = session.expires_at.timestamp()
     return live
-
-
-def _recheck_soon(group: Any) -> None:
-    _in_background(_recheck(group))
-
-
-async def _recheck(sockets: list[_Socket]) -> None:
-    """Events may have been missed: close the sockets whose session the database says
-    has ended (one query per thousand sessions)."""
-    try:
-        live = await database_sync_to_async(_live_sessions)(
-            sorted({socket.session_id for socket in sockets}))
-    except DatabaseError:
-        logger.warning("Could not re-check %d WebSocket session(s): database unavailable",
-                       len(sockets))
-        return
-    for socket in sockets:
-        if socket.session_id not in live:
-            socket.revoke()
-
-
-async def _recheck_once_healthy(socket: _Socket) -> None:
-    """A socket opened before the receiver was proven live: a revocation published in
-    between was heard by nobody, so ask the database once the events are trustworthy."""
-    waited = 0.0
-    while not events.healthy() and waited < _HEALTHY_WAIT:
-        await asyncio.sleep(0.02)
-        waited += 0.02
-    await _recheck([socket])
 
 
 open_sockets = _OpenSockets()

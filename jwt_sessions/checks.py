@@ -35,7 +35,8 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
     if not isinstance(raw, dict):
         return [_error("JWT_SESSIONS must be a dict.", "Set JWT_SESSIONS = {...}.", 1)]
     return [*_unknown_keys(raw), *_durations(raw), *_algorithm_and_keys(raw),
-            *_policies(raw), *_cookie(raw), *_local_cache(raw), *_claims_hook(raw)]
+            *_policies(raw), *_cookie(raw), *_local_cache(raw), *_claims_hook(raw),
+            *_user_rule(raw)]
 
 
 def _unknown_keys(raw: dict) -> Iterator[checks.Error]:
@@ -208,22 +209,34 @@ def _local_cache(raw: dict) -> Iterator[checks.Error]:
 
 
 def _claims_hook(raw: dict) -> Iterator[checks.Error]:
-    hook = _value(raw, "CLAIMS_HOOK")
-    if hook is None or callable(hook):
-        return
-    problem = None
-    if not isinstance(hook, str):
-        problem = "must be an import string or a callable"
-    else:
-        try:
-            if not callable(import_string(hook)):
-                problem = "is not callable"
-        except ImportError as exc:
-            problem = f"cannot be imported ({exc})"
+    problem = _function_problem(raw, "CLAIMS_HOOK", optional=True)
     if problem:
-        yield _error(f"CLAIMS_HOOK {hook!r} {problem}.",
-                     "Give the dotted path of a function (user, session_id) -> dict, or None.",
-                     22)
+        yield _error(problem, "Give the dotted path of a function (user, session_id) -> "
+                     "dict, or None.", 22)
+
+
+def _user_rule(raw: dict) -> Iterator[checks.Error]:
+    problem = _function_problem(raw, "USER_AUTHENTICATION_RULE")
+    if problem:
+        yield _error(problem, "Give the dotted path of a function (user) -> bool; the "
+                     "default is 'jwt_sessions.credentials.default_user_authentication_rule'.",
+                     28)
+
+
+def _function_problem(raw: dict, key: str, optional: bool = False) -> str | None:
+    """What is wrong with a setting naming a function (an import string or a callable, or
+    None if optional), or None."""
+    value = _value(raw, key)
+    if (value is None and optional) or callable(value):
+        return None
+    if not isinstance(value, str):
+        return f"{key} {value!r} must be an import string or a callable."
+    try:
+        if not callable(import_string(value)):
+            return f"{key} {value!r} is not callable."
+    except ImportError as exc:
+        return f"{key} {value!r} cannot be imported ({exc})."
+    return None
 
 
 @checks.register(checks.Tags.security)

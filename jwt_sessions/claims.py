@@ -12,18 +12,24 @@ anyway, to check the credentials the session is bound to), so the hook costs no 
 unless it makes its own (`user.groups`...). The claims come back to views as
 `request.auth.extra`. Reserved claims (`sub`, `sid`, `jti`, `iat`,
 `exp`, `nbf`, `token_type`, `iss`, `aud`, `auth_time`, `amr`) are ours: a hook that sets
-one is a configuration error, raised as ImproperlyConfigured rather than ignored.
+one, returns something else than a dict, or raises, is a configuration error. It is
+logged with its reason and answered as a 500 (`claims_hook_failed`, an
+ImproperlyConfigured); the hook runs before anything is stored, so a login that fails
+this way leaves no session and a refresh leaves its session as it was.
 """
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
 from .conf import cached_per_settings, jwt_settings
+from .exceptions import ClaimsHookFailed
 from .tokens import RESERVED_CLAIMS
+
+logger = logging.getLogger("jwt_sessions")
 
 ClaimsHook = Callable[[Any, Any], Mapping[str, Any]]
 
@@ -40,12 +46,20 @@ def extra_claims(user: Any, session_id: Any) -> dict[str, Any]:
     hook = claims_hook()
     if hook is None:
         return {}
-    claims = hook(user, session_id)
+    try:
+        claims = hook(user, session_id)
+    except Exception as exc:
+        logger.exception("CLAIMS_HOOK raised for user %s; no token signed", user.pk)
+        raise ClaimsHookFailed() from exc
     if not isinstance(claims, Mapping) or not all(isinstance(name, str) for name in claims):
-        raise ImproperlyConfigured("CLAIMS_HOOK must return a dict with string keys.")
+        _refuse(user, "it must return a dict with string keys")
     clash = RESERVED_CLAIMS.intersection(claims)
     if clash:
-        raise ImproperlyConfigured(
-            f"CLAIMS_HOOK may not set the reserved claim(s) {', '.join(sorted(clash))}.")
+        _refuse(user, f"it may not set the reserved claim(s) {', '.join(sorted(clash))}")
     return dict(claims)
+
+
+def _refuse(user: Any, reason: str) -> None:
+    logger.error("CLAIMS_HOOK refused for user %s: %s; no token signed", user.pk, reason)
+    raise ClaimsHookFailed()
 

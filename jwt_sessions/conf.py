@@ -43,6 +43,7 @@ DEFAULTS: dict[str, Any] = {
     "GEOIP_PATH": None,
     "NEW_DEVICE_EMAIL": False,  # email the user on a login from a new device
     "CLAIMS_HOOK": None,
+    "USER_AUTHENTICATION_RULE": "jwt_sessions.credentials.default_user_authentication_rule",
     "EXTEND_USER_ADMIN": True,  # the user admin shows sessions (see docs/admin.md)
     "EVENTS_HEARTBEAT": timedelta(seconds=1),
     "LOCAL_CACHE": None,

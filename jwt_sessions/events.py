@@ -7,11 +7,13 @@ from .redis.events import (
     REVOKED,
     ROTATED,
     SessionEvent,
+    drain,
     healthy,
+    proof_age,
     stop,
     subscribe,
     wait_until_healthy,
 )
 
 __all__ = ["REVOKED", "ROTATED", "GAP", "SessionEvent", "subscribe", "stop", "healthy",
-           "wait_until_healthy"]
+           "proof_age", "drain", "wait_until_healthy"]

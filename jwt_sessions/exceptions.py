@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 from rest_framework import exceptions, status
 
@@ -86,6 +87,16 @@ class ServiceUnavailable(_CodedMixin, exceptions.APIException):
     status_code = status.HTTP_503_SERVICE_UNAVAILABLE
     default_detail = _("The session store is unavailable; try again shortly.")
     default_code = "service_unavailable"
+
+
+class ClaimsHookFailed(_CodedMixin, exceptions.APIException, ImproperlyConfigured):
+    """500: the project's CLAIMS_HOOK raised or returned what no token may carry. A server
+    fault, not the client's: the log says why, the body only that no session was opened
+    or changed (an ImproperlyConfigured too, for callers of the Python API)."""
+
+    status_code = status.HTTP_500_INTERNAL_SERVER_ERROR
+    default_detail = _("The server could not sign your token; try again later.")
+    default_code = "claims_hook_failed"
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:

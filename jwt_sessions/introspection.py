@@ -12,8 +12,7 @@ from typing import Any
 from django.db.models import Q
 
 from . import access, services
-from .credentials import is_active
-from .crypto import is_bound
+from .credentials import refusal
 from .exceptions import AuthenticationError
 from .models import RevokeReason, Session
 from .tokens import RefreshToken, parse_refresh_token
@@ -63,12 +62,11 @@ def _with_binding(answer: dict[str, Any], dpop_jkt: str | None) -> dict[str, Any
 
 
 def _introspect_refresh(token: RefreshToken) -> dict[str, Any]:
-    # With its user: a refresh is refused for a user deactivated or whose password
+    # With its user: a refresh is refused for a user the rule refuses or whose password
     # changed (even by `QuerySet.update`, which the row never heard of), so it is not live.
     session = Session.objects.active().select_related("user").filter(
         pk=token.session_id, refresh_token_sha256=token.sha256).order_by().first()
-    if (session is None or not is_active(session.user)
-            or not is_bound(session.auth_binding, session.user.password)):
+    if session is None or refusal(session.user, session.auth_binding) is not None:
         return INACTIVE
     # The row keeps no issue time per refresh token: the last rotation is the closest.
     issued = session.rotated_at or session.created_at

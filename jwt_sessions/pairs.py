@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from .claims import extra_claims
 from .models import Session
 from .serializers import TokenPairSerializer
 from .tokens import RefreshToken, encode_access_token
@@ -38,13 +37,14 @@ def capped_end(idle_end: datetime, absolute_end: datetime | None) -> datetime:
     return idle_end if absolute_end is None else min(idle_end, absolute_end)
 
 
-def token_pair(session: Session, refresh: RefreshToken, now: datetime, user: Any) -> TokenPair:
+def token_pair(session: Session, refresh: RefreshToken, now: datetime,
+               extra: dict[str, Any]) -> TokenPair:
     """The token pair of a session's current row: its access token is signed from the
-    row (user, session end, auth_time, amr), never from what Redis said; `user` (the
-    session's) is what CLAIMS_HOOK sees."""
+    row (user, session end, auth_time, amr), never from what Redis said; `extra` is what
+    CLAIMS_HOOK gave (`claims.extra_claims`), asked before the row changed."""
     access, access_expires = encode_access_token(
         session.user_id, session.pk, session.access_jti, now, session.expires_at,
-        auth_time=session.auth_time, amr=session.amr, extra=extra_claims(user, session.pk),
+        auth_time=session.auth_time, amr=session.amr, extra=extra,
         dpop_jkt=session.dpop_jkt or None)
     return TokenPair(access, refresh.value, access_expires, session.expires_at, session.pk,
                      str(session.user_id), "DPoP" if session.dpop_jkt else "Bearer")

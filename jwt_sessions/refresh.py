@@ -16,27 +16,32 @@ from django.db import transaction
 from django.utils import timezone
 
 from . import signals, stats
+from .claims import extra_claims
 from .conf import jwt_settings
-from .credentials import is_active
 from .crypto import (
     binding_of,
     check_session_secret,
     hash_session_secret,
-    is_bound,
     new_session_secret,
     secret_check_matches,
     secret_check_of,
 )
 from .dpop.doors import binding_after_refresh
 from .dpop.errors import DPoPError
-from .exceptions import RefreshTokenInvalid, RefreshTokenReused, SessionRevoked, TokenInvalid
+from .exceptions import (
+    ClaimsHookFailed,
+    RefreshTokenInvalid,
+    RefreshTokenReused,
+    SessionRevoked,
+    TokenInvalid,
+)
 from .fallback import fallback_gate
 from .lifetimes import access_token_ttl
 from .models import RevokeReason, Session
 from .pairs import AMR_PASSWORD, TokenPair, capped_end, token_pair
 from .redis import mirror
 from .redis.mirror import SessionKeys, StoreUnavailable
-from .services import revoke_sessions
+from .services import credentials_hold, revoke_sessions
 from .tokens import AccessClaims, RefreshToken, make_refresh_token, new_jti, parse_refresh_token
 
 logger = logging.getLogger("jwt_sessions")
@@ -124,13 +129,14 @@ def _refresh_via_redis(token: RefreshToken, new_refresh: RefreshToken, jti: str,
     if session is None:
         mirror.uncache(installed)
         return None
-    if not _credentials_hold(session):
+    if not credentials_hold(session):
         mirror.uncache(installed)
         raise SessionRevoked()
     try:
         bound = binding_after_refresh(session.dpop_jkt, dpop_jkt)
-    except DPoPError:
-        mirror.uncache(installed)
+        extra = extra_claims(session.user, session.pk)
+    except (DPoPError, ClaimsHookFailed):
+        mirror.uncache(installed)  # the row stays as it was: so must Redis
         raise
     expires_at = capped_end(idle_end, session.absolute_expires_at)
     values = {**_rotation_update(now, new_refresh, jti, expires_at, token.sha256),
@@ -142,29 +148,13 @@ def _refresh_via_redis(token: RefreshToken, new_refresh: RefreshToken, jti: str,
         return None
     for name, value in values.items():
         setattr(session, name, value)
-    return token_pair(session, new_refresh, now, session.user)
+    return token_pair(session, new_refresh, now, extra)
 
 
 def _session_for_refresh(session_id: uuid.UUID) -> Session | None:
     """The row a refresh decides on, with its user (one query): the user's password hash
     and active flag are part of the decision."""
     return Session.objects.select_related("user").filter(pk=session_id).order_by().first()
-
-
-def _credentials_hold(session: Session) -> bool:
-    """The session's user is active and has the password the session was issued under;
-    if not, the session is revoked here (and False returned)."""
-    user = session.user
-    if not is_active(user):
-        reason = RevokeReason.USER_DEACTIVATED
-    elif not is_bound(session.auth_binding, user.password):
-        reason = RevokeReason.PASSWORD_CHANGED
-    else:
-        return True
-    logger.info("Session %s of user %s: credentials changed; revoked (%s)", session.pk,
-                session.user_id, reason)
-    revoke_sessions(Session.objects.filter(pk=session.pk), reason)
-    return False
 
 
 # A stand-in for a missing row, so an unknown session id costs the same keyed digest as
@@ -183,8 +173,9 @@ def _is_genuine(token: RefreshToken) -> bool:
     The keyed check decides first, over one single-column lookup that costs the same
     for a real and an unknown session, so a forged token (a real session id with a
     made-up secret) costs no bcrypt and tells nothing; bcrypt, the protection of the
-    stored secret, then confirms a genuine one once. Rows from before secret checks
-    existed have only bcrypt.
+    stored secret, then confirms a genuine one once per process, or is stored by the
+    first such refresh of a session (a login stores none). Rows from before secret
+    checks existed have only bcrypt.
     """
     row = Session.objects.filter(pk=token.session_id).order_by().values_list(
         "secret_check", "refresh_token_bcrypt").first()
@@ -198,13 +189,23 @@ def _is_genuine(token: RefreshToken) -> bool:
         if memo in _bcrypt_confirmed:
             _bcrypt_confirmed.move_to_end(memo)
             return True
-    if not check_session_secret(token.secret, hashed):
+    if not hashed:
+        _store_bcrypt(token, stored)
+    elif not check_session_secret(token.secret, hashed):
         return False
     with _bcrypt_lock:
         _bcrypt_confirmed[memo] = None
         while len(_bcrypt_confirmed) > _BCRYPT_CONFIRMED_SIZE:
             _bcrypt_confirmed.popitem(last=False)
     return True
+
+
+def _store_bcrypt(token: RefreshToken, secret_check: str) -> None:
+    """Give a session the bcrypt hash its login left out, now that the keyed check has
+    proved the secret genuine (only while the row still has that secret and no hash)."""
+    Session.objects.filter(pk=token.session_id, secret_check=secret_check,
+                           refresh_token_bcrypt="").update(
+        refresh_token_bcrypt=hash_session_secret(token.secret))
 
 
 def _refresh_from_database(token: RefreshToken, new_refresh: RefreshToken, jti: str,
@@ -221,7 +222,7 @@ def _refresh_from_database(token: RefreshToken, new_refresh: RefreshToken, jti: 
             raise SessionRevoked()
         if session.expires_at <= now:
             raise RefreshTokenInvalid()
-        if not _credentials_hold(session):
+        if not credentials_hold(session):
             raise SessionRevoked()
         # Before reuse detection: a token sent without its session's key proves nothing,
         # so it neither refreshes nor ends the session.
@@ -237,6 +238,7 @@ def _refresh_from_database(token: RefreshToken, new_refresh: RefreshToken, jti: 
         expires_at = capped_end(idle_end, session.absolute_expires_at)
         values = {**_rotation_update(now, new_refresh, jti, expires_at, presented),
                   "dpop_jkt": bound}
+        extra = extra_claims(session.user, session.pk)
         if _swap(session.pk, (session.refresh_token_sha256, session.access_jti), now,
                  values):
             replaced = mirror.keys_of(session)
@@ -244,7 +246,7 @@ def _refresh_from_database(token: RefreshToken, new_refresh: RefreshToken, jti: 
                 setattr(session, name, value)
             mirror.cache_verified(session, replaced)
             stats.record("db_fallbacks")
-            return token_pair(session, new_refresh, now, session.user)
+            return token_pair(session, new_refresh, now, extra)
         session = _session_for_refresh(token.session_id)
         if session is None:
             raise RefreshTokenInvalid()
@@ -270,12 +272,12 @@ def reauthenticate(claims: AccessClaims, user: Any, amr: Iterable[str] = (AMR_PA
     again (the caller checked the password): `auth_time` becomes now, and the previous
     pair dies.
 
-    The server never holds the session secret, so the session gets a new one (new
-    bcrypt hash); the compare-and-swap holds the row to the pair `claims` belongs to, so
-    a concurrent refresh or revocation wins over this and the answer is a 401.
+    The server never holds the session secret, so the session gets a new one (its
+    bcrypt hash, as at login, waits for a refresh the database decides); the
+    compare-and-swap holds the row to the pair `claims` belongs to, so a concurrent
+    refresh or revocation wins over this and the answer is a 401.
     """
     secret = new_session_secret()
-    secret_bcrypt = hash_session_secret(secret)  # before any row is read: it takes a while
     now = timezone.now()
     session = Session.objects.by_id(claims.session_id)
     if session is None or session.revoked_at is not None or session.expires_at <= now:
@@ -288,11 +290,12 @@ def reauthenticate(claims: AccessClaims, user: Any, amr: Iterable[str] = (AMR_PA
     # No previous token: the old one carries the old secret, so no retry of it can pass.
     # The password just checked is the one the session is bound to from now on.
     values: dict[str, Any] = {
-        "refresh_token_bcrypt": secret_bcrypt, "secret_check": secret_check_of(secret),
+        "refresh_token_bcrypt": "", "secret_check": secret_check_of(secret),
         "auth_binding": binding_of(user.password), "refresh_token_sha256": refresh.sha256,
         "access_jti": new_jti(), "previous_refresh_token_sha256": "", "rotated_at": now,
         "last_activity_at": now, "expires_at": expires_at, "auth_time": now,
         "amr": list(amr)}
+    extra = extra_claims(user, session.pk)
     if not _swap(session.pk, (session.refresh_token_sha256, session.access_jti), now, values):
         raise TokenInvalid()
     replaced = mirror.keys_of(session)
@@ -304,4 +307,4 @@ def reauthenticate(claims: AccessClaims, user: Any, amr: Iterable[str] = (AMR_PA
     transaction.on_commit(lambda: signals.session_refreshed.send(
         sender=Session, session_id=session.pk, user_id=str(session.user_id),
         request=django_request))
-    return token_pair(session, refresh, now, user)
+    return token_pair(session, refresh, now, extra)

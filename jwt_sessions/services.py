@@ -11,11 +11,9 @@ be refreshed, and at most one refresh token of a session is live at any moment.
 from __future__ import annotations
 
 import logging
-import threading
 import uuid
 from collections.abc import Iterable
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
@@ -27,10 +25,11 @@ from django.utils import timezone
 from django.utils.functional import LazyObject
 
 from . import metrics, signals
+from .claims import extra_claims
 from .clients import client_info
 from .conf import jwt_settings
-from .credentials import is_active
-from .crypto import binding_of, hash_session_secret, new_session_secret, secret_check_of
+from .credentials import may_act, refusal
+from .crypto import binding_of, new_session_secret, secret_check_of
 from .exceptions import (
     InvalidCredentials,
     RefreshTokenInvalid,
@@ -42,7 +41,7 @@ from .pairs import TokenPair, capped_end, token_pair
 from .redis import mirror
 from .redis.mirror import SessionKeys
 from .session_caps import enforce_session_cap
-from .shared_signals.outbox import record_revocations
+from .shared_signals.outbox import record_credential_change, record_revocations
 from .tokens import make_refresh_token, new_jti, parse_refresh_token
 
 logger = logging.getLogger("jwt_sessions")
@@ -58,52 +57,25 @@ def _session_ends(now: datetime) -> tuple[datetime, datetime | None]:
     return now + jwt_settings.REFRESH_TOKEN_LIFETIME, absolute
 
 
-@dataclass(frozen=True)
-class PreparedSecret:
-    """A new session secret whose bcrypt hash is being computed on a worker thread."""
-
-    secret: bytes
-    bcrypt: Future[str]
-
-
-_bcrypt_workers: ThreadPoolExecutor | None = None
-_bcrypt_workers_lock = threading.Lock()
-
-
-def prepare_session_secret() -> PreparedSecret:
-    """Start hashing a session secret now, so that a login pays for the password check
-    and bcrypt at once rather than one after the other (both release the GIL). A login
-    that then fails wastes that bcrypt: the login throttles bound how often."""
-    global _bcrypt_workers
-    with _bcrypt_workers_lock:
-        if _bcrypt_workers is None:
-            _bcrypt_workers = ThreadPoolExecutor(max_workers=4,
-                                                 thread_name_prefix="jwt_sessions_bcrypt")
-    secret = new_session_secret()
-    return PreparedSecret(secret, _bcrypt_workers.submit(hash_session_secret, secret))
-
-
-def issue_tokens(user: Any, request: Any = None, prepared: PreparedSecret | None = None,
-                 amr: Iterable[str] = (), login_signal: bool = True,
-                 dpop_jkt: str = "") -> TokenPair:
+def issue_tokens(user: Any, request: Any = None, amr: Iterable[str] = (),
+                 login_signal: bool = True, dpop_jkt: str = "") -> TokenPair:
     """Open a session for an authenticated user and return its first token pair.
 
     The session is bound to the password hash the login checked; if the user's
     credentials moved on meanwhile (a password change, a deactivation racing the
-    login), no session is stored. `prepared`: a secret whose bcrypt started earlier.
-    `amr` says how the user proved who they are (`["pwd"]` for a password login); it
-    and the time of this login (`auth_time`) are the session's until it reauthenticates.
-    `dpop_jkt`: the thumbprint of the DPoP key the login proved it holds (the session is
-    then bound to it).
+    login), or CLAIMS_HOOK fails, no session is stored. `amr` says how the user proved
+    who they are (`["pwd"]` for a password login); it and the time of this login
+    (`auth_time`) are the session's until it reauthenticates. `dpop_jkt`: the thumbprint
+    of the DPoP key the login proved it holds (the session is then bound to it).
     `login_signal=False`: the caller's flow already sent `user_logged_in` (django-allauth).
+
+    No bcrypt runs here: the row keeps the secret's keyed check, and its bcrypt hash is
+    stored by the first refresh that the database decides (see `refresh`), the only
+    reader of that column. A login costs the password check and little else.
     """
     if isinstance(amr, str):
         raise TypeError("amr is a list of method names, e.g. ['pwd'], not a string")
-    if prepared is None:
-        secret = new_session_secret()
-        secret_bcrypt = hash_session_secret(secret)  # outside the transaction: ~0.25 s CPU
-    else:
-        secret, secret_bcrypt = prepared.secret, prepared.bcrypt.result()
+    secret = new_session_secret()
     now = timezone.now()
     info = client_info(request)
     place = place_of(info.ip_address)
@@ -111,12 +83,13 @@ def issue_tokens(user: Any, request: Any = None, prepared: PreparedSecret | None
     session_id = uuid.uuid4()
     refresh = make_refresh_token(session_id, secret)
     idle_end, absolute_end = _session_ends(now)
+    extra = extra_claims(user, session_id)  # before anything is stored: it may fail
     with transaction.atomic():
         _lock_credentials(user)
         enforce_session_cap(user)
         novelty = novelty_of(user, whereabouts)
         session = Session.objects.create(
-            id=session_id, user=user, refresh_token_bcrypt=secret_bcrypt,
+            id=session_id, user=user, refresh_token_bcrypt="",
             secret_check=secret_check_of(secret), auth_binding=binding_of(user.password),
             refresh_token_sha256=refresh.sha256, access_jti=new_jti(),
             user_agent=info.user_agent, browser=info.browser, os=info.os, device=info.device,
@@ -135,7 +108,7 @@ def issue_tokens(user: Any, request: Any = None, prepared: PreparedSecret | None
         transaction.on_commit(lambda: announce(user, session, novelty, django_request))
     if request is not None and login_signal:
         user_logged_in.send(sender=user.__class__, request=django_request, user=user)
-    return token_pair(session, refresh, now, user)
+    return token_pair(session, refresh, now, extra)
 
 
 def _lock_credentials(user: Any) -> None:
@@ -149,7 +122,7 @@ def _lock_credentials(user: Any) -> None:
     row = (model._default_manager.select_for_update().filter(pk=user.pk).order_by()
            .values(*fields).first())
     if (row is None or row["password"] != user.password
-            or row.get("is_active", True) is False or not is_active(user)):
+            or row.get("is_active", True) is False or not may_act(user)):
         logger.info("Login of user %s refused: credentials changed meanwhile", user.pk)
         raise InvalidCredentials()
 
@@ -281,6 +254,33 @@ def revoke_for_password_change(user: Any) -> int:
     ids = list(stale.values_list("pk", flat=True))
     user.__dict__[_REVOKED_BY_CHANGE] = set(ids)
     return revoke_sessions(Session.objects.filter(pk__in=ids), RevokeReason.PASSWORD_CHANGED)
+
+
+def credentials_hold(session: Session) -> bool:
+    """The user rule accepts the session's user (loaded with it) and the user has the
+    password the session was issued under; if not, the session is revoked here (and
+    False returned). Every door that reads a session's row with its user asks this."""
+    reason = refusal(session.user, session.auth_binding)
+    if reason is None:
+        return True
+    logger.info("Session %s of user %s: credentials changed; revoked (%s)", session.pk,
+                session.user_id, reason)
+    if reason == RevokeReason.PASSWORD_CHANGED:
+        revoke_for_unseen_password_change(session.user)
+    else:
+        revoke_sessions(Session.objects.filter(pk=session.pk), reason)
+    return False
+
+
+def revoke_for_unseen_password_change(user: Any) -> int:
+    """A password written without a save (`QuerySet.update`, SQL), found out when a door
+    reads the session: the user's sessions under another hash end, and the change is
+    signalled once, by whichever call revoked them."""
+    with transaction.atomic():
+        revoked = revoke_for_password_change(user)
+        if revoked:
+            record_credential_change(user.pk)  # Shared Signals
+    return revoked
 
 
 def rebind_sessions(user: Any, old_password: str) -> int:

@@ -28,6 +28,7 @@ from .cookies import (
     refresh_from_cookie,
     set_refresh_cookie,
 )
+from .credentials import may_act
 from .dpop.doors import add_nonce, key_of_token_request
 from .dpop.errors import DPoPError
 from .exceptions import (
@@ -125,13 +126,12 @@ class LoginView(TokenView):
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         proved_key = key_of_token_request(request)  # a bad proof costs no password check
-        prepared = services.prepare_session_secret()  # bcrypt while the password is checked
         user = authenticate(request._request, **serializer.validated_data)
         if user is None:
             logger.info("Login failed from %s", client_ip(request))
             raise InvalidCredentials()
         return self.token_response(services.issue_tokens(
-            user, request, prepared, amr=[pairs.AMR_PASSWORD], dpop_jkt=proved_key.spend()))
+            user, request, amr=[pairs.AMR_PASSWORD], dpop_jkt=proved_key.spend()))
 
 
 class ClearsDeadRefreshCookie:
@@ -275,7 +275,7 @@ class ReauthenticateView(TokenView):
         credentials = {get_user_model().USERNAME_FIELD: user.get_username(),
                        "password": serializer.validated_data["password"]}
         checked = authenticate(request._request, **credentials)
-        if checked is None or checked.pk != user.pk:
+        if checked is None or checked.pk != user.pk or not may_act(checked):
             logger.info("Reauthentication of session %s failed",
                         self.claims(request).session_id)
             raise InvalidCredentials()

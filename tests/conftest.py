@@ -99,11 +99,13 @@ def _clean_state(settings):
     """Each test starts with an empty Redis and a closed circuit breaker."""
     from django_redis import get_redis_connection
 
+    from jwt_sessions.redis import recovery
     from jwt_sessions.redis.mirror import circuit
 
     circuit.reset()
     get_redis_connection("default").flushdb()
     yield
+    recovery.stop()
     circuit.reset()
     _stop_event_receiver()
 

@@ -146,6 +146,32 @@ def stream_manager(make_user):
     return account
 
 
+def send_json(client_method, path, body, **extra):
+    return client_method(path, data=json.dumps(body), content_type="application/json", **extra)
+
+
+@pytest.fixture
+def manager_token(api, stream_manager):
+    return api.login_ok(stream_manager.username)["access"]
+
+
+@pytest.fixture
+def create_stream(manager_token):
+    """Create a stream as the stream manager (poll by default); its SSF description."""
+    from django.test import Client
+
+    from tests.conftest import bearer, url
+
+    def create(delivery: dict | None = None, **body):
+        resp = send_json(Client().post, url("ssf_stream"),
+                         {"delivery": delivery or {"method": POLL}, **body},
+                         **bearer(manager_token))
+        assert resp.status_code == 201, resp.content
+        return resp.json()
+
+    return create
+
+
 # ------------------------------------------------------------------ a receiver process
 B_AUDIENCE = "https://b.example.test/"
 A_JWKS = {"keys": [{**ECKey.import_key(SET_PUBLIC).as_dict(private=False), "kid": "set-1"}]}

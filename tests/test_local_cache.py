@@ -126,7 +126,9 @@ def test_untrusted_events_mean_no_cache(api, tokens, cache_on, round_trips):
 # ------------------------------------------------------------------ the cache itself
 @pytest.fixture
 def trusted(monkeypatch):
+    """The events are live and nothing has arrived unread."""
     monkeypatch.setattr(events, "healthy", lambda: True)
+    monkeypatch.setattr(events, "drain", lambda: True)
 
 
 def test_max_entries_is_respected_least_recently_used_first(trusted):

@@ -44,6 +44,7 @@ def test_push_follows_the_commit_with_the_receivers_header(push_stream, push_rec
     [pushed] = push_receiver.received
     assert pushed["headers"]["Authorization"] == "Bearer s3cret"
     assert pushed["headers"]["Content-Type"] == "application/secevent+jwt"
+    assert pushed["headers"]["Accept"] == "application/json"
     assert pushed["body"] == SsfOutboxEvent.objects.get().token
 
 

@@ -2,7 +2,6 @@
 SETs are checked with joserfc against what the JWKS endpoint publishes."""
 from __future__ import annotations
 
-import json
 import time
 
 import pytest
@@ -20,30 +19,11 @@ from tests.ssf_helpers import (
     POLL,
     PUSH,
     SESSION_REVOKED,
+    send_json,
     verify_with_jwks,
 )
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("ssf_on")]
-
-
-def _json(client_method, path, body, **extra):
-    return client_method(path, data=json.dumps(body), content_type="application/json", **extra)
-
-
-@pytest.fixture
-def manager_token(api, stream_manager):
-    return api.login_ok(stream_manager.username)["access"]
-
-
-@pytest.fixture
-def create_stream(manager_token):
-    def create(delivery: dict | None = None, **body):
-        resp = _json(Client().post, url("ssf_stream"),
-                     {"delivery": delivery or {"method": POLL}, **body}, **bearer(manager_token))
-        assert resp.status_code == 201, resp.content
-        return resp.json()
-
-    return create
 
 
 def _jwks() -> dict:
@@ -76,9 +56,9 @@ def test_configuration_is_absent_while_off(settings):
 
 def test_stream_endpoints_need_a_token_and_the_permission(api, user):
     body = {"delivery": {"method": POLL}}
-    assert _json(Client().post, url("ssf_stream"), body).status_code == 401
+    assert send_json(Client().post, url("ssf_stream"), body).status_code == 401
     access = api.login_ok(user.username)["access"]
-    resp = _json(Client().post, url("ssf_stream"), body, **bearer(access))
+    resp = send_json(Client().post, url("ssf_stream"), body, **bearer(access))
     assert resp.status_code == 403
     assert resp.json()["code"] == "permission_denied"
 
@@ -94,7 +74,7 @@ def test_stream_lifecycle(create_stream, manager_token, push_receiver):
     client, auth = Client(), bearer(manager_token)
     read = client.get(url("ssf_stream"), {"stream_id": stream["stream_id"]}, **auth)
     assert read.json() == stream
-    patched = _json(client.patch, url("ssf_stream"),
+    patched = send_json(client.patch, url("ssf_stream"),
                     {"stream_id": stream["stream_id"], "description": "ours"}, **auth)
     assert patched.status_code == 200 and patched.json()["description"] == "ours"
     assert client.get(url("ssf_stream"), **auth).json()[0]["description"] == "ours"
@@ -128,13 +108,13 @@ def test_another_accounts_stream_is_a_404(create_stream, api, make_user):
     {"delivery": {"method": POLL}, "events_requested": "everything"},
 ])
 def test_bad_stream_bodies_are_400(manager_token, body):
-    resp = _json(Client().post, url("ssf_stream"), body, **bearer(manager_token))
+    resp = send_json(Client().post, url("ssf_stream"), body, **bearer(manager_token))
     assert resp.status_code == 400, resp.content
 
 
 def test_bad_stream_ids_are_4xx(manager_token):
     auth = bearer(manager_token)
-    assert Client().get(url("ssf_stream"), {"stream_id": "nope"}, **auth).status_code == 400
+    assert Client().get(url("ssf_stream"), {"stream_id": "nope"}, **auth).status_code == 404
     assert Client().post("/auth/ssf/poll/00000000-0000-0000-0000-000000000000/", {},
                          content_type="application/json", **auth).status_code == 404
 
@@ -203,7 +183,7 @@ def test_no_stream_no_rows_and_disabled_streams_keep_nothing(create_stream, mana
     api.logout(api.login_ok(user.username)["access"])
     assert not SsfOutboxEvent.objects.exists()
     stream = create_stream()
-    resp = _json(Client().post, url("ssf_status"),
+    resp = send_json(Client().post, url("ssf_status"),
                  {"stream_id": stream["stream_id"], "status": "disabled"}, **bearer(manager_token))
     assert resp.json() == {"stream_id": stream["stream_id"], "status": "disabled"}
     api.logout(api.login_ok(user.username)["access"])
@@ -218,15 +198,16 @@ def test_poll_acknowledges_and_answers_rfc8936_bodies(create_stream, manager_tok
                             **bearer(manager_token)).json()["delivery"]["endpoint_url"]
     path = endpoint.replace("http://testserver", "")
     auth = bearer(manager_token)
-    first = _json(Client().post, path, {"maxEvents": 2, "returnImmediately": True}, **auth).json()
+    first = send_json(Client().post, path, {"maxEvents": 2, "returnImmediately": True},
+                      **auth).json()
     assert len(first["sets"]) == 2 and first["moreAvailable"] is True
     for jti, token in first["sets"].items():
         assert verify_with_jwks(token, _jwks())[1]["jti"] == jti
-    second = _json(Client().post, path, {"ack": list(first["sets"]), "maxEvents": 10,
+    second = send_json(Client().post, path, {"ack": list(first["sets"]), "maxEvents": 10,
                                          "returnImmediately": True}, **auth).json()
     assert len(second["sets"]) == 1 and second["moreAvailable"] is False
     assert not set(second["sets"]) & set(first["sets"])
-    third = _json(Client().post, path, {"ack": list(second["sets"]),
+    third = send_json(Client().post, path, {"ack": list(second["sets"]),
                                         "returnImmediately": True}, **auth).json()
     assert third == {"sets": {}, "moreAvailable": False}
 
@@ -237,14 +218,14 @@ def test_poll_without_return_immediately_waits_then_answers_empty(settings, crea
     stream = create_stream()
     path = f"/auth/ssf/poll/{stream['stream_id']}/"
     started = time.monotonic()
-    body = _json(Client().post, path, {}, **bearer(manager_token)).json()
+    body = send_json(Client().post, path, {}, **bearer(manager_token)).json()
     assert body == {"sets": {}, "moreAvailable": False}
     assert time.monotonic() - started >= 0.25
 
 
 def test_verification_sends_a_verification_set(create_stream, manager_token):
     stream = create_stream()
-    resp = _json(Client().post, url("ssf_verification"),
+    resp = send_json(Client().post, url("ssf_verification"),
                  {"stream_id": stream["stream_id"], "state": "abc"}, **bearer(manager_token))
     assert resp.status_code == 204
     [(_, claims)] = _sets()

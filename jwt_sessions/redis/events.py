@@ -19,9 +19,13 @@ is) made, so that consumers re-check what they hold from before.
 """
 from __future__ import annotations
 
-import itertools
 import logging
+import math
 import os
+import secrets
+import select
+import socket
+import ssl
 import threading
 import time
 import uuid
@@ -38,7 +42,7 @@ from .client import REDIS_ERRORS, StoreUnavailable, clients
 from .store import store
 
 __all__ = ["REVOKED", "ROTATED", "GAP", "SessionEvent", "subscribe", "stop", "healthy",
-           "wait_until_healthy"]
+           "proof_age", "wait_until_healthy"]
 
 logger = logging.getLogger("jwt_sessions")
 
@@ -46,6 +50,9 @@ REVOKED, ROTATED, GAP = "revoked", "rotated", "gap"
 _KINDS = {layout.EVENT_REVOKED: REVOKED, layout.EVENT_ROTATED: ROTATED}
 # A beat not heard back within this many heartbeats ends trust in the subscription.
 STALE_AFTER_BEATS = 3
+# Beats go out at least this often, whatever EVENTS_HEARTBEAT says: open WebSockets
+# trust the events only while the latest proof is younger than half a second.
+_BEAT_AT_LEAST_EVERY = 0.25
 _POLL = 0.05  # longest wait for a message: how soon the thread notices stop()
 _MAX_BACKOFF = 2.0
 
@@ -107,6 +114,24 @@ def healthy() -> bool:
     return receiver.healthy()
 
 
+def proof_age() -> float:
+    """Seconds since the latest beat heard back was sent (infinite without one): every
+    revocation that returned before then has been delivered to this process."""
+    receiver = _receiver
+    return math.inf if receiver is None else receiver.proof_age()
+
+
+def drain() -> bool:
+    """Hand over, on the calling thread, the events this process has received but not
+    read yet. A check calls this before it trusts what it holds, so a revocation that
+    has reached the process counts at once, even when the receiver's thread is waiting
+    for a busy interpreter. False when that cannot be known now (no subscription, or
+    the receiver is in the middle of a read): the caller must not trust what it holds,
+    and asks Redis."""
+    receiver = _receiver
+    return receiver is not None and receiver.drain()
+
+
 def wait_until_healthy(timeout: float) -> bool:
     """Block until `healthy()` (a fresh receiver needs one heartbeat's round trip)."""
     deadline = time.monotonic() + timeout
@@ -143,16 +168,21 @@ class _Receiver(threading.Thread):
     def __init__(self) -> None:
         super().__init__(name="jwt_sessions-events", daemon=True)
         self.id = uuid.uuid4().hex[:16]
-        self.interval = jwt_settings.EVENTS_HEARTBEAT.total_seconds()
-        self.stale_after = STALE_AFTER_BEATS * self.interval
+        heartbeat = jwt_settings.EVENTS_HEARTBEAT.total_seconds()
+        self.interval = min(heartbeat, _BEAT_AT_LEAST_EVERY)
+        self.stale_after = STALE_AFTER_BEATS * heartbeat
         self.events_channel = layout.events_channel().encode()
         self.heartbeat_channel = layout.heartbeat_channel(self.id).encode()
         self.client: Any = None
         self._stopping = threading.Event()
         self._proof: float | None = None  # send time of the latest beat heard back
         self._sent: dict[bytes, float] = {}  # beats not heard back yet -> send time
-        self._beats = itertools.count()
         self._run_id: str | None = None
+        # Reading the subscription, by this thread or by a check (`drain`), is done
+        # under this lock; waiting for data is not.
+        self._read_lock = threading.Lock()
+        self._pubsub: Any = None  # the confirmed subscription, for `drain`
+        self._fault: str | None = None  # what a check's read ran into, for this thread
         # Set while a gap is owed to consumers: from the start too, since what they hold
         # from before this receiver (a stopped one, a settings change) is not covered.
         self._lost = True
@@ -162,6 +192,10 @@ class _Receiver(threading.Thread):
     def healthy(self) -> bool:
         proof = self._proof
         return proof is not None and time.monotonic() - proof < self.stale_after
+
+    def proof_age(self) -> float:
+        proof = self._proof
+        return math.inf if proof is None else time.monotonic() - proof
 
     def stop(self) -> None:
         self._stopping.set()
@@ -179,6 +213,8 @@ class _Receiver(threading.Thread):
                 pubsub = self.client.pubsub()
                 self._subscribe(pubsub)
                 backoff = 0.05
+                with self._read_lock:
+                    self._pubsub, self._fault = pubsub, None
                 self._listen(pubsub)
             except (_Lost, StoreUnavailable, *REDIS_ERRORS) as exc:
                 if not self._stopping.is_set():
@@ -190,6 +226,8 @@ class _Receiver(threading.Thread):
                     self._lose(type(exc).__name__)
             finally:
                 self._proof = None
+                with self._read_lock:
+                    self._pubsub = None
                 if pubsub is not None:
                     _close(pubsub)
             self._stopping.wait(backoff)
@@ -225,12 +263,45 @@ class _Receiver(threading.Thread):
                 next_beat = now + self.interval
             if now - (self._proof or self._subscribed_at) > self.stale_after:
                 raise _Lost("heartbeat not heard back")
-            message = pubsub.get_message(timeout=max(0.0, min(_POLL, next_beat - now)))
+            _wait_for_data(pubsub, max(0.0, min(_POLL, next_beat - now)))
+            with self._read_lock:
+                if self._fault is not None:
+                    raise _Lost(self._fault)
+                self._read_waiting(pubsub)
+
+    def drain(self) -> bool:
+        """`drain()` for this receiver, on the caller's thread."""
+        pubsub = self._pubsub
+        if (pubsub is not None and self._fault is None and not self._read_lock.locked()
+                and _nothing_to_read(pubsub)):
+            return True  # the common case: one zero-timeout poll, no lock
+        # The receiver is reading: do not wait for it (that would wait for the GIL too);
+        # the caller asks Redis instead, which already holds what the events announce.
+        if not self._read_lock.acquire(blocking=False):
+            return False
+        try:
+            if self._pubsub is None or self._fault is not None:
+                return False
+            self._read_waiting(self._pubsub)
+            return True
+        except Exception as exc:  # noqa: BLE001 - the receiver's thread handles it
+            self._proof, self._fault = None, f"read by a check: {type(exc).__name__}"
+            return False
+        finally:
+            self._read_lock.release()
+
+    def _read_waiting(self, pubsub: Any) -> None:
+        """Handle every message already received (call with the read lock held)."""
+        while pubsub.connection is not None and pubsub.connection.can_read(timeout=0):
+            message = pubsub.get_message(timeout=0)
             if message is not None:
                 self._handle(message)
 
     def _beat(self, now: float) -> None:
-        beat = b"%d" % next(self._beats)
+        # Unguessable: someone who may publish on our channel (it is listed by PUBSUB
+        # CHANNELS) cannot send a beat before we do, and one we sent proves only what
+        # its own delivery proves.
+        beat = secrets.token_bytes(16)
         self._sent = {b: at for b, at in self._sent.items() if now - at <= self.stale_after}
         self._sent[beat] = now
         try:
@@ -271,6 +342,28 @@ class _Receiver(threading.Thread):
         if not self._lost:  # else a gap is owed already: still (re)connecting
             self._lost = True
             _dispatch(SessionEvent(GAP, None))
+
+
+def _nothing_to_read(pubsub: Any) -> bool:
+    """True if the subscription's socket holds nothing unread. Between two reads no
+    complete message waits in the client's buffer (a read goes on while one does), so
+    the socket alone tells; an in-memory stand-in cannot be polled: False."""
+    sock = getattr(pubsub.connection, "_sock", None)
+    if not isinstance(sock, socket.socket) or (isinstance(sock, ssl.SSLSocket)
+                                               and sock.pending()):
+        return False
+    return not select.select([sock], [], [], 0)[0]
+
+
+def _wait_for_data(pubsub: Any, timeout: float) -> None:
+    """Wait until the subscription's socket has something to read, or `timeout`; holding
+    no lock, so that a check may read it meanwhile (`drain`)."""
+    connection = pubsub.connection
+    sock = getattr(connection, "_sock", None)
+    if not isinstance(sock, socket.socket):  # an in-memory stand-in
+        connection.can_read(timeout=timeout)
+    elif not (isinstance(sock, ssl.SSLSocket) and sock.pending()):
+        select.select([sock], [], [], timeout)
 
 
 def _parse(data: bytes) -> list[SessionEvent]:

@@ -58,8 +58,10 @@ class LocalCache:
         """True if this token may be accepted without asking Redis."""
         key = session_id.int
         entry = self._entries.get(key)
+        # The events that reached this process first (one may drop this very entry).
         if (entry is None or entry[0] != jti or time.monotonic() >= entry[1]
-                or not events.healthy()):
+                or not events.healthy() or not events.drain()
+                or self._entries.get(key) is not entry):
             self.misses += 1
             return False
         try:

@@ -26,7 +26,7 @@ from ..conf import jwt_settings
 from ..exceptions import ServiceUnavailable
 from ..lifetimes import access_token_ttl, revocation_window
 from ..models import Session
-from . import local_cache
+from . import local_cache, recovery
 from .client import StoreUnavailable
 from .layout import HIT, MISS, REPLAYED, REVOKED, CachedSession, SessionKeys
 from .store import astore, store
@@ -141,6 +141,18 @@ def _resync_after_outage() -> None:
     logger.info("Redis reachable again; %d recent revocation(s) replayed", replayed)
 
 
+def _replay_if_answered() -> bool:
+    """For the prober: replay now if Redis answers; True once nothing is owed."""
+    if not circuit.needs_replay:
+        return True
+    try:
+        store.ping()
+        _resync_after_outage()
+    except StoreUnavailable:
+        return False
+    return True
+
+
 # ------------------------------------------------------------------ rows -> keys
 def session_keys(queryset: Any) -> list[SessionKeys]:
     """The Redis identifiers of a queryset's sessions, without building model objects."""
@@ -193,7 +205,9 @@ def tombstone(sessions: list[SessionKeys]) -> None:
     try:
         _guarded(store.forget, sessions)
     except StoreUnavailable:
-        logger.warning("Redis unreachable: %d revocation(s) will be replayed", len(sessions))
+        logger.warning("Redis unreachable: %d revocation(s) will be replayed as soon as "
+                       "it answers", len(sessions))
+        recovery.replay_when_answered(_replay_if_answered)
     finally:
         local_cache.forget(item.session_id for item in sessions)
 

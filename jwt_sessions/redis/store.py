@@ -310,6 +310,10 @@ class RedisStore:
 
         self._run(call)
 
+    def ping(self) -> None:
+        """Raises StoreUnavailable unless Redis answers."""
+        self._run(lambda conn: conn.ping())
+
     def lift_tombstone(self, session_id: uuid.UUID) -> None:
         self._run(lambda conn: conn.delete(layout.tombstone_key(session_id)))
 

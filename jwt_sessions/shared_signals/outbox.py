@@ -20,7 +20,7 @@ from . import events
 from . import settings as ssf
 from .keys import signing_key
 from .models import DeliveryMethod, SsfOutboxEvent, SsfStream, StreamStatus
-from .sets import encode_set
+from .sets import encode_set, new_jti
 
 logger = logging.getLogger("jwt_sessions")
 
@@ -42,8 +42,9 @@ def _record(event_type: str, items: Iterable[tuple[dict[str, Any], dict[str, Any
         return 0
     rows = []
     for payload, subject in items:
+        txn = new_jti()
         for stream in streams:
-            jti, token = encode_set(stream.audience, event_type, payload, subject)
+            jti, token = encode_set(stream.audience, event_type, payload, subject, txn)
             rows.append(SsfOutboxEvent(stream=stream, jti=jti, token=token))
     SsfOutboxEvent.objects.bulk_create(rows)
     pushed = [row.jti for row in rows if row.stream.delivery_method == DeliveryMethod.PUSH
@@ -84,7 +85,7 @@ def record_verification(stream: SsfStream, state: str | None) -> str:
     """A verification event for one stream (the receiver checks its set-up); its jti."""
     payload = {} if state is None else {"state": state}
     subject = {"format": "opaque", "id": str(stream.pk)}
-    jti, token = encode_set(stream.audience, events.VERIFICATION, payload, subject)
+    jti, token = encode_set(stream.audience, events.VERIFICATION, payload, subject, new_jti())
     SsfOutboxEvent.objects.create(stream=stream, jti=jti, token=token)
     if stream.delivery_method == DeliveryMethod.PUSH and stream.status == StreamStatus.ENABLED:
         from .pusher import pusher

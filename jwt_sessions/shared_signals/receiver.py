@@ -113,9 +113,13 @@ def act_on(received: ReceivedSet) -> int:
         for event_type, payload in received.claims["events"].items():
             if event_type not in events.EVENTS_RECEIVED:
                 continue
-            subject = payload.get("subject", received.claims.get("sub_id"))
+            # SSF: `sub_id` names the primary subject; older CAEP/RISC SETs may carry
+            # theirs only inside the event.
+            subject = received.claims.get("sub_id", payload.get("subject"))
             try:
                 target = subjects.resolve(subject, received.issuer)
+            except subjects.SubjectUnsupported:
+                target = None  # a valid SET about someone we cannot name: nothing to end
             except subjects.SubjectInvalid as exc:
                 raise SetRefused("invalid_request", f"The SET's subject: {exc}.") from None
             if target is None:

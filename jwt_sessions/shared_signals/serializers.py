@@ -3,47 +3,71 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import URLValidator
 from rest_framework import serializers
 
 from .events import POLL, PUSH
 from .models import StreamStatus
 
+# A stream created or replaced without `delivery` is a poll stream (SSF).
+POLL_DELIVERY = {"method": POLL}
+_http_url = URLValidator(schemes=["http", "https"])
+
 
 class DeliverySerializer(serializers.Serializer):
     method = serializers.ChoiceField(choices=[PUSH, POLL])
-    endpoint_url = serializers.URLField(required=False, max_length=2000,
-                                        validators=[URLValidator(schemes=["http", "https"])])
+    endpoint_url = serializers.CharField(required=False, max_length=2000)
     authorization_header = serializers.CharField(required=False, max_length=4000,
                                                  allow_blank=True)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        if attrs["method"] == PUSH and not attrs.get("endpoint_url"):
-            raise serializers.ValidationError(
-                {"endpoint_url": "A push stream needs the receiver's endpoint_url."})
-        if attrs["method"] == POLL:  # the transmitter names the poll endpoint
+        if attrs["method"] == POLL:
+            # The transmitter names the poll endpoint: what a receiver sends back is ignored.
             attrs.pop("endpoint_url", None)
+            return attrs
+        try:
+            _http_url(attrs.get("endpoint_url", ""))
+        except DjangoValidationError:
+            raise serializers.ValidationError(
+                {"endpoint_url": "A push stream needs the receiver's http(s) endpoint_url."}
+            ) from None
         return attrs
 
 
 class StreamSerializer(serializers.Serializer):
-    """A stream's configuration as a receiver writes it (`aud`: the audience its SETs
-    carry, by default the stream's own URN)."""
+    """The members of a stream's configuration a receiver writes."""
 
-    delivery = DeliverySerializer()
+    delivery = DeliverySerializer(required=False)
     # Any event URIs: the stream delivers those of them this transmitter supports.
     events_requested = serializers.ListField(child=serializers.CharField(max_length=300),
                                              required=False, max_length=50)
     description = serializers.CharField(required=False, allow_blank=True, max_length=1000)
+
+
+class StreamCreateSerializer(StreamSerializer):
+    """A POST body; `aud`, the audience the stream's SETs carry, is chosen here or is
+    the stream's own URN, and never changes after."""
+
     aud = serializers.CharField(required=False, max_length=500)
 
 
 class StreamIdSerializer(serializers.Serializer):
-    stream_id = serializers.UUIDField()
+    # Any string: one that names no stream of the caller's is a 404, as SSF asks.
+    stream_id = serializers.CharField(max_length=100)
 
 
 class StreamUpdateSerializer(StreamIdSerializer, StreamSerializer):
-    pass
+    """A PATCH or PUT body. Transmitter-supplied members may be sent back, and must then
+    equal what the stream has (the view compares them)."""
+
+    iss = serializers.CharField(required=False, max_length=500)
+    aud = serializers.JSONField(required=False)
+    events_supported = serializers.JSONField(required=False)
+    events_delivered = serializers.JSONField(required=False)
+
+
+TRANSMITTER_SUPPLIED = ("iss", "aud", "events_supported", "events_delivered")
 
 
 class StatusSerializer(StreamIdSerializer):

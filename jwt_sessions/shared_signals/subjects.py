@@ -3,7 +3,8 @@
 A user is named by `iss_sub` (the pk, under the transmitter's issuer or ours), `email`
 (when exactly one user has it) or `opaque` (the pk); a session by an `opaque` id in the
 `session` member of a `complex` subject. A subject that names nothing of ours resolves
-to None; one that is not a subject at all raises SubjectInvalid.
+to None; a well-formed one in a format we do not map to users (a phone number, a
+DID...) raises SubjectUnsupported; one that is not a subject at all, SubjectInvalid.
 """
 from __future__ import annotations
 
@@ -18,10 +19,20 @@ from ..conf import jwt_settings
 from . import settings as ssf
 
 FORMATS = ("iss_sub", "email", "opaque", "complex")
+# The other registered formats (RFC 9493, and SSF's own) and the members each requires.
+OTHER_FORMATS: dict[str, tuple[str, ...]] = {
+    "account": ("uri",), "phone_number": ("phone_number",), "did": ("url",),
+    "uri": ("uri",), "aliases": ("identifiers",), "jwt_id": ("iss", "jti"),
+    "saml_assertion_id": ("issuer", "assertion_id"), "ip_addresses": ("ip_addresses",),
+}
 
 
 class SubjectInvalid(ValueError):
     """Not a subject identifier this deployment understands."""
+
+
+class SubjectUnsupported(SubjectInvalid):
+    """A valid subject identifier in a format that names none of our users."""
 
 
 @dataclass(frozen=True)
@@ -63,7 +74,9 @@ def user_of(subject: Any, issuer: str | None) -> Any:
         matches = list(model._default_manager.filter(
             **{f"{field}__iexact": _text(subject, "email")}).values_list("pk", flat=True)[:2])
         return matches[0] if len(matches) == 1 else None
-    raise SubjectInvalid(f"unsupported subject format {fmt!r}")
+    if fmt in OTHER_FORMATS and all(subject.get(name) for name in OTHER_FORMATS[fmt]):
+        raise SubjectUnsupported(f"unsupported subject format {fmt!r}")
+    raise SubjectInvalid(f"not a valid subject identifier (format {fmt!r})")
 
 
 def resolve(subject: Any, issuer: str | None) -> Target | None:

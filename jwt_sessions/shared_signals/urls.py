@@ -1,6 +1,12 @@
-"""The Shared Signals routes, included by `jwt_sessions.urls` (app namespace kept)."""
-from django.urls import path
+"""The Shared Signals routes, included by `jwt_sessions.urls` (app namespace kept), and
+the discovery route a project adds to its root urls.py."""
+from __future__ import annotations
 
+from urllib.parse import urlsplit
+
+from django.urls import URLPattern, path
+
+from . import settings as ssf
 from . import views
 
 urlpatterns = [
@@ -14,3 +20,19 @@ urlpatterns = [
     path("global-token-revocation/", views.GlobalTokenRevocationView.as_view(),
          name="global_token_revocation"),
 ]
+
+
+def discovery_path(issuer: str) -> str:
+    """Where a receiver that knows only the issuer looks for its metadata:
+    `/.well-known/ssf-configuration` between the host and the issuer's path."""
+    return ".well-known/ssf-configuration" + urlsplit(issuer).path.rstrip("/")
+
+
+def discovery_urlpatterns(issuer: str | None = None) -> list[URLPattern]:
+    """The metadata at the issuer's discovery path, for the project's root urls.py
+    (`jwt_sessions.urls` serves it under its own prefix, which receivers do not guess)."""
+    issuer = ssf.issuer() if issuer is None else issuer
+    if not issuer:
+        return []
+    return [path(discovery_path(issuer), views.ConfigurationView.as_view(),
+                 name="ssf_discovery")]

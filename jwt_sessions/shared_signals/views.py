@@ -3,10 +3,12 @@ receiver of pushed SETs, and Global Token Revocation. Thin views over `outbox`, 
 `receiver` and `subjects`."""
 from __future__ import annotations
 
+import uuid
 from typing import Any, cast
 
 from django.db import transaction
 from django.urls import reverse
+from django.utils.cache import add_never_cache_headers
 from rest_framework import status
 from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import AllowAny, BasePermission, IsAuthenticated
@@ -23,11 +25,13 @@ from . import settings as ssf
 from .jwks import JwksUnavailable
 from .models import DeliveryMethod, SsfStream, StreamStatus
 from .serializers import (
+    POLL_DELIVERY,
+    TRANSMITTER_SUPPLIED,
     GlobalRevocationSerializer,
     PollSerializer,
     StatusSerializer,
+    StreamCreateSerializer,
     StreamIdSerializer,
-    StreamSerializer,
     StreamUpdateSerializer,
     VerificationSerializer,
 )
@@ -78,13 +82,23 @@ class ConfigurationView(SharedSignalsView):
 
 
 class StreamEndpoint(SharedSignalsView):
-    """Streams belong to the account that created them; anyone else's is a 404."""
+    """Streams belong to the account that created them; anyone else's is a 404, and so
+    is an id that could name no stream. Answers about a stream are never cached."""
 
     def stream(self, stream_id: Any) -> SsfStream:
-        found = SsfStream.objects.filter(pk=stream_id, owner_id=self.request.user.pk).first()
+        try:
+            pk = uuid.UUID(str(stream_id))
+        except ValueError:
+            raise NotFound() from None
+        found = SsfStream.objects.filter(pk=pk, owner_id=self.request.user.pk).first()
         if found is None:
             raise NotFound()
         return found
+
+    def finalize_response(self, request: Request, response: Any, *args: Any,
+                          **kwargs: Any) -> Any:
+        add_never_cache_headers(response)
+        return super().finalize_response(request, response, *args, **kwargs)
 
     def stream_from_query(self) -> SsfStream:
         serializer = StreamIdSerializer(data=self.request.query_params)
@@ -96,25 +110,28 @@ class StreamView(StreamEndpoint):
     """The stream configuration endpoint: POST creates, GET reads (one by `stream_id`,
     or all of the caller's), PATCH updates, PUT replaces, DELETE removes."""
 
-    serializer_class = StreamSerializer
+    serializer_class = StreamCreateSerializer
 
     def describe(self, stream: SsfStream) -> dict[str, Any]:
         endpoint = (stream.endpoint_url if stream.delivery_method == DeliveryMethod.PUSH
                     else self.url("ssf_poll", stream.pk))
-        return {
+        answer = {
             "stream_id": str(stream.pk), "iss": ssf.issuer(), "aud": stream.audience,
             "delivery": {"method": stream.delivery_method, "endpoint_url": endpoint},
             "events_supported": events.EVENTS_SUPPORTED,
             "events_requested": stream.events_requested,
             "events_delivered": [event for event in stream.events_requested
                                  if event in events.EVENTS_SUPPORTED],
-            "description": stream.description,
         }
+        if stream.description:  # an optional member the receiver did not set is absent
+            answer["description"] = stream.description
+        return answer
 
     def post(self, request: Request) -> Response:
-        serializer = StreamSerializer(data=request.data)
+        serializer = StreamCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         stream = SsfStream(owner_id=cast(Any, request.user.pk))
+        stream.audience = serializer.validated_data.get("aud", f"urn:uuid:{stream.pk}")
         self._apply(stream, serializer.validated_data, replace=True)
         return Response(self.describe(stream), status=status.HTTP_201_CREATED)
 
@@ -137,13 +154,21 @@ class StreamView(StreamEndpoint):
     def _update(self, request: Request, replace: bool) -> Response:
         serializer = StreamUpdateSerializer(data=request.data, partial=not replace)
         serializer.is_valid(raise_exception=True)
-        stream = self.stream(serializer.validated_data["stream_id"])
-        self._apply(stream, serializer.validated_data, replace=replace)
+        data = serializer.validated_data
+        stream = self.stream(data["stream_id"])
+        current = self.describe(stream)
+        changed = [member for member in TRANSMITTER_SUPPLIED
+                   if member in data and data[member] != current[member]]
+        if changed:
+            raise ValidationError({member: ["Set by the transmitter: it cannot be changed."]
+                                   for member in changed})
+        self._apply(stream, data, replace=replace)
         return Response(self.describe(stream))
 
     @staticmethod
     def _apply(stream: SsfStream, data: dict[str, Any], replace: bool) -> None:
-        delivery = data.get("delivery")
+        """Write the receiver-supplied members (PUT and POST: the missing ones too)."""
+        delivery = data.get("delivery", POLL_DELIVERY if replace else None)
         if delivery is not None:
             stream.delivery_method = delivery["method"]
             stream.endpoint_url = delivery.get("endpoint_url", "")
@@ -153,10 +178,6 @@ class StreamView(StreamEndpoint):
                                                list(events.EVENTS_SUPPORTED))
         if replace or "description" in data:
             stream.description = data.get("description", "")
-        if "aud" in data:
-            stream.audience = data["aud"]
-        elif not stream.audience:
-            stream.audience = f"urn:uuid:{stream.pk}"
         stream.save()
 
 
