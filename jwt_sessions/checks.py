@@ -141,7 +141,7 @@ def _policies(raw: dict) -> Iterator[checks.Error]:
     if _value(raw, "MAX_SESSIONS_POLICY") not in SessionCapPolicy.values:
         yield _error("MAX_SESSIONS_POLICY must be 'evict' or 'refuse'.",
                      "'evict' (the default) ends the least recently active session to make "
-                     "room; 'refuse' answers a login over the cap 403 max_sessions.", 28)
+                     "room; 'refuse' answers a login over the cap 403 max_sessions.", 29)
     rounds = _value(raw, "BCRYPT_ROUNDS")
     if not isinstance(rounds, int) or not 4 <= rounds <= 31:
         yield _error("BCRYPT_ROUNDS must be an integer from 4 to 31.", "The default is 12.",

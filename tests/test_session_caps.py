@@ -75,7 +75,7 @@ def test_device_list_without_a_cap_has_no_cap_headers(api, tokens):
 
 @pytest.mark.parametrize("policy", ["drop", "", None, "EVICT"])
 def test_an_unknown_policy_fails_the_system_checks(settings, policy):
-    assert error_ids(settings, {"MAX_SESSIONS_POLICY": policy}) == ["jwt_sessions.E028"]
+    assert error_ids(settings, {"MAX_SESSIONS_POLICY": policy}) == ["jwt_sessions.E029"]
 
 
 # ------------------------------------------------------------------ concurrency
