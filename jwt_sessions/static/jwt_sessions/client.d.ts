@@ -88,7 +88,13 @@ export class JwtSessionsClient extends EventTarget {
   fetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response>;
   /** A live access token, renewed shortly before it expires; null when signed out. */
   accessToken(): Promise<string | null>;
+  /** True once a session ended here (not for a visitor who never signed in). */
   readonly isSignedOut: boolean;
+  /** "anonymous": the server saw no refresh token (never signed in); no event for that. */
+  readonly status: "signed-in" | "signed-out" | "anonymous" | "unknown";
+  /** POST reauthenticate/ (a step-up): adopts the new pair in every tab; rejects with
+   *  ApiError `invalid_credentials` on a wrong password. */
+  reauthenticate(password: string): Promise<TokenAnswer>;
   /** Tell this client (and every tab) that the session has ended, e.g. when a WebSocket
    *  of the session closes with 4401. Dispatches "signed-out". */
   signedOut(code: SignedOutCode, options?: { broadcast?: boolean }): void;
