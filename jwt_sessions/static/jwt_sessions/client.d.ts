@@ -2,9 +2,11 @@
 
 import type {DPoPProofs} from "./dpop.js";
 
-/** Codes after which the session is over: the client dispatches "signed-out". */
+/** Codes after which the session is over: the client dispatches "signed-out"
+ *  (`invalid_dpop_proof`: a DPoP-bound session whose key this browser no longer has). */
 export type SignedOutCode =
-  | "session_revoked" | "refresh_token_reused" | "refresh_token_invalid" | "logout" | string;
+  | "session_revoked" | "refresh_token_reused" | "refresh_token_invalid"
+  | "invalid_dpop_proof" | "logout" | string;
 
 export interface ClientOptions {
   /** Where `jwt_sessions.urls` is included; default "/auth/". May be another origin. */
@@ -51,6 +53,8 @@ export interface SessionInfo {
   /** When and how the session last proved who its user is (RFC 8176 names: "pwd", "hwk"...). */
   auth_time: string;
   amr: string[];
+  /** Whether the session's tokens work only with DPoP proofs by the device's key. */
+  dpop_bound: boolean;
   current: boolean;
   /** Its login came from a device, country or network the user's recent sessions had not used. */
   new_device: boolean;

@@ -20,8 +20,10 @@
 // DPoP (sender-constrained tokens): pass `dpop: dpopProofs()` from ./dpop.js, and every
 // login, refresh and call carries a proof signed by a key no script can read.
 
+// A refresh refused with one of these ends the session here. `invalid_dpop_proof`: the
+// session is bound to a key this browser no longer has (site data cleared, say).
 const SIGNED_OUT_CODES = new Set(["session_revoked", "refresh_token_reused",
-                                  "refresh_token_invalid"]);
+                                  "refresh_token_invalid", "invalid_dpop_proof"]);
 const NO_SESSION_CODE = "refresh_token_missing";  // nothing to refresh: never signed in
 const ASK_TIMEOUT_MS = 100;        // how long a new tab waits for another tab's token
 const CLAIM_WINDOW_MS = 50;        // without Web Locks: how long a refresh claim may be contested
