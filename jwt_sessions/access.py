@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from asgiref.sync import sync_to_async
 from django.utils import timezone
 
-from . import counters
+from . import counters, metrics
 from .conf import jwt_settings
 from .exceptions import SessionRevoked, TokenExpired, TokenInvalid
 from .fallback import fallback_gate
@@ -56,6 +56,7 @@ def _needs_database(check: _Check, state: str | None) -> bool:
     return not _redis_vouches(check.claims, state, check.cache, check.since)
 
 
+@metrics.timed_access_check
 def authenticate_access(token: str, proof: ProofClaim | None = None) -> AccessClaims:
     """Verify an access token: the JWT, then this process's LOCAL_CACHE (when on), then
     one Redis lookup; the database on a miss. `proof`: the DPoP proof to claim with it."""
@@ -77,6 +78,7 @@ def authenticate_access(token: str, proof: ProofClaim | None = None) -> AccessCl
     return claims
 
 
+@metrics.timed_access_check
 async def aauthenticate_access(token: str, proof: ProofClaim | None = None) -> AccessClaims:
     """`authenticate_access` for async code: the same steps, none blocking the loop (the
     database fallback runs in a thread, through the same gate)."""

@@ -25,7 +25,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from . import services, stats
+from . import dashboard, services, stats
 from .admin_guards import ReadOnlySessions, RefusesMalformedInput, object_or_404, parse_pk
 from .admin_revocation import (
     can_revoke,
@@ -121,6 +121,8 @@ class SessionAdmin(RefusesMalformedInput, ReadOnlySessions, admin.ModelAdmin):
         (None, {"fields": ["user", "status_badge", "device_label", "token_fingerprint"]}),
         (_("Client"), {"fields": ["user_agent", "browser", "os", "device", "device_type",
                                   "ip_address", "location"]}),
+        (_("New device check"), {"fields": ["novelty", "device_family", "country",
+                                            "network"]}),
         (_("Lifetime"), {"fields": ["created_at", "last_activity_at", "expires_at",
                                     "absolute_expires_at"]}),
         (_("Authentication"), {"fields": ["auth_time", "amr", "dpop_bound",
@@ -131,8 +133,8 @@ class SessionAdmin(RefusesMalformedInput, ReadOnlySessions, admin.ModelAdmin):
                        "user_agent", "browser", "os", "device", "device_type", "ip_address",
                        "location", "created_at", "last_activity_at", "expires_at",
                        "absolute_expires_at", "auth_time", "amr", "dpop_bound",
-                       "dpop_key_fingerprint", "revoked_at",
-                       "revoked_reason", "revoked_by"]
+                       "dpop_key_fingerprint", "revoked_at", "revoked_reason", "revoked_by",
+                       "novelty", "device_family", "country", "network"]
 
     # ------------------------------------------------------------ read-only
     def has_revoke_permission(self, request: HttpRequest) -> bool:
@@ -237,11 +239,16 @@ class SessionAdmin(RefusesMalformedInput, ReadOnlySessions, admin.ModelAdmin):
     # ------------------------------------------------------------ per-user view
     def get_urls(self) -> list[Any]:
         return [
+            path("dashboard/", self.admin_site.admin_view(self.dashboard_view),
+                 name=f"{self.opts.app_label}_{self.opts.model_name}_dashboard"),
             path("revoke-user/<str:user_id>/",
                  self.admin_site.admin_view(self.revoke_user_view),
                  name=f"{self.opts.app_label}_{self.opts.model_name}_revoke_user"),
             *super().get_urls(),
         ]
+
+    def dashboard_view(self, request: HttpRequest) -> HttpResponse:
+        return dashboard.dashboard_view(self, request)
 
     def revoke_user_view(self, request: HttpRequest, user_id: str) -> HttpResponse:
         """GET: confirm; POST: revoke every session of one user, back to their page."""

@@ -14,6 +14,7 @@ from django.core import checks
 from django.utils.module_loading import import_string
 
 from .conf import DEFAULTS, DURATION_KEYS, FAILURE_POLICIES, as_timedelta
+from .session_caps import SessionCapPolicy
 
 _HMAC_MIN_BYTES = {"HS256": 32, "HS384": 48, "HS512": 64}
 _COOKIE_KEYS = {"name", "path", "domain", "secure", "samesite"}
@@ -137,6 +138,10 @@ def _policies(raw: dict) -> Iterator[checks.Error]:
         yield _error("MAX_SESSIONS_PER_USER must be None or a positive integer.",
                      "None means no limit; e.g. 5 ends the least recent session beyond five.",
                      8)
+    if _value(raw, "MAX_SESSIONS_POLICY") not in SessionCapPolicy.values:
+        yield _error("MAX_SESSIONS_POLICY must be 'evict' or 'refuse'.",
+                     "'evict' (the default) ends the least recently active session to make "
+                     "room; 'refuse' answers a login over the cap 403 max_sessions.", 29)
     rounds = _value(raw, "BCRYPT_ROUNDS")
     if not isinstance(rounds, int) or not 4 <= rounds <= 31:
         yield _error("BCRYPT_ROUNDS must be an integer from 4 to 31.", "The default is 12.",

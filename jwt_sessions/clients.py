@@ -19,6 +19,7 @@ class ClientInfo:
     device: str = ""
     device_type: str = "other"
     ip_address: str | None = None
+    browser_family: str = ""  # the browser without its version: "Chrome"
 
 
 def _valid_ip(value: str | None) -> str | None:
@@ -91,4 +92,5 @@ def client_info(request) -> ClientInfo:
     browser = _name(agent.browser.family, agent.browser.version_string.split(".")[0])
     os_name = _name(_OS_NAMES.get(agent.os.family, agent.os.family), "")
     device = "" if agent.device.family in ("Other", "") else agent.device.family[:100]
-    return ClientInfo(raw, browser, os_name, device, _device_type(agent), client_ip(request))
+    return ClientInfo(raw, browser, os_name, device, _device_type(agent), client_ip(request),
+                      _name(agent.browser.family, ""))

@@ -34,12 +34,14 @@ DEFAULTS: dict[str, Any] = {
     "REDIS_RETRY_INTERVAL": timedelta(seconds=5),
     "BCRYPT_ROUNDS": 12,
     "MAX_SESSIONS_PER_USER": None,
+    "MAX_SESSIONS_POLICY": "evict",  # or "refuse" (see docs/session-caps.md)
     "LAST_ACTIVITY_RESOLUTION": timedelta(minutes=1),
     "REVOKE_ON_PASSWORD_CHANGE": True,
     "REFRESH_COOKIE": None,
     "AUDIT_RETENTION": timedelta(days=30),
     "MAX_CONCURRENT_DB_FALLBACKS": 32,
     "GEOIP_PATH": None,
+    "NEW_DEVICE_EMAIL": False,  # email the user on a login from a new device
     "CLAIMS_HOOK": None,
     "USER_AUTHENTICATION_RULE": "jwt_sessions.credentials.default_user_authentication_rule",
     "EXTEND_USER_ADMIN": True,  # the user admin shows sessions (see docs/admin.md)

@@ -12,6 +12,8 @@ import threading
 import time
 from collections import Counter
 
+from . import metrics  # the ground floor too: imports nothing of the package
+
 COUNTERS = ("redis_hits", "redis_misses", "db_fallbacks", "redis_errors", "refreshes",
             "reuse_detected")
 FLUSH_INTERVAL = 2.0
@@ -24,6 +26,7 @@ _last_flush = 0.0
 def record(name: str, amount: int = 1) -> None:
     with _lock:
         _pending[name] += amount
+    metrics.stat_recorded(name, amount)
 
 
 def take_due() -> dict[str, int] | None:

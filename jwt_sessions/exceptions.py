@@ -140,6 +140,13 @@ class PermissionDenied(_CodedMixin, exceptions.PermissionDenied):
     default_code = "permission_denied"
 
 
+class MaxSessionsReached(_CodedMixin, exceptions.PermissionDenied):
+    """403: the user already has MAX_SESSIONS_PER_USER sessions and the policy refuses more."""
+
+    default_detail = _("Too many active sessions: sign out on another device first.")
+    default_code = "max_sessions"
+
+
 class ReauthenticationRequired(_CodedMixin, exceptions.APIException):
     """401: the session proved who its user is too long ago for this action (RFC 9470).
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from ipaddress import IPv6Address, ip_address
 from typing import Any
 
@@ -77,19 +78,32 @@ def _routable(ip: str) -> str | None:
     return str(address) if address.is_global else None
 
 
-def _describe(record: Any) -> str | None:
+@dataclass(frozen=True)
+class Place:
+    """Where an address is: `location` to show ("Berlin, Germany"), `country` to compare
+    (the ISO code, or the name when the database has no code)."""
+
+    location: str | None = None
+    country: str | None = None
+
+
+NOWHERE = Place()
+
+
+def _describe(record: Any) -> Place:
     city = getattr(getattr(record, "city", None), "name", None)
     country = record.country.name
-    place = ", ".join(part for part in (city, country) if part)
-    return place[:MAX_LENGTH] or None
+    location = ", ".join(part for part in (city, country) if part)[:MAX_LENGTH]
+    code = record.country.iso_code or country
+    return Place(location or None, code[:MAX_LENGTH] if code else None)
 
 
-def locate(ip: str | None) -> str | None:
-    """A short readable place for an IP, or None (no database, private IP, no match)."""
+def place_of(ip: str | None) -> Place:
+    """Where an IP is, or NOWHERE (no database, private IP, no match)."""
     lookup = _lookup()
     address = _routable(ip) if ip else None
     if lookup is None or address is None:
-        return None
+        return NOWHERE
     from geoip2.errors import AddressNotFoundError  # installed, as a lookup exists
 
     try:
@@ -98,4 +112,9 @@ def locate(ip: str | None) -> str | None:
         logger.debug("GeoIP: no place for this address")
     except Exception as exc:  # a damaged file: log it, never fail the login
         logger.warning("GeoIP lookup failed (%s)", type(exc).__name__)
-    return None
+    return NOWHERE
+
+
+def locate(ip: str | None) -> str | None:
+    """A short readable place for an IP, or None (no database, private IP, no match)."""
+    return place_of(ip).location

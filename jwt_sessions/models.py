@@ -111,6 +111,15 @@ class Session(models.Model):
     ip_address = models.GenericIPAddressField(_("IP address"), null=True, blank=True)
     # null, not "": the API answers `location: null` when GeoIP is not configured.
     location = models.CharField(_("location"), max_length=200, null=True, blank=True)  # noqa: DJ001
+    # What a new-device check compares (see new_devices.py): the device without versions,
+    # the country, the network (/24 or /64); and what this login had that was new.
+    device_family = models.CharField(_("device family"), max_length=200, blank=True,
+                                     default="")
+    country = models.CharField(_("country"), max_length=200, blank=True, default="")
+    network = models.CharField(_("network"), max_length=50, blank=True, default="")
+    novelty = models.JSONField(_("new at login"), default=list, blank=True,
+                               help_text=_("What this login had that the user's recent "
+                                           "sessions did not: device, country, network."))
     created_at = models.DateTimeField(_("created"), default=timezone.now)
     last_activity_at = models.DateTimeField(_("last activity"), default=timezone.now)
     expires_at = models.DateTimeField(_("expires"))
@@ -136,6 +145,10 @@ class Session(models.Model):
             models.Index(fields=["user", "revoked_at", "expires_at"], name="jwts_user_active"),
             models.Index(fields=["expires_at"], name="jwts_expires"),
             models.Index(fields=["revoked_at"], name="jwts_revoked"),
+            # A login's new-device check (the user's latest sessions) and the dashboard
+            # (sessions opened per hour) read by creation time.
+            models.Index(fields=["user", "-created_at"], name="jwts_user_created"),
+            models.Index(fields=["created_at"], name="jwts_created"),
         ]
 
     def __str__(self) -> str:
@@ -151,6 +164,12 @@ class Session(models.Model):
         if self.device and self.device not in ("Other", "Generic Desktop"):
             label = f"{label} ({self.device})"
         return label
+
+    @property
+    def is_new_device(self) -> bool:
+        """The login came from a device, country or network the user's recent sessions
+        had not used."""
+        return bool(self.novelty)
 
     @property
     def dpop_bound(self) -> bool:

@@ -11,7 +11,12 @@ from typing import Any
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension, OpenApiViewExtension
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+)
 from rest_framework import serializers
 
 from .serializers import (
@@ -23,6 +28,7 @@ from .serializers import (
     TokenPairSerializer,
     TokenSerializer,
 )
+from .session_caps import LIMIT_HEADER, POLICY_HEADER, SessionCapPolicy
 
 TAG = "auth"
 
@@ -78,12 +84,23 @@ THROTTLED = error("Too many attempts; see `Retry-After`.", "throttled")
 TOKEN_FORM = {"application/x-www-form-urlencoded": TokenSerializer,
               "application/json": TokenSerializer}
 
+# The device list's answer tells a client the session cap, when there is one.
+SESSION_CAP_HEADERS = [
+    OpenApiParameter(LIMIT_HEADER, OpenApiTypes.INT, OpenApiParameter.HEADER, response=[200],
+                     description="MAX_SESSIONS_PER_USER (absent without a cap)."),
+    OpenApiParameter(POLICY_HEADER, OpenApiTypes.STR, OpenApiParameter.HEADER, response=[200],
+                     enum=SessionCapPolicy.values,
+                     description="What a login over the cap does (absent without a cap)."),
+]
+
 SCHEMAS: dict[str, dict[str, Any]] = {
     "LoginView": {"post": extend_schema(
         operation_id="jwt_sessions_login", tags=[TAG], request=LoginSerializer,
         summary="Log in: open a session on this device",
         responses={200: TokenPairSerializer, 400: FIELD_ERRORS,
                    401: error("Wrong credentials or inactive user.", "invalid_credentials"),
+                   403: error("The user has MAX_SESSIONS_PER_USER sessions and the policy "
+                              "is `refuse`.", "max_sessions"),
                    429: THROTTLED, 503: UNAVAILABLE})},
     "RefreshView": {"post": extend_schema(
         operation_id="jwt_sessions_refresh", tags=[TAG], request=RefreshSerializer,
@@ -105,6 +122,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     "SessionListView": {"get": extend_schema(
         operation_id="jwt_sessions_session_list", tags=[TAG],
         summary="The user's active sessions (devices)",
+        parameters=SESSION_CAP_HEADERS,
         responses={200: SessionSerializer(many=True), 401: BEARER_401, 503: UNAVAILABLE})},
     "SessionDetailView": {"delete": extend_schema(
         operation_id="jwt_sessions_session_revoke", tags=[TAG],

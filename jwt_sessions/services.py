@@ -13,16 +13,18 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Iterable
+from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
 from django.contrib.auth.signals import user_logged_in
 from django.core.exceptions import FieldDoesNotExist
-from django.db import transaction
+from django.db import connections, router, transaction
+from django.db.models import F
 from django.utils import timezone
 from django.utils.functional import LazyObject
 
-from . import signals
+from . import metrics, signals
 from .claims import extra_claims
 from .clients import client_info
 from .conf import jwt_settings
@@ -32,11 +34,13 @@ from .exceptions import (
     InvalidCredentials,
     RefreshTokenInvalid,
 )
-from .geoip import locate
+from .geoip import place_of
 from .models import RevokeReason, Session
+from .new_devices import announce, novelty_of, whereabouts_of
 from .pairs import TokenPair, capped_end, token_pair
 from .redis import mirror
 from .redis.mirror import SessionKeys
+from .session_caps import enforce_session_cap
 from .shared_signals.outbox import record_credential_change, record_revocations
 from .tokens import make_refresh_token, new_jti, parse_refresh_token
 
@@ -75,6 +79,8 @@ def issue_tokens(user: Any, request: Any = None, amr: Iterable[str] = (),
     secret = new_session_secret()
     now = timezone.now()
     info = client_info(request)
+    place = place_of(info.ip_address)
+    whereabouts = whereabouts_of(info, place)
     session_id = uuid.uuid4()
     refresh = make_refresh_token(session_id, secret)
     idle_end, absolute_end = _session_ends(now)
@@ -82,21 +88,26 @@ def issue_tokens(user: Any, request: Any = None, amr: Iterable[str] = (),
     secret_hash = hash_new_session_secret(secret)  # outside the lock on the user's row
     with transaction.atomic():
         _lock_credentials(user)
-        _enforce_session_limit(user)
+        enforce_session_cap(user)
+        novelty = novelty_of(user, whereabouts)
         session = Session.objects.create(
             id=session_id, user=user, refresh_token_bcrypt=secret_hash,
             secret_check=secret_check_of(secret), auth_binding=binding_of(user.password),
             refresh_token_sha256=refresh.sha256, access_jti=new_jti(),
             user_agent=info.user_agent, browser=info.browser, os=info.os, device=info.device,
             device_type=info.device_type, ip_address=info.ip_address,
-            location=locate(info.ip_address), created_at=now, last_activity_at=now,
+            location=place.location, **asdict(whereabouts), novelty=novelty,
+            created_at=now, last_activity_at=now,
             auth_time=now, amr=list(amr), expires_at=capped_end(idle_end, absolute_end),
             absolute_expires_at=absolute_end, dpop_jkt=dpop_jkt)
         mirror.cache_session(session)
     logger.info("Session %s opened for user %s", session_id, user.pk)
+    metrics.login()
     django_request = getattr(request, "_request", request)
     transaction.on_commit(lambda: signals.session_created.send(
         sender=Session, session=session, request=django_request))
+    if novelty:
+        transaction.on_commit(lambda: announce(user, session, novelty, django_request))
     if request is not None and login_signal:
         user_logged_in.send(sender=user.__class__, request=django_request, user=user)
     return token_pair(session, refresh, now, extra)
@@ -109,6 +120,7 @@ def _lock_credentials(user: Any) -> None:
     the new session like any other."""
     model = type(user)
     fields = ["password"] + (["is_active"] if _has_field(model, "is_active") else [])
+    _take_sqlite_write_lock(model, user.pk)
     row = (model._default_manager.select_for_update().filter(pk=user.pk).order_by()
            .values(*fields).first())
     if (row is None or row["password"] != user.password
@@ -117,24 +129,23 @@ def _lock_credentials(user: Any) -> None:
         raise InvalidCredentials()
 
 
+def _take_sqlite_write_lock(model: Any, pk: Any) -> None:
+    """SQLite has no row locks (`select_for_update` does nothing there): a no-op UPDATE of
+    the user's row takes the database's write lock before the login reads anything, so
+    concurrent logins queue (the session cap counts one after the other) instead of
+    failing with "database is locked" when two read first and then both want to write
+    (SQLite's deferred transactions: Django before 5.1, or without IMMEDIATE)."""
+    if connections[router.db_for_write(model)].vendor != "sqlite":
+        return
+    pk_field = model._meta.pk.attname
+    model._default_manager.filter(pk=pk).update(**{pk_field: F(pk_field)})
+
+
 def _has_field(model: Any, name: str) -> bool:
     try:
         return model._meta.get_field(name).concrete
     except FieldDoesNotExist:
         return False
-
-
-def _enforce_session_limit(user: Any) -> None:
-    """With MAX_SESSIONS_PER_USER reached, the new login wins over the least recently
-    active sessions."""
-    limit = jwt_settings.MAX_SESSIONS_PER_USER
-    if not limit:
-        return
-    active = Session.objects.active().for_user(user).order_by("last_activity_at", "created_at")
-    surplus = active.count() - limit + 1
-    if surplus > 0:
-        oldest = list(active.values_list("pk", flat=True)[:surplus])
-        revoke_sessions(Session.objects.filter(pk__in=oldest), RevokeReason.MAX_SESSIONS)
 
 
 # ------------------------------------------------------------------ revoke
@@ -163,6 +174,7 @@ def revoke_sessions(queryset: Any, reason: str, batch_size: int = 1000,
         revoked.extend(keys)
     if revoked:
         logger.info("%d session(s) revoked (reason: %s)", len(revoked), reason)
+        metrics.revoked(reason, len(revoked))
         if signals.session_revoked.has_listeners(Session):
             sessions = [_revoked_session(keys, now, reason, revoked_by) for keys in revoked]
             transaction.on_commit(lambda: _send_revoked(sessions, reason))

@@ -26,6 +26,7 @@ from django.dispatch import receiver
 from rest_framework.settings import api_settings
 from rest_framework.throttling import BaseThrottle, SimpleRateThrottle
 
+from . import metrics
 from .clients import client_network
 from .redis import mirror
 from .redis.mirror import StoreUnavailable
@@ -103,6 +104,7 @@ class _SessionThrottle(BaseThrottle):
         if count <= limit:
             return True
         self.retry_after = left
+        metrics.throttled(self.scope)
         return False
 
     def counted(self, request: Any, key: str, duration: int) -> None:

@@ -54,6 +54,7 @@ from .serializers import (
     SessionSerializer,
     TokenSerializer,
 )
+from .session_caps import cap_headers
 from .throttling import (
     IntrospectRateThrottle,
     LoginRateThrottle,
@@ -217,6 +218,14 @@ class SessionListView(JWTSessionsView, generics.ListAPIView):
     def get_serializer_context(self) -> dict[str, Any]:
         return {**super().get_serializer_context(),
                 "current_session_id": self.claims(self.request).session_id}
+
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        """The list, with the session cap and its policy in headers (the body stays a
+        plain list, as clients expect)."""
+        response = super().list(request, *args, **kwargs)
+        for header, value in cap_headers().items():
+            response[header] = value
+        return response
 
 
 class SessionDetailView(JWTSessionsView):

@@ -12,7 +12,7 @@ from drf_spectacular.views import SpectacularAPIView  # noqa: E402
 import jwt_sessions.openapi  # noqa: E402,F401  (registered by the app when installed)
 
 ENDPOINTS = {
-    "/auth/login/": {"post": {200, 400, 401, 429, 503}},
+    "/auth/login/": {"post": {200, 400, 401, 403, 429, 503}},
     "/auth/refresh/": {"post": {200, 400, 401, 403, 429, 503}},
     "/auth/logout/": {"post": {204, 401, 503}},
     "/auth/logout-all/": {"post": {204, 400, 401, 503}},
@@ -80,3 +80,9 @@ def test_token_endpoints_take_forms_and_json(schema):
     assert "`permission_denied`" in forbidden["description"]
     reauth = schema["paths"]["/auth/reauthenticate/"]["post"]
     assert {"jwtSessionsBearer": []} in reauth["security"]
+
+
+def test_the_device_list_documents_the_session_cap_headers(schema):
+    headers = schema["paths"]["/auth/sessions/"]["get"]["responses"]["200"]["headers"]
+    assert headers["Session-Limit"]["schema"]["type"] == "integer"
+    assert headers["Session-Limit-Policy"]["schema"]["enum"] == ["evict", "refuse"]

@@ -22,7 +22,7 @@ from .. import services
 from ..authentication import bearer_token
 from ..dpop import doors as dpop
 from ..dpop.errors import DPoPError
-from ..exceptions import AuthenticationError, ServiceUnavailable
+from ..exceptions import AuthenticationError, MaxSessionsReached, ServiceUnavailable
 from ..refresh import refresh_tokens
 from ..throttling import RefreshRateThrottle
 from . import links, receivers
@@ -80,10 +80,11 @@ class TokenStrategy(SessionTokenStrategy):
         if opened is None or opened[0] != user.pk:
             try:
                 payload = self._open_session(request, user)
-            except (AuthenticationError, DPoPError, ServiceUnavailable) as exc:
-                # The credentials changed meanwhile, the DPoP proof is refused, or the
-                # store refuses: the allauth login must not outlive the session it could
-                # not open.
+            except (AuthenticationError, DPoPError, MaxSessionsReached,
+                    ServiceUnavailable) as exc:
+                # The credentials changed meanwhile, the DPoP proof or the session cap
+                # refuses, or the store does: the allauth login must not outlive the
+                # session it could not open.
                 logout(request)
                 raise ImmediateHttpResponse(_refusal(request, exc)) from exc
             opened = request.__dict__[_OPENED] = (user.pk, payload)
@@ -124,7 +125,7 @@ def _too_many(request: HttpRequest, wait: float | None) -> HttpResponse:
 
 
 def _refusal(request: HttpRequest, exc: APIException) -> HttpResponse:
-    """One of our errors (401, 503) as an allauth answer, with jwt_sessions' code."""
+    """One of our errors (401, 403, 503) as an allauth answer, with jwt_sessions' code."""
     detail = exc.detail if isinstance(exc.detail, dict) else {}
     error = {"message": str(detail.get("detail", "")), "code": str(detail.get("code", ""))}
     return APIResponse(request, errors=[error], status=exc.status_code)

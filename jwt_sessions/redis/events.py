@@ -35,6 +35,7 @@ from typing import Any
 
 from django.core.signals import setting_changed
 
+from .. import metrics
 from ..conf import jwt_settings
 from . import layout
 from .client import REDIS_ERRORS, StoreUnavailable, clients
@@ -325,6 +326,8 @@ class _Receiver(threading.Thread):
             sent = self._sent.pop(message["data"], None)
             if sent is not None and (self._proof is None or sent > self._proof):
                 self._proof = sent
+            if sent is not None:
+                metrics.event_delivered(time.monotonic() - sent)
             return
         if channel == self.events_channel:
             for event in _parse(message["data"]):

@@ -121,6 +121,12 @@ def current() -> LocalCache | None:
     return _build()
 
 
+def lookups() -> tuple[int, int]:
+    """(hits, misses) of the cache in use: (0, 0) while there is none."""
+    cache = _state["cache"]
+    return (0, 0) if cache is None else (cache.hits, cache.misses)
+
+
 def forget(session_ids: Iterable[Any]) -> None:
     """This process revoked or rotated these sessions: drop them now, not on the event.
     A process that has not checked a token yet holds nothing (and starts no receiver)."""

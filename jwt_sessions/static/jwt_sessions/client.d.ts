@@ -56,6 +56,10 @@ export interface SessionInfo {
   /** Whether the session's tokens work only with DPoP proofs by the device's key. */
   dpop_bound: boolean;
   current: boolean;
+  /** Its login came from a device, country or network the user's recent sessions had not used. */
+  new_device: boolean;
+  /** What was new at that login. */
+  novelty: Array<"device" | "country" | "network">;
 }
 
 /** An error answer of the API: `status`, and `code` / `detail` of its body. */
