@@ -283,6 +283,24 @@ def proxy(redis_server):
     link.close()
 
 
+PROXY_TIMEOUT = 0.5  # the cache's socket connect/read timeout through `proxy`, seconds
+PROXY_RETRY = 0.2  # REDIS_RETRY_INTERVAL there, seconds
+
+
+@pytest.fixture
+def through_proxy(settings, proxy, jwt_settings):
+    """The cache (so the store, the mirror and the event listener) reaches Redis through
+    `proxy`, with short timeouts, for one test; the listener and the pools end with it."""
+    from jwt_sessions.redis import events
+    from tests.redis_servers import forget_redis_pools, point_cache_at
+
+    point_cache_at(settings, proxy.url(), timeout=PROXY_TIMEOUT)
+    jwt_settings(REDIS_RETRY_INTERVAL=PROXY_RETRY)
+    yield proxy
+    events.stop()
+    forget_redis_pools()
+
+
 @pytest.fixture
 def heard():
     """The revocation events this process receives, from a healthy subscription on."""
