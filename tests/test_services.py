@@ -3,7 +3,9 @@ in the database, in Redis and in the signals sent."""
 from __future__ import annotations
 
 import pytest
+from django.contrib.auth import get_user_model
 
+from jwt_sessions import api as jwt_api
 from jwt_sessions import signals
 from jwt_sessions.access import authenticate_access
 from jwt_sessions.exceptions import ClaimsHookFailed, SessionRevoked
@@ -15,9 +17,10 @@ from jwt_sessions.services import (
     revoke_user_sessions,
     update_session_auth,
 )
-from tests.conftest import PASSWORD
+from tests.conftest import assert_error
 
 pytestmark = pytest.mark.django_db
+User = get_user_model()
 
 
 def _revoked(pair) -> bool:
@@ -97,32 +100,64 @@ def test_revoke_user_sessions_counts_only_the_live_ones(user):
 
 
 # ------------------------------------------------------------------ update_session_auth
-def test_rebinding_before_the_save_keeps_that_session_only(user):
-    kept, other = issue_tokens(user), issue_tokens(user)
-    user.set_password("a-new-" + PASSWORD)
-    assert update_session_auth(user, kept.session_id) is True
+def assert_ended_for_the_password_change(api, tokens: dict) -> None:
+    assert_error(api.whoami(tokens["access"]), 401, "session_revoked")
+    assert_error(api.refresh(tokens["refresh"]), 401, "session_revoked")
+    assert Session.objects.get(pk=tokens["session_id"]).revoked_reason == "password_changed"
+
+
+def test_update_session_auth_after_save_keeps_that_session_only(api, user):
+    here, elsewhere = api.login_ok(user.username), api.login_ok(user.username)
+    user.set_password("a-brand-new-pass-1")
     user.save()
-    assert not _revoked(kept) and _revoked(other)
+    assert jwt_api.update_session_auth(user, here["session_id"]) is True
+    assert api.whoami(here["access"]).status_code == 200
+    api.refresh_ok(here["refresh"])
+    assert_ended_for_the_password_change(api, elsewhere)
 
 
-def test_after_the_save_the_session_that_save_revoked_is_restored(user, redis_conn):
-    kept, other = issue_tokens(user), issue_tokens(user)
-    user.set_password("a-new-" + PASSWORD)
+def test_update_session_auth_after_save_takes_a_lazy_request_user(api, user):
+    """A view passes `request.user`, a lazy wrapper around the user object it saved."""
+    from django.utils.functional import SimpleLazyObject
+
+    here = api.login_ok(user.username)
+    lazy = SimpleLazyObject(lambda: user)
+    lazy.set_password("a-brand-new-pass-1")
+    lazy.save()
+    assert jwt_api.update_session_auth(lazy, here["session_id"]) is True
+    api.refresh_ok(here["refresh"])
+
+
+def test_update_session_auth_before_save_keeps_that_session(api, user):
+    here, elsewhere = api.login_ok(user.username), api.login_ok(user.username)
+    user.set_password("a-brand-new-pass-1")
+    assert jwt_api.update_session_auth(user, here["session_id"]) is True
     user.save()
-    assert _revoked(kept)
-    assert update_session_auth(user, str(kept.session_id)) is True
-    assert not redis_conn.exists(layout.tombstone_key(kept.session_id))
-    assert not _revoked(kept) and _revoked(other)
-    assert update_session_auth(user, other.session_id) is True  # it too was that save's
+    assert api.whoami(here["access"]).status_code == 200
+    api.refresh_ok(here["refresh"])
+    assert_ended_for_the_password_change(api, elsewhere)
 
 
-def test_a_session_revoked_for_another_reason_is_not_restored(user):
-    pair = issue_tokens(user)
-    revoke_user_sessions(user, RevokeReason.LOGOUT)
-    user.set_password("a-new-" + PASSWORD)
+def test_update_session_auth_cannot_restore_other_revocations(api, user, make_user):
+    tokens = api.login_ok(user.username)
+    assert api.logout(tokens["access"]).status_code == 204
+    user.set_password("a-brand-new-pass-1")
     user.save()
-    assert update_session_auth(user, pair.session_id) is False
-    assert _revoked(pair)
+    assert jwt_api.update_session_auth(user, tokens["session_id"]) is False
+    assert_error(api.whoami(tokens["access"]), 401, "session_revoked")
+    other = make_user()
+    theirs = api.login_ok(other.username)
+    assert jwt_api.update_session_auth(user, theirs["session_id"]) is False
+    assert jwt_api.update_session_auth(user, "not-a-uuid") is False
+
+
+def test_update_session_auth_from_another_user_object_does_not_restore(api, user):
+    tokens = api.login_ok(user.username)
+    user.set_password("a-brand-new-pass-1")
+    user.save()
+    assert jwt_api.update_session_auth(User.objects.get(pk=user.pk),
+                                       tokens["session_id"]) is False
+    assert_error(api.whoami(tokens["access"]), 401, "session_revoked")
 
 
 @pytest.mark.parametrize("session_id", [None, "garbage", 42,
