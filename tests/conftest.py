@@ -273,6 +273,16 @@ def redis_server():
     server.close()
 
 
+@pytest.fixture(scope="module")
+def module_redis():
+    """A redis-server of its own for one test module (shared with its server process)."""
+    from tests.redis_servers import start_redis
+
+    server = start_redis()
+    yield server
+    server.close()
+
+
 @pytest.fixture
 def proxy(redis_server):
     """A TCP proxy in front of `redis_server` that tests can cut, slow down or blackhole."""
