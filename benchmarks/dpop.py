@@ -69,6 +69,23 @@ def request_call(access: str, proofs: Proofs | None):
     return call
 
 
+def shuffled_latencies(calls: dict, n: int) -> dict[str, list[float]]:
+    """Per-call wall times (us) of several calls made in a fresh random order on each
+    of `n` rounds: on a loaded machine, a slow moment then falls on every row alike."""
+    import random
+    import time
+
+    names, out = list(calls), {name: [] for name in calls}
+    clock = time.perf_counter_ns
+    for _ in range(n):
+        random.shuffle(names)
+        for name in names:
+            start = clock()
+            calls[name]()
+            out[name].append((clock() - start) / 1000)
+    return out
+
+
 def bound_login(client, username: str, key) -> dict:
     from benchmarks.run import PASSWORD
 
@@ -101,11 +118,14 @@ def bench_requests(cfg: Config, report: Report, user) -> dict:
             local_cache.current()
             assert events.wait_until_healthy(10)
         try:
+            for call in rows.values():
+                proofs.fill(20)
+                latencies(call, 0)
             for rep in range(repeats):
                 log(f"requests{' (LOCAL_CACHE)' if cached else ''}, repeat {rep + 1}/{repeats}")
-                for name, call in rows.items():  # interleaved
-                    proofs.fill(n + 40)
-                    runs[name].append(summarise(latencies(call, n)))
+                proofs.fill(n + 40)
+                for name, samples in shuffled_latencies(rows, n).items():
+                    runs[name].append(summarise(samples))
             proofs.fill(40)
             for name, call in rows.items():
                 costs[(name, cached)] = cost(call, repeat=20)
@@ -117,8 +137,9 @@ def bench_requests(cfg: Config, report: Report, user) -> dict:
     report.add("## 1. A DPoP-bound request beside a bearer one",
                "",
                f"`django.test.Client` GET of the DRF view of `benchmarks/site` returning "
-               f"`request.user.pk` (full middleware stack); {n} requests per row, {repeats} "
-               "interleaved repeats, medians. The DPoP row sends `Authorization: DPoP` and a "
+               f"`request.user.pk` (full middleware stack); {n} requests per row and repeat, "
+               f"the rows' requests in a fresh random order on every round, {repeats} "
+               "repeats, medians. The DPoP row sends `Authorization: DPoP` and a "
                "fresh ES256 proof each time (signed before the timer starts). Target: DPoP "
                "<= 1.3x bearer without LOCAL_CACHE.",
                "")
@@ -144,11 +165,12 @@ def bench_requests(cfg: Config, report: Report, user) -> dict:
 def bench_parts(cfg: Config, report: Report, user) -> None:
     """The access check, and its DPoP steps one by one (no HTTP, no view)."""
     from django.test import Client
+    from jwt.algorithms import get_default_algorithms
 
     from benchmarks.harness import latencies, summarise
     from jwt_sessions.access import authenticate_access
     from jwt_sessions.dpop import doors, replay
-    from jwt_sessions.dpop.proofs import keys_by_header, verify_proof
+    from jwt_sessions.dpop.proofs import _b64decode, keys_by_header, verify_proof
     from tests.dpop_keys import ProofKey
 
     key, client = ProofKey(), Client()
@@ -175,20 +197,37 @@ def bench_parts(cfg: Config, report: Report, user) -> None:
     def spend():
         replay.claim_of(verified.pop(), claims.session_id).spend()
 
+    def access_and_claim():  # the bound check's round trip, without its proof
+        authenticate_access(bound, replay.claim_of(verified.pop(), claims.session_id))
+
+    sample = proofs.next()
+    verify_proof(sample, method="GET", uri=uri, access_token=bound)
+    head, body, signature = sample.split(".")
+    header_key = keys_by_header()[head]
+    signed, raw_signature = f"{head}.{body}".encode(), _b64decode(signature)
+
+    def signature_only():
+        get_default_algorithms()[header_key.alg].verify(signed, header_key.key, raw_signature)
+
     steps = [
         ("bearer access check (`authenticate_access`: JWT memo + 1 Redis MGET)",
          lambda: authenticate_access(bearer)),
         ("DPoP-bound access check (the same + proof; jti claimed in that round trip)",
          dpop_check),
+        ("access check with the jti claim in its round trip (one script, no proof)",
+         access_and_claim),
         ("proof verification alone (ES256 verify, claims, htu; header memo hit)", checked_proof),
+        ("ES256 signature verification alone (the floor: every proof is verified)",
+         signature_only),
         ("proof verification, header not seen before (JWK parsed)", cold_header),
         ("jti claim on its own round trip (after a LOCAL_CACHE hit: SET NX PX)", spend),
     ]
     rows = []
     for label, call in steps:
         proofs.fill(n + 40)
+        spends_proofs = call in (spend, access_and_claim)
         verified[:] = [verify_proof(p, method="GET", uri=uri, access_token=bound)
-                       for p in proofs.ready[: n + 40]] if call is spend else []
+                       for p in proofs.ready[: n + 40]] if spends_proofs else []
         s = summarise(latencies(call, n))
         rows.append([label, fmt(s.mean, 1), fmt(s.p50, 1), fmt(s.p99, 1)])
     report.add("## 2. What the check is made of", "",

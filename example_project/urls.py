@@ -9,6 +9,7 @@ urlpatterns = [
     path("auth/", include("jwt_sessions.urls")),
     path("api/whoami/", views.WhoAmIView.as_view(), name="whoami"),
     path("api/me/", views.MeView.as_view(), name="me"),
+    path("api/step-up/", views.StepUpView.as_view(), name="step-up"),
     path("", views.Page.as_view(template_name="example/home.html"), name="home"),
     path("login/", views.Page.as_view(template_name="example/login.html"), name="login"),
     path("protected/", views.Page.as_view(template_name="example/protected.html"),

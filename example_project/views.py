@@ -1,4 +1,6 @@
 """The example site: a protected API (DRF + jwt_sessions) and a few plain pages using it."""
+import os
+
 from django.utils.decorators import method_decorator
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.generic import TemplateView
@@ -7,6 +9,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from jwt_sessions.permissions import authenticated_with, recent_authentication
+
+# EXAMPLE_STEP_UP_SECONDS=2: how recent a password check /api/step-up/ wants (the browser
+# tests shorten it to see a step-up happen).
+STEP_UP_SECONDS = int(os.environ.get("EXAMPLE_STEP_UP_SECONDS", "300"))
 
 
 class WhoAmIView(APIView):
@@ -27,6 +33,15 @@ class MeView(APIView):
         user = request.user
         return Response({"id": user.pk, "username": user.get_username(),
                          "session_id": str(request.auth.session_id)})
+
+
+class StepUpView(APIView):
+    """A sensitive action: it wants the password checked in the last few minutes."""
+
+    permission_classes = [IsAuthenticated, recent_authentication(STEP_UP_SECONDS)]
+
+    def post(self, request):
+        return Response({"id": request.user.pk, "confirmed": True})
 
 
 class VaultView(APIView):

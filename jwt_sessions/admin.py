@@ -111,7 +111,7 @@ def short_time(value: Any) -> str:
 class SessionAdmin(RefusesMalformedInput, ReadOnlySessions, admin.ModelAdmin):
     # Compact columns, so that the list fits 1280 px beside the admin's two sidebars.
     list_display = ["user", "device_label", "client_address", "last_active", "expires",
-                    "status_badge"]
+                    "status_badge", "dpop_bound"]
     list_select_related = ["user", "revoked_by"]
     list_per_page = 50
     ordering = ["-last_activity_at"]
@@ -123,13 +123,15 @@ class SessionAdmin(RefusesMalformedInput, ReadOnlySessions, admin.ModelAdmin):
                                   "ip_address", "location"]}),
         (_("Lifetime"), {"fields": ["created_at", "last_activity_at", "expires_at",
                                     "absolute_expires_at"]}),
-        (_("Authentication"), {"fields": ["auth_time", "amr"]}),
+        (_("Authentication"), {"fields": ["auth_time", "amr", "dpop_bound",
+                                            "dpop_key_fingerprint"]}),
         (_("Revocation"), {"fields": ["revoked_at", "revoked_reason", "revoked_by"]}),
     ]
     readonly_fields = ["user", "status_badge", "device_label", "token_fingerprint",
                        "user_agent", "browser", "os", "device", "device_type", "ip_address",
                        "location", "created_at", "last_activity_at", "expires_at",
-                       "absolute_expires_at", "auth_time", "amr", "revoked_at",
+                       "absolute_expires_at", "auth_time", "amr", "dpop_bound",
+                       "dpop_key_fingerprint", "revoked_at",
                        "revoked_reason", "revoked_by"]
 
     # ------------------------------------------------------------ read-only
@@ -200,6 +202,15 @@ class SessionAdmin(RefusesMalformedInput, ReadOnlySessions, admin.ModelAdmin):
     def token_fingerprint(self, session: Session) -> str:
         """A short prefix of the SHA-256: enough to match log lines, useless to an attacker."""
         return f"{session.refresh_token_sha256[:FINGERPRINT_LENGTH]}…"
+
+    @admin.display(boolean=True, description=_("DPoP"))
+    def dpop_bound(self, session: Session) -> bool:
+        return session.dpop_bound
+
+    @admin.display(description=_("DPoP key"))
+    def dpop_key_fingerprint(self, session: Session) -> str:
+        """The bound key's thumbprint, shortened like the token's fingerprint."""
+        return f"{session.dpop_jkt[:FINGERPRINT_LENGTH]}…" if session.dpop_jkt else "-"
 
     # ------------------------------------------------------------ actions
     @admin.action(description=_("Revoke selected sessions"), permissions=["revoke"])

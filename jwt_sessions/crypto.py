@@ -52,9 +52,31 @@ def _bcrypt_input(secret: bytes) -> bytes:
     return base64.b64encode(mac)
 
 
-def hash_session_secret(secret: bytes) -> str:
-    salt = bcrypt.gensalt(rounds=jwt_settings.BCRYPT_ROUNDS)
+# A login hashes its new secret at this cost at most. The secret is 256 random bits: no
+# work factor is needed against guessing it, so a login should cost the password check
+# and little else (bcrypt 12 would add two thirds of a PBKDF2 login). The first refresh
+# the database decides raises the hash to BCRYPT_ROUNDS, as Django raises a password
+# hasher's work factor at the next login.
+LOGIN_BCRYPT_ROUNDS = 8
+
+
+def hash_session_secret(secret: bytes, rounds: int | None = None) -> str:
+    """bcrypt of the whole secret, at `rounds` (default BCRYPT_ROUNDS)."""
+    salt = bcrypt.gensalt(rounds=rounds or jwt_settings.BCRYPT_ROUNDS)
     return bcrypt.hashpw(_bcrypt_input(secret), salt).decode()
+
+
+def hash_new_session_secret(secret: bytes) -> str:
+    """The hash a login or a reauthentication stores for the secret it has just made."""
+    return hash_session_secret(secret, min(jwt_settings.BCRYPT_ROUNDS, LOGIN_BCRYPT_ROUNDS))
+
+
+def below_configured_cost(hashed: str) -> bool:
+    """Whether a stored hash costs less than BCRYPT_ROUNDS (a login's, to be raised)."""
+    try:
+        return int(hashed.split("$")[2]) < jwt_settings.BCRYPT_ROUNDS
+    except (IndexError, ValueError):
+        return False
 
 
 def secret_check_of(secret: bytes) -> str:

@@ -57,6 +57,14 @@ class RefreshTokenInvalid(AuthenticationError):
     default_code = "refresh_token_invalid"
 
 
+class RefreshTokenMissing(AuthenticationError):
+    """No refresh token at all (cookie mode, no cookie): a visitor who never signed in, or
+    whose cookie is gone; unlike a bad token, nothing ended, so a client need not sign out."""
+
+    default_detail = _("No refresh token was presented.")
+    default_code = "refresh_token_missing"
+
+
 class RefreshTokenReused(AuthenticationError):
     default_detail = _("This refresh token was already used; the session has been revoked.")
     default_code = "refresh_token_reused"

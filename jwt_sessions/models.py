@@ -153,6 +153,12 @@ class Session(models.Model):
         return label
 
     @property
+    def dpop_bound(self) -> bool:
+        """Whether its tokens work only with DPoP proofs by one key (the key's
+        thumbprint itself is shown to nobody who does not need it)."""
+        return bool(self.dpop_jkt)
+
+    @property
     def is_revoked(self) -> bool:
         return self.revoked_at is not None
 

@@ -91,7 +91,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         responses={200: TokenPairSerializer, 400: FIELD_ERRORS,
                    401: error("The refresh token cannot be used; on reuse the session is "
                               "revoked.", "refresh_token_invalid", "refresh_token_reused",
-                              "session_revoked"),
+                              "session_revoked", "refresh_token_missing"),
                    403: error("Cookie mode: CSRF check failed.", "csrf_failed"),
                    429: THROTTLED, 503: UNAVAILABLE})},
     "LogoutView": {"post": extend_schema(

@@ -19,8 +19,10 @@ from . import signals, stats
 from .claims import extra_claims
 from .conf import jwt_settings
 from .crypto import (
+    below_configured_cost,
     binding_of,
     check_session_secret,
+    hash_new_session_secret,
     hash_session_secret,
     new_session_secret,
     secret_check_matches,
@@ -173,8 +175,8 @@ def _is_genuine(token: RefreshToken) -> bool:
     The keyed check decides first, over one single-column lookup that costs the same
     for a real and an unknown session, so a forged token (a real session id with a
     made-up secret) costs no bcrypt and tells nothing; bcrypt, the protection of the
-    stored secret, then confirms a genuine one once per process, or is stored by the
-    first such refresh of a session (a login stores none). Rows from before secret
+    stored secret, then confirms a genuine one once per process (and the first such
+    refresh raises a login's cheaper hash to BCRYPT_ROUNDS). Rows from before secret
     checks existed have only bcrypt.
     """
     row = Session.objects.filter(pk=token.session_id).order_by().values_list(
@@ -189,10 +191,10 @@ def _is_genuine(token: RefreshToken) -> bool:
         if memo in _bcrypt_confirmed:
             _bcrypt_confirmed.move_to_end(memo)
             return True
-    if not hashed:
-        _store_bcrypt(token, stored)
-    elif not check_session_secret(token.secret, hashed):
+    if not check_session_secret(token.secret, hashed):
         return False
+    if below_configured_cost(hashed):
+        _raise_bcrypt_cost(token, hashed)
     with _bcrypt_lock:
         _bcrypt_confirmed[memo] = None
         while len(_bcrypt_confirmed) > _BCRYPT_CONFIRMED_SIZE:
@@ -200,11 +202,10 @@ def _is_genuine(token: RefreshToken) -> bool:
     return True
 
 
-def _store_bcrypt(token: RefreshToken, secret_check: str) -> None:
-    """Give a session the bcrypt hash its login left out, now that the keyed check has
-    proved the secret genuine (only while the row still has that secret and no hash)."""
-    Session.objects.filter(pk=token.session_id, secret_check=secret_check,
-                           refresh_token_bcrypt="").update(
+def _raise_bcrypt_cost(token: RefreshToken, hashed: str) -> None:
+    """Rehash at BCRYPT_ROUNDS the secret a login hashed at its lower cost, now that
+    bcrypt has confirmed it (only while the row still holds that hash)."""
+    Session.objects.filter(pk=token.session_id, refresh_token_bcrypt=hashed).update(
         refresh_token_bcrypt=hash_session_secret(token.secret))
 
 
@@ -272,8 +273,8 @@ def reauthenticate(claims: AccessClaims, user: Any, amr: Iterable[str] = (AMR_PA
     again (the caller checked the password): `auth_time` becomes now, and the previous
     pair dies.
 
-    The server never holds the session secret, so the session gets a new one (its
-    bcrypt hash, as at login, waits for a refresh the database decides); the
+    The server never holds the session secret, so the session gets a new one (hashed
+    at a login's bcrypt cost, raised by the next refresh the database decides); the
     compare-and-swap holds the row to the pair `claims` belongs to, so a concurrent
     refresh or revocation wins over this and the answer is a 401.
     """
@@ -290,7 +291,8 @@ def reauthenticate(claims: AccessClaims, user: Any, amr: Iterable[str] = (AMR_PA
     # No previous token: the old one carries the old secret, so no retry of it can pass.
     # The password just checked is the one the session is bound to from now on.
     values: dict[str, Any] = {
-        "refresh_token_bcrypt": "", "secret_check": secret_check_of(secret),
+        "refresh_token_bcrypt": hash_new_session_secret(secret),
+        "secret_check": secret_check_of(secret),
         "auth_binding": binding_of(user.password), "refresh_token_sha256": refresh.sha256,
         "access_jti": new_jti(), "previous_refresh_token_sha256": "", "rotated_at": now,
         "last_activity_at": now, "expires_at": expires_at, "auth_time": now,

@@ -108,15 +108,17 @@ class LogoutAllSerializer(serializers.Serializer):
 
 class SessionSerializer(serializers.ModelSerializer):
     """One of the user's sessions; `current` marks the one making the request,
-    `auth_time`/`amr` say when and how it last proved who its user is."""
+    `auth_time`/`amr` say when and how it last proved who its user is, `dpop_bound`
+    whether its tokens need proofs by the device's key."""
 
     current = serializers.SerializerMethodField()
+    dpop_bound = serializers.BooleanField(read_only=True)
 
     class Meta:
         model = Session
         fields = ["id", "created_at", "last_activity_at", "expires_at", "ip_address",
                   "location", "user_agent", "browser", "os", "device", "device_type",
-                  "auth_time", "amr", "current"]
+                  "auth_time", "amr", "dpop_bound", "current"]
         read_only_fields = fields
 
     def get_current(self, session: Session) -> bool:

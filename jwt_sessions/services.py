@@ -27,7 +27,7 @@ from .claims import extra_claims
 from .clients import client_info
 from .conf import jwt_settings
 from .credentials import may_act, refusal
-from .crypto import binding_of, new_session_secret, secret_check_of
+from .crypto import binding_of, hash_new_session_secret, new_session_secret, secret_check_of
 from .exceptions import (
     InvalidCredentials,
     RefreshTokenInvalid,
@@ -65,9 +65,10 @@ def issue_tokens(user: Any, request: Any = None, amr: Iterable[str] = (),
     of the DPoP key the login proved it holds (the session is then bound to it).
     `login_signal=False`: the caller's flow already sent `user_logged_in` (django-allauth).
 
-    No bcrypt runs here: the row keeps the secret's keyed check, and its bcrypt hash is
-    stored by the first refresh that the database decides (see `refresh`), the only
-    reader of that column. A login costs the password check and little else.
+    The secret's bcrypt is made here at a login's cost (`crypto.LOGIN_BCRYPT_ROUNDS` at
+    most) and raised to BCRYPT_ROUNDS by the first refresh the database decides (see
+    `refresh`), the only reader of that column: a login costs the password check and
+    little else, and a failed login never reaches this function.
     """
     if isinstance(amr, str):
         raise TypeError("amr is a list of method names, e.g. ['pwd'], not a string")
@@ -78,11 +79,12 @@ def issue_tokens(user: Any, request: Any = None, amr: Iterable[str] = (),
     refresh = make_refresh_token(session_id, secret)
     idle_end, absolute_end = _session_ends(now)
     extra = extra_claims(user, session_id)  # before anything is stored: it may fail
+    secret_hash = hash_new_session_secret(secret)  # outside the lock on the user's row
     with transaction.atomic():
         _lock_credentials(user)
         _enforce_session_limit(user)
         session = Session.objects.create(
-            id=session_id, user=user, refresh_token_bcrypt="",
+            id=session_id, user=user, refresh_token_bcrypt=secret_hash,
             secret_check=secret_check_of(secret), auth_binding=binding_of(user.password),
             refresh_token_sha256=refresh.sha256, access_jti=new_jti(),
             user_agent=info.user_agent, browser=info.browser, os=info.os, device=info.device,

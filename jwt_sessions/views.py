@@ -37,6 +37,7 @@ from .exceptions import (
     NotFound,
     PermissionDenied,
     RefreshTokenInvalid,
+    RefreshTokenMissing,
     RefreshTokenReused,
     SessionRevoked,
     Throttled,
@@ -155,8 +156,8 @@ class RefreshView(ClearsDeadRefreshCookie, TokenView):
         token = serializer.validated_data.get("refresh")
         if token is None:
             token = refresh_from_cookie(request)
-        if token is None:  # cookie mode: a missing cookie is a dead session, not a field
-            raise RefreshTokenInvalid()
+        if token is None:  # cookie mode: no cookie is no session, not a field error
+            raise RefreshTokenMissing()
         return self.token_response(refresh.refresh_tokens(
             token, request, dpop_jkt=key_of_token_request(request).spend()))
 

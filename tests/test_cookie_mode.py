@@ -178,11 +178,19 @@ def test_host_prefix_cookie_is_secure_and_cleared_securely(user, jwt_settings):
     assert resp.cookies["__Host-rt"]["secure"]  # browsers ignore an insecure __Host- reset
 
 
-def test_refresh_without_cookie_or_body_token_is_401_refresh_token_invalid(csrf_client):
+def test_refresh_without_cookie_or_body_token_is_401_refresh_token_missing(csrf_client):
+    """A visitor who never signed in is told apart from one whose session ended."""
     resp = post(csrf_client, "refresh", csrf=True)
-    assert_error(resp, 401, "refresh_token_invalid")
+    assert_error(resp, 401, "refresh_token_missing")
+    assert resp["WWW-Authenticate"].startswith("Bearer")
 
 
-def test_refresh_with_an_empty_cookie_is_401_refresh_token_invalid(csrf_client):
+def test_refresh_with_an_empty_cookie_is_401_refresh_token_missing(csrf_client):
     csrf_client.cookies[NAME] = ""
+    assert_error(post(csrf_client, "refresh", csrf=True), 401, "refresh_token_missing")
+
+
+def test_refresh_with_a_made_up_cookie_is_still_refresh_token_invalid(csrf_client):
+    """Only "nothing presented" is missing: a guessed token gets the code of a bad one."""
+    csrf_client.cookies[NAME] = "x" * 43
     assert_error(post(csrf_client, "refresh", csrf=True), 401, "refresh_token_invalid")

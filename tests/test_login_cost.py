@@ -1,13 +1,15 @@
 """A failed login costs no session work: no bcrypt, no row, no Redis key, nothing left
 running after the answer. A successful login costs the password check and little else:
-the session secret's bcrypt waits for the first refresh the database has to decide (the
-only place it is ever read), so an ordinary login and an ordinary refresh run none."""
+the new secret is hashed at a login's bcrypt cost (a few milliseconds), and the first
+refresh the database decides raises that hash to BCRYPT_ROUNDS, so an ordinary login
+pays no bcrypt 12 and an ordinary refresh no bcrypt at all."""
 from __future__ import annotations
 
 import threading
 
 import pytest
 
+from jwt_sessions.crypto import LOGIN_BCRYPT_ROUNDS
 from jwt_sessions.models import Session
 from tests.conftest import assert_error
 
@@ -52,26 +54,35 @@ def test_login_cost_throttled_login_runs_no_bcrypt(api, user, settings, bcrypt_c
     assert not Session.objects.exists()
 
 
-def test_login_cost_successful_login_runs_no_bcrypt(api, user, bcrypt_calls):
+def test_login_cost_successful_login_hashes_once_at_the_login_cost(api, user, jwt_settings,
+                                                                  bcrypt_calls):
+    jwt_settings(BCRYPT_ROUNDS=12)
     tokens = api.login_ok(user.username)
-    api.refresh_ok(tokens["refresh"])  # Redis vouches: no bcrypt either
-    assert bcrypt_calls == {"hashpw": 0, "checkpw": 0}
+    stored = Session.objects.get().refresh_token_bcrypt
+    assert stored.startswith(f"$2b$0{LOGIN_BCRYPT_ROUNDS}$") and len(stored) == 60
+    api.refresh_ok(tokens["refresh"])  # Redis vouches: no bcrypt
+    assert bcrypt_calls == {"hashpw": 1, "checkpw": 0}
     assert bcrypt_threads() == []
 
 
-def test_login_cost_bcrypt_of_the_secret_is_stored_by_the_first_database_refresh(
-        api, user, redis_conn, jwt_settings, bcrypt_calls):
+def test_login_cost_a_cheap_configured_cost_is_stored_as_configured(api, user, jwt_settings):
     jwt_settings(BCRYPT_ROUNDS=5)
+    api.login_ok(user.username)
+    assert Session.objects.get().refresh_token_bcrypt.startswith("$2b$05$")
+
+
+def test_login_cost_first_database_refresh_raises_the_hash_to_the_configured_cost(
+        api, user, redis_conn, jwt_settings, bcrypt_calls):
+    jwt_settings(BCRYPT_ROUNDS=LOGIN_BCRYPT_ROUNDS + 1)
     tokens = api.login_ok(user.username)
-    assert Session.objects.get().refresh_token_bcrypt == ""
     redis_conn.flushdb()
     second = api.refresh_ok(tokens["refresh"])
     stored = Session.objects.get().refresh_token_bcrypt
-    assert stored.startswith("$2b$05$") and len(stored) == 60
-    assert bcrypt_calls == {"hashpw": 1, "checkpw": 0}
+    assert stored.startswith(f"$2b$0{LOGIN_BCRYPT_ROUNDS + 1}$") and len(stored) == 60
+    assert bcrypt_calls == {"hashpw": 2, "checkpw": 1}  # login, then check + raise
     redis_conn.flushdb()
     api.refresh_ok(second["refresh"])  # confirmed once in this process: no more bcrypt
-    assert bcrypt_calls == {"hashpw": 1, "checkpw": 0}
+    assert bcrypt_calls == {"hashpw": 2, "checkpw": 1}
     assert Session.objects.get().refresh_token_bcrypt == stored
 
 
@@ -89,8 +100,9 @@ def test_login_cost_stored_bcrypt_is_checked_where_the_secret_is_not_yet_confirm
     other_bcrypt = Session.objects.get(pk=current["other"]["session_id"]).refresh_token_bcrypt
     monkeypatch.setattr(refresh, "_bcrypt_confirmed", type(refresh._bcrypt_confirmed)())
     redis_conn.flushdb()
+    checked = bcrypt_calls["checkpw"]
     mine = api.refresh_ok(current["mine"]["refresh"])  # its own bcrypt: confirmed
-    assert bcrypt_calls["checkpw"] == 1
+    assert bcrypt_calls["checkpw"] == checked + 1
     Session.objects.filter(pk=mine["session_id"]).update(refresh_token_bcrypt=other_bcrypt)
     monkeypatch.setattr(refresh, "_bcrypt_confirmed", type(refresh._bcrypt_confirmed)())
     redis_conn.flushdb()

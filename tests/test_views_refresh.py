@@ -46,22 +46,19 @@ def test_refresh_with_redis_hit_does_not_run_bcrypt(api, tokens, checkpw_calls):
     assert checkpw_calls == []
 
 
-def test_refresh_after_redis_flush_runs_bcrypt_once(api, tokens, redis_conn, bcrypt_calls):
+def test_refresh_after_redis_flush_verifies_bcrypt_once(api, tokens, redis_conn, bcrypt_calls):
     redis_conn.flushdb()
-    new = api.refresh_ok(tokens["refresh"])  # stores the bcrypt the login left out
-    assert bcrypt_calls == {"hashpw": 1, "checkpw": 0}
+    new = api.refresh_ok(tokens["refresh"])  # the login's hash already has the configured cost
+    assert bcrypt_calls == {"hashpw": 0, "checkpw": 1}
     api.refresh_ok(new["refresh"])  # rehydrated: back on the fast path
     redis_conn.flushdb()
     api.refresh_ok(api.refresh_ok(new["refresh"])["refresh"])  # confirmed already
-    assert bcrypt_calls == {"hashpw": 1, "checkpw": 0}
+    assert bcrypt_calls == {"hashpw": 0, "checkpw": 1}
 
 
-def test_refresh_token_bcrypt_is_a_bcrypt_hash_with_configured_cost(api, user, jwt_settings,
-                                                                   redis_conn):
+def test_refresh_token_bcrypt_is_a_bcrypt_hash_with_configured_cost(api, user, jwt_settings):
     jwt_settings(BCRYPT_ROUNDS=5)
-    tokens = api.login_ok(user.username)
-    redis_conn.flushdb()
-    api.refresh_ok(tokens["refresh"])  # the first refresh the database decides stores it
+    api.login_ok(user.username)
     stored = Session.objects.get().refresh_token_bcrypt
     assert stored.startswith("$2b$05$") and len(stored) == 60
 

@@ -11,7 +11,7 @@ pytestmark = pytest.mark.django_db
 
 FIELDS = {"id", "created_at", "last_activity_at", "expires_at", "ip_address", "location",
           "user_agent", "browser", "os", "device", "device_type", "auth_time", "amr",
-          "current"}
+          "dpop_bound", "current"}
 
 
 def test_session_list_shows_fields_and_marks_the_current_one(api, user):

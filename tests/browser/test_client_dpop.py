@@ -82,3 +82,32 @@ def test_the_key_survives_a_reload_and_a_copied_token_is_refused(browser, site):
     assert (bearer_status, bearer_code) == (401, "token_invalid")
     assert (dpop_status, dpop_code) == (401, "invalid_dpop_proof")
     assert challenge.startswith("DPoP ")
+
+
+LOST_KEY = """async () => {
+  // The site's data was cleared: the access token and the key pair are gone. The
+  // session's refresh cookie is still there, but this browser's new key is not the
+  // session's: the refresh is refused, and the client signs out instead of throwing.
+  sessionStorage.clear();
+  const {createClient} = await import("/static/jwt_sessions/client.js");
+  const {dpopProofs} = await import("/static/jwt_sessions/dpop.js");
+  const auth = createClient({baseUrl: "/auth/",
+                             dpop: dpopProofs({databaseName: "jwt_sessions.dpop-new"})});
+  const codes = [];
+  auth.addEventListener("signed-out", (event) => codes.push(event.detail.code));
+  const response = await auth.fetch("/api/whoami/");
+  return {status: response.status, signedOut: auth.isSignedOut, codes,
+          token: await auth.accessToken()};
+}"""
+
+
+def test_a_browser_that_lost_its_key_is_signed_out_cleanly(browser, site):
+    page = browser.new_context(base_url=site).new_page()
+    page.goto("/login/")
+    page.evaluate(CLIENT)
+    assert page.evaluate(LOG_IN)["tokenType"] == "DPoP"
+    page.goto("/api/whoami/")  # a page of the origin with no client of its own
+    lost = page.evaluate(LOST_KEY)
+    assert lost["signedOut"] is True, lost
+    assert lost["codes"] == ["invalid_dpop_proof"]
+    assert lost["status"] == 401 and lost["token"] is None

@@ -6,10 +6,27 @@ import {createClient} from "../jwt_sessions/client.js";
 const loginUrl = new URL(document.body.dataset.loginUrl, location.href);
 export const client = createClient({baseUrl: new URL("../", loginUrl).pathname});
 
+// What a person reads for each answer that ends (or never had) a session.
+const WORDS = {
+  logout: "You signed out.",
+  session_revoked: "You were signed out: this session was ended from another device or in the admin.",
+  refresh_token_reused: "You were signed out: this session's refresh token was used twice, " +
+    "which looks like theft, so the session was ended.",
+  refresh_token_invalid: "Your sign-in has expired: please log in again.",
+  refresh_token_missing: "You are not signed in.",
+  not_authenticated: "You are not signed in.",
+  reauthentication_required: "Please confirm your password to continue.",
+};
+
+/** The demo's sentence for an error or signed-out code (the code itself if it has none). */
+export function words(code) {
+  return WORDS[code] || code;
+}
+
 client.onSignedOut((code) => {
   const banner = document.getElementById("signed-out");
   banner.dataset.code = code;
-  banner.querySelector(".code").textContent = code;
+  banner.querySelector(".words").textContent = words(code);
   banner.hidden = false;
 });
 

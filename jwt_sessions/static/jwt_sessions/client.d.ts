@@ -2,9 +2,11 @@
 
 import type {DPoPProofs} from "./dpop.js";
 
-/** Codes after which the session is over: the client dispatches "signed-out". */
+/** Codes after which the session is over: the client dispatches "signed-out"
+ *  (`invalid_dpop_proof`: a DPoP-bound session whose key this browser no longer has). */
 export type SignedOutCode =
-  | "session_revoked" | "refresh_token_reused" | "refresh_token_invalid" | "logout" | string;
+  | "session_revoked" | "refresh_token_reused" | "refresh_token_invalid"
+  | "invalid_dpop_proof" | "logout" | string;
 
 export interface ClientOptions {
   /** Where `jwt_sessions.urls` is included; default "/auth/". May be another origin. */
@@ -51,6 +53,8 @@ export interface SessionInfo {
   /** When and how the session last proved who its user is (RFC 8176 names: "pwd", "hwk"...). */
   auth_time: string;
   amr: string[];
+  /** Whether the session's tokens work only with DPoP proofs by the device's key. */
+  dpop_bound: boolean;
   current: boolean;
 }
 
@@ -84,7 +88,13 @@ export class JwtSessionsClient extends EventTarget {
   fetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response>;
   /** A live access token, renewed shortly before it expires; null when signed out. */
   accessToken(): Promise<string | null>;
+  /** True once a session ended here (not for a visitor who never signed in). */
   readonly isSignedOut: boolean;
+  /** "anonymous": the server saw no refresh token (never signed in); no event for that. */
+  readonly status: "signed-in" | "signed-out" | "anonymous" | "unknown";
+  /** POST reauthenticate/ (a step-up): adopts the new pair in every tab; rejects with
+   *  ApiError `invalid_credentials` on a wrong password. */
+  reauthenticate(password: string): Promise<TokenAnswer>;
   /** Tell this client (and every tab) that the session has ended, e.g. when a WebSocket
    *  of the session closes with 4401. Dispatches "signed-out". */
   signedOut(code: SignedOutCode, options?: { broadcast?: boolean }): void;

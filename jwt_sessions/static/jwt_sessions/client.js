@@ -13,11 +13,18 @@
 //   const response = await auth.fetch("/api/me/");
 //   auth.addEventListener("signed-out", (event) => show(event.detail.code));
 //
+// "Signed out" (a session ended: an event) is not "never signed in" (no refresh cookie at
+// all, `refresh_token_missing`): a visitor without a session gets `status` "anonymous",
+// no event and no further refresh, so a page that redirects on "signed-out" cannot loop.
+//
 // DPoP (sender-constrained tokens): pass `dpop: dpopProofs()` from ./dpop.js, and every
 // login, refresh and call carries a proof signed by a key no script can read.
 
+// A refresh refused with one of these ends the session here. `invalid_dpop_proof`: the
+// session is bound to a key this browser no longer has (site data cleared, say).
 const SIGNED_OUT_CODES = new Set(["session_revoked", "refresh_token_reused",
-                                  "refresh_token_invalid"]);
+                                  "refresh_token_invalid", "invalid_dpop_proof"]);
+const NO_SESSION_CODE = "refresh_token_missing";  // nothing to refresh: never signed in
 const ASK_TIMEOUT_MS = 100;        // how long a new tab waits for another tab's token
 const CLAIM_WINDOW_MS = 50;        // without Web Locks: how long a refresh claim may be contested
 const OTHERS_TIMEOUT_MS = 5000;    // the longest we wait for another tab's refresh to finish
@@ -92,6 +99,7 @@ export class JwtSessionsClient extends EventTarget {
   #token = null;           // {access, expiresAt, issuedAt} (local clock, ms)
   #signedOut = false;      // no refresh is attempted until a login or another tab's token
   #signedOutCode = null;   // why (the code that ended the session)
+  #anonymous = false;      // the server saw no refresh token: never signed in (no event)
   #renewal = null;         // this tab's refresh in progress
   #others = new Map();     // refreshes other tabs announced: id -> claimed at
   #othersChanged = [];     // resolvers waiting for `#others` to change
@@ -184,9 +192,37 @@ export class JwtSessionsClient extends EventTarget {
     return this.#renew(this.#token?.access ?? null);
   }
 
+  /**
+   * POST reauthenticate/ with the user's password (a step-up, for a view that answered
+   * `reauthentication_required`): the new pair of the same session is adopted here and
+   * handed to every tab, so the retried call goes out with it. Runs while no tab
+   * refreshes (a reauthentication rotates the refresh cookie). Resolves to the answer's
+   * body; a wrong password rejects with ApiError `invalid_credentials`, session untouched.
+   */
+  async reauthenticate(password) {
+    await this.accessToken();
+    return this.#exclusive(async () => {
+      const body = await this.#call("POST", "reauthenticate/", {password},
+                                    this.#token?.access);
+      this.#adoptAnswer(body);
+      return body;
+    });
+  }
+
   /** True once signed out (until a login here or in another tab). */
   get isSignedOut() {
-    return this.#signedOut;
+    return this.#signedOut && !this.#anonymous;
+  }
+
+  /**
+   * "signed-in" (a token is held), "signed-out" (the session ended), "anonymous" (the
+   * server saw no refresh token: never signed in, or the cookie is gone), or "unknown"
+   * (nothing asked yet).
+   */
+  get status() {
+    if (this.#token) return "signed-in";
+    if (this.#anonymous) return "anonymous";
+    return this.#signedOut ? "signed-out" : "unknown";
   }
 
   /**
@@ -200,6 +236,7 @@ export class JwtSessionsClient extends EventTarget {
     this.#signedOutCode = code;
     this.#token = null;
     this.#save();
+    this.#anonymous = false;
     if (broadcast) this.#post({type: "signed-out", code});
     if (!already) this.dispatchEvent(new CustomEvent("signed-out", {detail: {code}}));
   }
@@ -280,8 +317,21 @@ export class JwtSessionsClient extends EventTarget {
         this.signedOut(error.code);
         return null;
       }
+      if (error instanceof ApiError && error.code === NO_SESSION_CODE) {
+        this.#noSession();
+        return null;
+      }
       throw error;  // a network error or a 5xx/429: not a verdict on the session
     }
+  }
+
+  /** No session to refresh: stop asking until a login, with no "signed-out" event. */
+  #noSession() {
+    this.#anonymous = true;
+    this.#signedOut = true;  // no further refresh
+    this.#signedOutCode = NO_SESSION_CODE;
+    this.#token = null;
+    this.#save();
   }
 
   /** Run `task` while no other tab of this origin refreshes. */
@@ -343,6 +393,7 @@ export class JwtSessionsClient extends EventTarget {
     this.#token = {access: token.access, issuedAt: token.issuedAt,
                    lifetime: token.lifetime, expiresAt: token.expiresAt};
     this.#signedOut = false;
+    this.#anonymous = false;
     this.#save();
   }
 
