@@ -36,7 +36,6 @@ def test_issue_tokens_stores_the_session_and_its_redis_keys(user, redis_conn):
     pair = issue_tokens(user, amr=["pwd"])
     session = Session.objects.get(pk=pair.session_id)
     assert session.user == user and session.amr == ["pwd"] and session.revoked_at is None
-    assert session.refresh_token_bcrypt == ""  # no bcrypt at login: the first refresh's job
     assert redis_conn.exists(layout.access_key(session.pk, session.access_jti))
     assert redis_conn.exists(layout.session_key(session.pk, session.refresh_token_sha256))
     assert pair.token_type == "Bearer" and pair.user_id == str(user.pk)
