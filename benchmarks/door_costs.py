@@ -230,10 +230,7 @@ def main() -> None:
         log(section.__name__)
         section(cfg, report, user)
     redis_conn().flushdb()
-    text = report.text()
-    print(text)
-    if args.output:
-        Path(args.output).write_text(text)
+    report.publish(args.output)
 
 
 if __name__ == "__main__":

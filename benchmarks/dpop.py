@@ -313,10 +313,7 @@ def main() -> None:
     bench_requests(cfg, report, user)
     bench_parts(cfg, report, user)
     bench_token_requests(cfg, report, user)
-    text = report.text()
-    print(text)
-    if args.output:
-        Path(args.output).write_text(text)
+    report.publish(args.output)
 
 
 if __name__ == "__main__":

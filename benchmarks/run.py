@@ -173,6 +173,12 @@ class Report:
     def text(self) -> str:
         return "\n".join(self.lines) + "\n"
 
+    def publish(self, output: str | None) -> None:
+        """Print the report, and write it to `output` (a markdown file) when given."""
+        sys.stdout.write(self.text())
+        if output:
+            Path(output).write_text(self.text())
+
 
 def fmt(value: float, digits: int = 0) -> str:
     return f"{value:,.{digits}f}"
@@ -1068,10 +1074,7 @@ def main() -> None:
     if "events" in only:
         figures["events"] = bench_events(cfg, report)
     targets(report, figures, at=header_end)
-    text = report.text()
-    sys.stdout.write(text)
-    if args.output:
-        Path(args.output).write_text(text)
+    report.publish(args.output)
 
 
 if __name__ == "__main__":

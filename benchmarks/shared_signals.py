@@ -253,10 +253,7 @@ def main() -> None:
          f"{bench.fmt(delivery['p99_ms'], 2)} ms" if delivery else "skipped", "-"],
         ["outbox cost per revocation, 1 stream (added CPU)",
          f"{bench.fmt(outbox[1] - outbox[0])} us" if outbox else "skipped", "-"]])
-    text = report.text()
-    sys.stdout.write(text)
-    if args.output:
-        Path(args.output).write_text(text)
+    report.publish(args.output)
 
 
 if __name__ == "__main__":

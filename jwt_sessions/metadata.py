@@ -8,7 +8,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from .conf import jwt_settings
+from .discovery import metadata_issuer
 from .dpop.settings import dpop_settings
 from .shared_signals import settings as ssf
 from .views import JWTSessionsView
@@ -20,6 +20,7 @@ class AuthorizationServerMetadataView(JWTSessionsView):
 
     authentication_classes: list = []
     permission_classes = [AllowAny]
+    issuer: str | None = None  # set by `discovery_urlpatterns`: the one its path derives from
 
     def get(self, request: Request) -> Response:
         def url(name: str) -> str:
@@ -27,7 +28,7 @@ class AuthorizationServerMetadataView(JWTSessionsView):
 
         bearer = ["bearer"]  # RFC 6750 access tokens of an account holding the permission
         document = {
-            "issuer": jwt_settings.ISSUER or ssf.issuer() or url("jwks").rsplit(
+            "issuer": self.issuer or metadata_issuer() or url("jwks").rsplit(
                 ".well-known/", 1)[0],
             "jwks_uri": url("jwks"),
             "introspection_endpoint": url("introspect"),

@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -84,3 +85,19 @@ def uvicorn_server(database: str, redis_url: str, log_dir: Path,
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(10)
+
+
+@contextmanager
+def serving_the_test_database(redis_url: str, django_db_blocker: Any, log_dir: Path,
+                              env: dict[str, str] | None = None) -> Iterator[AsgiServer]:
+    """`uvicorn_server` on the test process's own database and `redis_url`; the test
+    process's pools are dropped after it (its Redis goes with the module)."""
+    from django.db import connection
+
+    from tests.redis_servers import forget_redis_pools
+
+    with django_db_blocker.unblock():
+        url = database_url(connection.settings_dict)
+    with uvicorn_server(url, redis_url, log_dir, env=env) as running:
+        yield running
+    forget_redis_pools()

@@ -273,6 +273,16 @@ def redis_server():
     server.close()
 
 
+@pytest.fixture(scope="module")
+def module_redis():
+    """A redis-server of its own for one test module (shared with its server process)."""
+    from tests.redis_servers import start_redis
+
+    server = start_redis()
+    yield server
+    server.close()
+
+
 @pytest.fixture
 def proxy(redis_server):
     """A TCP proxy in front of `redis_server` that tests can cut, slow down or blackhole."""
@@ -281,6 +291,24 @@ def proxy(redis_server):
     link = TcpProxy(redis_server.port)
     yield link
     link.close()
+
+
+PROXY_TIMEOUT = 0.5  # the cache's socket connect/read timeout through `proxy`, seconds
+PROXY_RETRY = 0.2  # REDIS_RETRY_INTERVAL there, seconds
+
+
+@pytest.fixture
+def through_proxy(settings, proxy, jwt_settings):
+    """The cache (so the store, the mirror and the event listener) reaches Redis through
+    `proxy`, with short timeouts, for one test; the listener and the pools end with it."""
+    from jwt_sessions.redis import events
+    from tests.redis_servers import forget_redis_pools, point_cache_at
+
+    point_cache_at(settings, proxy.url(), timeout=PROXY_TIMEOUT)
+    jwt_settings(REDIS_RETRY_INTERVAL=PROXY_RETRY)
+    yield proxy
+    events.stop()
+    forget_redis_pools()
 
 
 @pytest.fixture

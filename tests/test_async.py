@@ -26,6 +26,7 @@ from jwt_sessions.redis.mirror import circuit
 from jwt_sessions.redis.store import astore
 from jwt_sessions.tokens import decode_access_token
 from tests.jwt_forge import hmac_sign, parts
+from tests.polling import eventually
 from tests.redis_servers import TcpProxy, forget_redis_pools, point_cache_at, start_redis
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -209,7 +210,8 @@ def test_revocation_made_during_an_outage_is_replayed_before_async_trusts_redis(
         proxy.cut("refuse")
         assert api.logout(tokens["access"]).status_code == 204  # Redis never heard of it
         proxy.restore()
-        time.sleep(0.3)
+        assert circuit.is_open()  # the logout found Redis down
+        eventually(lambda: not circuit.is_open(), 2, "the retry interval to pass")
         [result] = check(tokens["access"])
         assert isinstance(result, SessionRevoked)
         session_id = decode_access_token(tokens["access"]).session_id

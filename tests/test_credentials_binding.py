@@ -1,6 +1,6 @@
 """Sessions are bound to the user's credentials: however the password hash changes and
 however the user is deactivated, refresh is refused from then on; a save that changes
-them ends the sessions at once. `update_session_auth` keeps one on purpose."""
+them ends the sessions at once (test_services.py: `update_session_auth` keeps one)."""
 from __future__ import annotations
 
 import pytest
@@ -102,57 +102,3 @@ def test_binding_is_off_with_revoke_on_password_change_false(api, user, tokens, 
     jwt_settings(REVOKE_ON_PASSWORD_CHANGE=False)
     User.objects.filter(pk=user.pk).update(password=make_password("another-pass-1"))
     api.refresh_ok(tokens["refresh"])
-
-
-def test_update_session_auth_after_save_keeps_that_session_only(api, user):
-    here, elsewhere = api.login_ok(user.username), api.login_ok(user.username)
-    user.set_password("a-brand-new-pass-1")
-    user.save()
-    assert jwt_api.update_session_auth(user, here["session_id"]) is True
-    assert api.whoami(here["access"]).status_code == 200
-    api.refresh_ok(here["refresh"])
-    assert_ended_at_once(api, elsewhere, "password_changed")
-
-
-def test_update_session_auth_after_save_takes_a_lazy_request_user(api, user):
-    """A view passes `request.user`, a lazy wrapper around the user object it saved."""
-    from django.utils.functional import SimpleLazyObject
-
-    here = api.login_ok(user.username)
-    lazy = SimpleLazyObject(lambda: user)
-    lazy.set_password("a-brand-new-pass-1")
-    lazy.save()
-    assert jwt_api.update_session_auth(lazy, here["session_id"]) is True
-    api.refresh_ok(here["refresh"])
-
-
-def test_update_session_auth_before_save_keeps_that_session(api, user):
-    here, elsewhere = api.login_ok(user.username), api.login_ok(user.username)
-    user.set_password("a-brand-new-pass-1")
-    assert jwt_api.update_session_auth(user, here["session_id"]) is True
-    user.save()
-    assert api.whoami(here["access"]).status_code == 200
-    api.refresh_ok(here["refresh"])
-    assert_ended_at_once(api, elsewhere, "password_changed")
-
-
-def test_update_session_auth_cannot_restore_other_revocations(api, user, make_user):
-    tokens = api.login_ok(user.username)
-    assert api.logout(tokens["access"]).status_code == 204
-    user.set_password("a-brand-new-pass-1")
-    user.save()
-    assert jwt_api.update_session_auth(user, tokens["session_id"]) is False
-    assert_error(api.whoami(tokens["access"]), 401, "session_revoked")
-    other = make_user()
-    theirs = api.login_ok(other.username)
-    assert jwt_api.update_session_auth(user, theirs["session_id"]) is False
-    assert jwt_api.update_session_auth(user, "not-a-uuid") is False
-
-
-def test_update_session_auth_from_another_user_object_does_not_restore(api, user):
-    tokens = api.login_ok(user.username)
-    user.set_password("a-brand-new-pass-1")
-    user.save()
-    assert jwt_api.update_session_auth(User.objects.get(pk=user.pk),
-                                       tokens["session_id"]) is False
-    assert_error(api.whoami(tokens["access"]), 401, "session_revoked")

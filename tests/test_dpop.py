@@ -52,6 +52,12 @@ def refresh(api, token: str, proof: str | None = None):
     return api.refresh(token, **extra)
 
 
+def assert_whoami_refused_with(api, user, key, **proof) -> None:
+    """A fresh bound session's whoami, its proof made with `proof`'s changes, is refused."""
+    access = bound_login(api, user, key)["access"]
+    assert_dpop_refusal(call(api, access, key.proof("GET", WHOAMI, token=access, **proof)))
+
+
 def assert_dpop_refusal(resp, code: str = "invalid_dpop_proof", error: str | None = None):
     """401, our body, and a DPoP challenge naming the RFC's error and the algorithms."""
     assert resp.status_code == 401, (resp.status_code, resp.content)
@@ -135,9 +141,7 @@ def test_a_replayed_login_proof_is_refused(api, user, key):
     {"ath": "A" * 43},
 ])
 def test_a_proof_for_another_request_or_token_is_refused(api, user, key, change):
-    access = bound_login(api, user, key)["access"]
-    assert_dpop_refusal(call(api, access, key.proof("GET", WHOAMI, token=access,
-                                                    claims=change)))
+    assert_whoami_refused_with(api, user, key, claims=change)
 
 
 def test_a_proof_without_ath_is_refused_with_an_access_token(api, user, key):
@@ -153,9 +157,7 @@ def test_a_proof_for_another_access_token_of_the_same_key_is_refused(api, user, 
 
 @pytest.mark.parametrize("age", [-120, 120])
 def test_a_stale_or_future_iat_is_refused(api, user, key, age):
-    access = bound_login(api, user, key)["access"]
-    proof = key.proof("GET", WHOAMI, token=access, iat=int(time.time()) - age)
-    assert_dpop_refusal(call(api, access, proof))
+    assert_whoami_refused_with(api, user, key, iat=int(time.time()) - age)
 
 
 def test_iat_within_the_window_passes_and_the_window_is_a_setting(api, user, key,
@@ -173,9 +175,7 @@ def test_iat_within_the_window_passes_and_the_window_is_a_setting(api, user, key
     {"crit": ["exp"]},
 ])
 def test_a_proof_with_a_bad_header_is_refused(api, user, key, header):
-    access = bound_login(api, user, key)["access"]
-    assert_dpop_refusal(call(api, access, key.proof("GET", WHOAMI, token=access,
-                                                    header=header)))
+    assert_whoami_refused_with(api, user, key, header=header)
 
 
 def test_a_proof_carrying_a_private_key_is_refused(api, user, key):
@@ -183,11 +183,9 @@ def test_a_proof_carrying_a_private_key_is_refused(api, user, key):
 
     from jwt.algorithms import ECAlgorithm
 
-    access = bound_login(api, user, key)["access"]
     private_jwk = json.loads(ECAlgorithm.to_jwk(key.private))
     assert "d" in private_jwk
-    proof = key.proof("GET", WHOAMI, token=access, header={"jwk": private_jwk})
-    assert_dpop_refusal(call(api, access, proof))
+    assert_whoami_refused_with(api, user, key, header={"jwk": private_jwk})
 
 
 def test_alg_none_hmac_and_curve_mismatch_are_refused(api, user, key):

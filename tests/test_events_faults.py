@@ -20,7 +20,6 @@ from jwt_sessions.redis.mirror import SessionKeys, circuit
 from jwt_sessions.redis.store import store
 from tests.event_consumers import Heard, is_event
 from tests.polling import eventually
-from tests.redis_servers import forget_redis_pools, point_cache_at
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -30,12 +29,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(autouse=True)
-def _through_proxy(settings, proxy, jwt_settings):
-    point_cache_at(settings, proxy.url(), timeout=0.5)
-    jwt_settings(EVENTS_HEARTBEAT=HEARTBEAT, REDIS_RETRY_INTERVAL=0.2)
-    yield
-    events.stop()
-    forget_redis_pools()
+def _fast_heartbeat(through_proxy, jwt_settings):
+    jwt_settings(EVENTS_HEARTBEAT=HEARTBEAT)
 
 
 def some_session() -> SessionKeys:

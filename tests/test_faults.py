@@ -18,13 +18,12 @@ from jwt_sessions import services
 from jwt_sessions.models import RevokeReason, Session
 from jwt_sessions.redis import layout
 from jwt_sessions.redis.mirror import circuit
-from tests.conftest import Api, assert_error
-from tests.redis_servers import forget_redis_pools, point_cache_at
+from tests.conftest import PROXY_RETRY, PROXY_TIMEOUT, Api, assert_error
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("through_proxy")]
 
-TIMEOUT = 0.5  # socket connect/read timeout of the cache, seconds
-RETRY = 0.2  # REDIS_RETRY_INTERVAL, seconds
+TIMEOUT = PROXY_TIMEOUT
+RETRY = PROXY_RETRY
 # A hang detector, not a speed test: a timeout is 0.5 s, a request makes a few calls.
 HANG_CEILING = 5.0
 
@@ -47,14 +46,6 @@ def guarded_api() -> Api:
     guarded = Api()
     guarded.client = GuardedClient()
     return guarded
-
-
-@pytest.fixture(autouse=True)
-def _through_proxy(settings, proxy, jwt_settings):
-    point_cache_at(settings, proxy.url(), timeout=TIMEOUT)
-    jwt_settings(REDIS_RETRY_INTERVAL=RETRY)
-    yield
-    forget_redis_pools()
 
 
 def wait_for_retry() -> None:

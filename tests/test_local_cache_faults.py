@@ -21,7 +21,6 @@ from jwt_sessions import access, events
 from jwt_sessions.exceptions import SessionRevoked
 from jwt_sessions.redis import local_cache
 from tests.polling import eventually
-from tests.redis_servers import forget_redis_pools, point_cache_at
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -76,13 +75,9 @@ class Revoker:
 
 
 @pytest.fixture(autouse=True)
-def _cached_through_proxy(settings, proxy, jwt_settings):
-    point_cache_at(settings, proxy.url(), timeout=0.5)
-    jwt_settings(EVENTS_HEARTBEAT=HEARTBEAT, REDIS_RETRY_INTERVAL=0.2,
+def _local_cache_on(through_proxy, jwt_settings):
+    jwt_settings(EVENTS_HEARTBEAT=HEARTBEAT,
                  LOCAL_CACHE={"max_age": timedelta(seconds=MAX_AGE), "max_entries": 1000})
-    yield
-    events.stop()
-    forget_redis_pools()
 
 
 @pytest.fixture

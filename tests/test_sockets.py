@@ -13,13 +13,12 @@ from datetime import datetime
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.db import connection
 
 from jwt_sessions import services
 from jwt_sessions.channels import CLOSE_SESSION_REVOKED
 from jwt_sessions.redis import layout
-from tests.asgi_server import database_url, uvicorn_server
-from tests.redis_servers import forget_redis_pools, point_cache_at, start_redis
+from tests.asgi_server import serving_the_test_database
+from tests.redis_servers import forget_redis_pools, point_cache_at
 from tests.test_websockets import closed_with, first_message, open_socket
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -30,27 +29,18 @@ SHORT = {"ACCESS_TOKEN_LIFETIME": ACCESS_LIFETIME, "REFRESH_REUSE_GRACE": 0}
 
 
 @pytest.fixture(scope="module")
-def redis_server():
-    server = start_redis()
-    yield server
-    server.close()
-
-
-@pytest.fixture(scope="module")
-def server(redis_server, django_db_setup, django_db_blocker, tmp_path_factory):
-    with django_db_blocker.unblock():
-        url = database_url(connection.settings_dict)
-    with uvicorn_server(url, redis_server.url, tmp_path_factory.mktemp("asgi"),
-                        env={"JWTS_SERVER_JWT_SESSIONS": json.dumps(SHORT)}) as running:
+def server(module_redis, django_db_setup, django_db_blocker, tmp_path_factory):
+    with serving_the_test_database(module_redis.url, django_db_blocker,
+                                   tmp_path_factory.mktemp("asgi"),
+                                   env={"JWTS_SERVER_JWT_SESSIONS": json.dumps(SHORT)}) as running:
         yield running
-    forget_redis_pools()
 
 
 @pytest.fixture(autouse=True)
-def _same_settings_as_the_server(settings, jwt_settings, redis_server, server):
+def _same_settings_as_the_server(settings, jwt_settings, module_redis, server):
     jwt_settings(**SHORT)
-    point_cache_at(settings, redis_server.url)
-    redis_server.client().flushdb()
+    point_cache_at(settings, module_redis.url)
+    module_redis.client().flushdb()
     yield
     forget_redis_pools()
 
@@ -86,7 +76,7 @@ def test_sockets_of_a_live_session_stay_open_past_the_tokens_expiry(server, api,
     assert_clean_log(server)
 
 
-def test_sockets_forged_revocation_event_changes_nothing(server, api, user, redis_server):
+def test_sockets_forged_revocation_event_changes_nothing(server, api, user, module_redis):
     """A bare PUBLISH naming a live session (the channel is fixed, the session id is in
     every access token) is a hint: the server looks, finds the session alive, and keeps
     the socket; the token still answers over HTTP."""
@@ -98,7 +88,7 @@ def test_sockets_forged_revocation_event_changes_nothing(server, api, user, redi
 
         record = layout.event_record(uuid.UUID(tokens["session_id"]))
         for _ in range(5):
-            redis_server.client().publish(layout.events_channel(), b"R" + record)
+            module_redis.client().publish(layout.events_channel(), b"R" + record)
         time.sleep(0.5)
         assert still_open(ws)
     assert api.whoami(tokens["access"]).status_code == 200
@@ -151,7 +141,7 @@ def test_sockets_close_at_the_sessions_absolute_end(server, api, user, jwt_setti
 
 # ------------------------------------------------------------------ Redis faults
 def test_sockets_of_a_session_revoked_while_redis_is_paused_close_within_a_second(
-        server, api, user, make_user, redis_server):
+        server, api, user, make_user, module_redis):
     """SIGSTOP: no event, no answer, nothing closed; the server's beats stop coming back,
     so it asks the database about its sockets twice a second."""
     doomed = api.login_ok(user.username)
@@ -161,28 +151,28 @@ def test_sockets_of_a_session_revoked_while_redis_is_paused_close_within_a_secon
         first_message(ws)
         first_message(survivor)
         time.sleep(0.3)
-        assert redis_server.process is not None
-        os.kill(redis_server.process.pid, signal.SIGSTOP)
+        assert module_redis.process is not None
+        os.kill(module_redis.process.pid, signal.SIGSTOP)
         try:
             time.sleep(0.2)
             assert services.revoke_session(doomed["session_id"])  # the database; Redis hangs
             assert_closed_within_a_second_of(ws, time.time())
         finally:
-            os.kill(redis_server.process.pid, signal.SIGCONT)
+            os.kill(module_redis.process.pid, signal.SIGCONT)
         assert still_open(survivor)
     assert_clean_log(server)
 
 
 def test_sockets_of_a_session_revoked_while_redis_is_killed_close_within_a_second(
-        server, api, user, redis_server):
+        server, api, user, module_redis):
     tokens = api.login_ok(user.username)
     with open_socket(server, tokens["access"]) as ws:
         first_message(ws)
         time.sleep(0.3)
-        redis_server.stop()
+        module_redis.stop()
         try:
             assert services.revoke_session(tokens["session_id"])  # the database only
             assert_closed_within_a_second_of(ws, time.time())
         finally:
-            redis_server.start()
+            module_redis.start()
     assert_clean_log(server)

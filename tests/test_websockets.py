@@ -11,17 +11,16 @@ import time
 from contextlib import ExitStack
 
 import pytest
-from django.db import connection
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
 from jwt_sessions import services
 from jwt_sessions.channels import CLOSE_SESSION_REVOKED
 from jwt_sessions.redis import layout
-from tests.asgi_server import database_url, uvicorn_server
+from tests.asgi_server import serving_the_test_database
 from tests.jwt_forge import hmac_sign, parts
 from tests.polling import eventually
-from tests.redis_servers import forget_redis_pools, point_cache_at, start_redis
+from tests.redis_servers import forget_redis_pools, point_cache_at
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -30,25 +29,16 @@ CLOSE_WITHIN = 1.0  # seconds: the promise
 
 
 @pytest.fixture(scope="module")
-def server_redis():
-    server = start_redis()
-    yield server
-    server.close()
-
-
-@pytest.fixture(scope="module")
-def server(server_redis, django_db_setup, django_db_blocker, tmp_path_factory):
-    with django_db_blocker.unblock():
-        url = database_url(connection.settings_dict)
-    with uvicorn_server(url, server_redis.url, tmp_path_factory.mktemp("asgi")) as running:
+def server(module_redis, django_db_setup, django_db_blocker, tmp_path_factory):
+    with serving_the_test_database(module_redis.url, django_db_blocker,
+                                   tmp_path_factory.mktemp("asgi")) as running:
         yield running
-    forget_redis_pools()
 
 
 @pytest.fixture(autouse=True)
-def _same_redis_as_the_server(settings, server_redis, server):
-    point_cache_at(settings, server_redis.url)
-    server_redis.client().flushdb()
+def _same_redis_as_the_server(settings, module_redis, server):
+    point_cache_at(settings, module_redis.url)
+    module_redis.client().flushdb()
     yield
     forget_redis_pools()
 
@@ -66,11 +56,11 @@ def open_socket(server, token: str | None = None, *, header: bool = False,
                    subprotocols=offered, open_timeout=5, max_size=2**20)
 
 
-def wait_until_the_server_hears_events(server_redis) -> None:
+def wait_until_the_server_hears_events(module_redis) -> None:
     """The readiness signal of the server's events receiver: its subscription to the
     events channel, after which every revocation published reaches it."""
     channel = layout.events_channel()
-    with server_redis.client() as conn:
+    with module_redis.client() as conn:
         eventually(lambda: conn.pubsub_numsub(channel)[0][1] >= 1, 5,
                    "the server to subscribe to the revocation events")
 
@@ -183,11 +173,11 @@ def test_ambiguous_handshakes_are_refused(server, api, user, case):
 
 # ------------------------------------------------------------------ revocation closes
 def test_revocation_here_closes_the_socket_there_with_4401_within_a_second(
-        server, server_redis, api, user):
+        server, module_redis, api, user):
     tokens = api.login_ok(user.username)
     with open_socket(server, tokens["access"]) as ws:
         first_message(ws)
-        wait_until_the_server_hears_events(server_redis)
+        wait_until_the_server_hears_events(module_redis)
         assert services.revoke_session(tokens["session_id"])
         code, waited = closed_with(ws, timeout=5)
     assert code == CLOSE_SESSION_REVOKED
@@ -235,14 +225,14 @@ def test_password_change_closes_the_users_sockets(server, api, user):
 
 
 def test_revocation_missed_during_a_redis_restart_closes_the_socket_on_resync(
-        server, api, user, server_redis, jwt_settings):
+        server, api, user, module_redis, jwt_settings):
     """Redis restarts (empty) while the session is revoked: no event reaches the server,
     whose receiver reports the gap and re-checks its sockets against the database."""
     tokens = api.login_ok(user.username)
     with open_socket(server, tokens["access"]) as ws:
         first_message(ws)
-        server_redis.stop()
+        module_redis.stop()
         assert services.revoke_session(tokens["session_id"])  # database only
-        server_redis.start()
+        module_redis.start()
         code, waited = closed_with(ws, timeout=15)
     assert code == CLOSE_SESSION_REVOKED, f"still open after {waited:.1f} s"

@@ -2,10 +2,9 @@
 the discovery route a project adds to its root urls.py."""
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 from django.urls import URLPattern, path
 
+from ..discovery import well_known_path
 from . import settings as ssf
 from . import views
 
@@ -22,17 +21,11 @@ urlpatterns = [
 ]
 
 
-def discovery_path(issuer: str) -> str:
-    """Where a receiver that knows only the issuer looks for its metadata:
-    `/.well-known/ssf-configuration` between the host and the issuer's path."""
-    return ".well-known/ssf-configuration" + urlsplit(issuer).path.rstrip("/")
-
-
 def discovery_urlpatterns(issuer: str | None = None) -> list[URLPattern]:
     """The metadata at the issuer's discovery path, for the project's root urls.py
     (`jwt_sessions.urls` serves it under its own prefix, which receivers do not guess)."""
     issuer = ssf.issuer() if issuer is None else issuer
     if not issuer:
         return []
-    return [path(discovery_path(issuer), views.ConfigurationView.as_view(),
+    return [path(well_known_path("ssf-configuration", issuer), views.ConfigurationView.as_view(),
                  name="ssf_discovery")]
