@@ -9,7 +9,7 @@ import socket
 import subprocess
 import sys
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from tests.polling import eventually
@@ -29,6 +29,22 @@ def manage(env: dict, *args: str) -> None:
                    timeout=120)
 
 
+def wait_until_serving(process: subprocess.Popen, base: str, timeout: float, what: str,
+                       interval: float, exited: Callable[[], str]) -> None:
+    """Wait until the server `process` answers `base/login/`; fail with `exited()` if it
+    has stopped instead."""
+    def serving() -> bool:
+        if process.poll() is not None:
+            raise RuntimeError(exited())
+        try:
+            urllib.request.urlopen(f"{base}/login/", timeout=2).close()
+        except OSError:
+            return False
+        return True
+
+    eventually(serving, timeout, what, interval)
+
+
 @contextlib.contextmanager
 def example_site(db_dir: Path, **extra_env: str) -> Iterator[str]:
     """The README's commands: migrate, createdemo, runserver (SQLite + embedded Redis)."""
@@ -44,16 +60,8 @@ def example_site(db_dir: Path, **extra_env: str) -> Iterator[str]:
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     try:
-        def serving() -> bool:
-            if server.poll() is not None:
-                raise RuntimeError("the example project exited")
-            try:
-                urllib.request.urlopen(f"{base}/login/", timeout=2).close()
-            except OSError:
-                return False
-            return True
-
-        eventually(serving, STARTUP_SECONDS, "the example project to serve", 0.2)
+        wait_until_serving(server, base, STARTUP_SECONDS, "the example project to serve", 0.2,
+                           lambda: "the example project exited")
         yield base
     finally:
         server.terminate()

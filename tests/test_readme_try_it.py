@@ -16,8 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.example_site import free_port
-from tests.polling import eventually
+from tests.example_site import free_port, wait_until_serving
 
 if os.environ.get("JWT_SESSIONS_FRESH_CLONE") != "1":
     pytest.skip("fresh-clone test: set JWT_SESSIONS_FRESH_CLONE=1", allow_module_level=True)
@@ -64,15 +63,8 @@ def test_try_it_works_as_pasted_in_a_fresh_clone(tmp_path):
                                start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:
-        def serving() -> bool:
-            assert process.poll() is None, (tmp_path / "try-it.log").read_text()[-3000:]
-            try:
-                urllib.request.urlopen(f"{base}/login/", timeout=2).close()
-            except OSError:
-                return False
-            return True
-
-        eventually(serving, START_SECONDS, "the demo to serve", 1)
+        wait_until_serving(process, base, START_SECONDS, "the demo to serve", 1,
+                           lambda: (tmp_path / "try-it.log").read_text()[-3000:])
         assert sign_in(base)["access"].startswith("eyJ")
     finally:
         os.killpg(process.pid, signal.SIGTERM)  # the group this test started
