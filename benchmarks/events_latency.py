@@ -17,12 +17,14 @@ stdout (and FILE), progress to stderr.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -72,7 +74,7 @@ def percentiles(samples_ms: list[float]) -> list[str]:
 
 
 # ---------------------------------------------------------------------------- role B
-def run_queue_ns(thread_id: int | None) -> int | None:
+def run_queue_ns(thread_id: int) -> int | None:
     """Nanoseconds this thread has spent runnable but waiting for a CPU (Linux's
     schedstat; None elsewhere)."""
     try:
@@ -88,9 +90,6 @@ class Trace:
     waited for a CPU before it refused, and how long the garbage collector paused B."""
 
     def __init__(self, session_id: str) -> None:
-        import gc
-        import threading
-
         from jwt_sessions import events
 
         self.session_id, self.read_by, self.read_at = session_id, None, None
@@ -101,8 +100,6 @@ class Trace:
         gc.callbacks.append(self._on_gc)
 
     def _on_event(self, event) -> None:
-        import threading
-
         if str(event.session_id) == self.session_id and self.read_by is None:
             self.read_at, self._waited_at_read = time.monotonic_ns(), run_queue_ns(self._main)
             self.read_by = ("check" if threading.current_thread() is threading.main_thread()
@@ -115,8 +112,6 @@ class Trace:
             self.gc_ns += time.monotonic_ns() - self._gc_start
 
     def close(self) -> dict:
-        import gc
-
         gc.callbacks.remove(self._on_gc)
         self._unsubscribe()
         waited, before = run_queue_ns(self._main), self._waited_at_read
