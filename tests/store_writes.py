@@ -12,9 +12,10 @@ from typing import Any
 
 from asgiref.sync import async_to_sync
 
-from jwt_sessions.redis import layout
+from jwt_sessions.redis import layout, scripts
+from jwt_sessions.redis.client import is_cluster
 from jwt_sessions.redis.layout import HIT, MISS, REVOKED, SessionKeys
-from jwt_sessions.redis.store import RedisStore, astore, store
+from jwt_sessions.redis.store import RedisStore, Trip, astore, store
 
 MINUTE = timedelta(minutes=1)
 DAY = timedelta(days=1)
@@ -233,21 +234,31 @@ def counts(face: Face, conn: Any) -> None:
     assert conn.pttl(layout.stats_key()) > 0
 
 
-def runs_scripts_a_redis_forgot(face: Face, conn: Any) -> None:
-    """A restarted or flushed Redis has no scripts: the write sends their source."""
-    keys = cached(new_keys())
-    conn.script_flush()
-    assert face("rotate", keys.session_id, keys.refresh_sha256, "a" * 64, "j", DAY,
-                MINUTE) is not None
-    conn.script_flush()
-    assert face("put_session", new_keys(), None, refresh_ttl=DAY, access_ttl=MINUTE) is True
-    conn.script_flush()
-    assert face("add_to_counter", "n", 1, MINUTE) == 1
+def runs_scripts_a_redis_lacks(face: Face, conn: Any) -> None:
+    """A Redis that restarted, was flushed, or (a cluster's node) never ran a script:
+    the trip sends its source, alone or in a pipeline. (Scripts of their own, so that
+    no other user of that Redis loses its scripts.)"""
+    key = layout.counter_key(f"{{{uuid.uuid4().hex}}}")
+    in_a_pipeline = not is_cluster(conn)  # a cluster pipeline refuses scripts
+
+    def plan(alone: bool) -> Trip[Any]:
+        script = scripts.Script(
+            f"-- {uuid.uuid4()}\nreturn redis.call('INCRBY', KEYS[1], ARGV[1])")
+        trip = Trip(lambda replies: replies)
+        trip.add_script(script, [key], [2])
+        if not alone:
+            trip.add("pexpire", key, layout.ms(MINUTE))
+        return trip
+
+    assert face("run", lambda cluster: plan(alone=True)) == [2]
+    assert face("run", lambda cluster: plan(alone=not in_a_pipeline)) == (
+        [4, True] if in_a_pipeline else [4])
+    assert conn.get(key) == b"4"
 
 
 EVERY_WRITE = [puts_a_session, refuses_to_put_a_tombstoned_session,
                puts_a_pair_in_place_of_the_previous_one, rotates_once,
                refuses_to_rotate_a_tombstoned_session, revokes, forgets_without_a_tombstone,
                forgets_nothing_harmlessly, drops_superseded_pairs, lifts_a_tombstone,
-               unindexes, counts, runs_scripts_a_redis_forgot]
+               unindexes, counts, runs_scripts_a_redis_lacks]
 FACES = [Face("sync"), Face("async")]
