@@ -8,7 +8,7 @@ from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from django.db import connection
+from django.db import connection, transaction
 from redis.connection import AbstractConnection
 
 _round_trips = threading.local()
@@ -30,16 +30,35 @@ AbstractConnection.send_packed_command = _counting_send(AbstractConnection.send_
 
 @dataclass
 class Cost:
-    sql: float
+    sql: float  # statements, transaction control (BEGIN, SAVEPOINT...) left out
     redis: float
+    transactions: float = 0.0  # transactions that wrote: each is an fsync on SQLite
+
+
+_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE")
+
+
+def _in_this_transaction() -> None:
+    """A marker on_commit callback: the current transaction's write is counted."""
 
 
 def cost(call: Callable[[], object], repeat: int = 1) -> Cost:
-    """Average SQL queries and Redis round trips of `call` (measured apart from timing)."""
-    queries = [0]
+    """Average SQL statements, write transactions and Redis round trips of `call`
+    (measured apart from timing). A write outside `atomic()` is a transaction of its
+    own; inside, the outermost block's first write counts it."""
+    queries, writes = [0], [0]
 
     def count_query(execute, sql, params, many, context):
-        queries[0] += 1
+        head = sql.lstrip()[:9].upper()
+        if not head.startswith(_CONTROL):
+            queries[0] += 1
+            if not head.startswith("SELECT"):
+                if not connection.in_atomic_block:
+                    writes[0] += 1
+                elif not any(entry[1] is _in_this_transaction
+                             for entry in connection.run_on_commit):
+                    writes[0] += 1
+                    transaction.on_commit(_in_this_transaction)
         return execute(sql, params, many, context)
 
     _round_trips.value = 0
@@ -47,7 +66,7 @@ def cost(call: Callable[[], object], repeat: int = 1) -> Cost:
         with connection.execute_wrapper(count_query):
             for _ in range(repeat):
                 call()
-        return Cost(queries[0] / repeat, _round_trips.value / repeat)
+        return Cost(queries[0] / repeat, _round_trips.value / repeat, writes[0] / repeat)
     finally:
         _round_trips.value = None
 

@@ -8,6 +8,7 @@ from jwt_sessions.redis.store import store
 from tests.async_checks import assert_async_check_answers
 from tests.conftest import assert_error
 from tests.redis_servers import forget_redis_pools, point_cache_at, start_cluster
+from tests.store_writes import EVERY_WRITE, FACES
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -122,6 +123,16 @@ def test_an_async_access_check_with_counters_due_answers_on_a_cluster(
     """A cluster pipeline has no MGET: the async check reads the two keys of one slot as
     the sync one does, flushes the counters, and leaves the circuit closed."""
     assert_async_check_answers(api, make_user().username, queries, monkeypatch)
+
+
+@pytest.mark.parametrize("face", FACES, ids=repr)
+@pytest.mark.parametrize("check", EVERY_WRITE, ids=lambda check: check.__name__)
+def test_a_write_through_either_face_on_a_cluster(check, face):
+    """No multi-key command, script or PUBLISH in a cluster pipeline: each write's plan
+    says so once, and both faces follow it, across slots and nodes."""
+    from django_redis import get_redis_connection
+
+    check(face, get_redis_connection("default"))
 
 
 def test_introspection_checks_both_tokens_across_slots_on_a_cluster(api, make_user):

@@ -8,9 +8,15 @@ from datetime import timedelta
 
 import pytest
 
-from jwt_sessions.redis import layout
-from jwt_sessions.redis.layout import HIT, MISS, REVOKED
-from jwt_sessions.redis.store import access_check_trip
+from jwt_sessions.redis import layout, scripts
+from jwt_sessions.redis.layout import HIT, MISS, REVOKED, SessionKeys
+from jwt_sessions.redis.store import (
+    access_check_trip,
+    drop_pairs_trip,
+    forget_trip,
+    put_session_trip,
+    rotate_trip,
+)
 
 SESSION = uuid.UUID("0123456789abcdef0123456789abcdef")
 
@@ -74,7 +80,7 @@ def test_ttls_are_whole_milliseconds_and_never_zero():
 
 # ------------------------------------------------------------------ planned round trips
 def commands(trip) -> list[str]:
-    return [name for name, _, _ in trip.commands]
+    return [command.name for command in trip.commands]
 
 
 def test_an_access_check_is_one_mget_without_counters():
@@ -94,7 +100,7 @@ def test_on_a_cluster_due_counters_ride_with_two_gets_of_one_slot():
     """A cluster pipeline refuses MGET: the plan every face runs reads the two keys."""
     trip = access_check_trip(True, SESSION, "j", {"redis_hits": 2})
     assert commands(trip) == ["get", "get", "hincrby", "pexpire"]
-    assert [args for name, args, _ in trip.commands if name == "get"] == [
+    assert [c.args for c in trip.commands if c.name == "get"] == [
         (key,) for key in layout.access_check_keys(SESSION, "j")]
     assert trip.answer([b"t", None, 2, True]) == HIT
 
@@ -106,7 +112,7 @@ def test_a_dpop_proofs_claim_rides_with_the_access_check():
     assert key.startswith(layout.access_key(SESSION, "j").split(":a:")[0] + ":p:")
     plain = access_check_trip(False, SESSION, "j", None, (key, timedelta(seconds=61)))
     assert commands(plain) == ["eval"]
-    assert plain.commands[0][1][1:] == (3, *layout.access_check_keys(SESSION, "j"), key,
+    assert plain.commands[0].args[1:] == (3, *layout.access_check_keys(SESSION, "j"), key,
                                         61_000)
     assert plain.answer([[b"t", None, 1]]) == HIT
     assert plain.answer([[b"t", None, 0]]) == layout.REPLAYED
@@ -124,3 +130,50 @@ def test_dpop_proof_keys_name_key_and_jti_and_nothing_else():
     assert at_login != layout.dpop_proof_key("other-key", "jti-1")
     assert at_login != layout.dpop_proof_key("thumbprint", "jti-2")
     assert "jti-1" not in at_login and "thumbprint" not in at_login
+
+
+# ------------------------------------------------------------------ planned writes
+PAIR = SessionKeys(SESSION, "a" * 64, "jti", 7)
+OTHER = SessionKeys(uuid.UUID(int=1), "b" * 64, "jti-2", 7)
+
+
+def test_a_session_is_put_in_one_round_trip_and_on_a_cluster_in_two():
+    """A cluster pipeline refuses scripts: the user index follows the script there."""
+    plain = put_session_trip(False, PAIR, None, timedelta(days=1), timedelta(minutes=1))
+    assert (commands(plain), plain.then) == (["evalsha", "hset", "pexpire"], [])
+    assert plain.commands[0].script is scripts.PUT
+    assert plain.answer([1, 1, True]) is True and plain.answer([0, 1, True]) is False
+    clustered = put_session_trip(True, PAIR, None, timedelta(days=1), timedelta(minutes=1))
+    assert commands(clustered) == ["evalsha"]
+    assert [commands(trip) for trip in clustered.then] == [["hset", "pexpire"]]
+
+
+def test_a_rotation_is_one_script_whose_garbled_answer_vouches_for_nothing():
+    trip = rotate_trip(SESSION, "a" * 64, "b" * 64, "new", timedelta(days=1),
+                       timedelta(minutes=1))
+    assert commands(trip) == ["evalsha"] and trip.commands[0].args[0] == scripts.ROTATE.sha
+    assert trip.answer([b"old-jti|7|-"]).user_id == "7"
+    assert trip.answer([None]) is None
+    assert trip.answer([b"garbled"]) is None
+
+
+def test_a_revocation_announces_itself_last_and_on_a_cluster_after_its_pipeline():
+    """One round trip outside a cluster (its PUBLISH may be refused: that fails
+    nothing); on a cluster one key per DEL, and the PUBLISH in a round trip of its own."""
+    plain = forget_trip(False, [PAIR, OTHER])
+    assert commands(plain) == ["set", "set", "delete", "hdel", "publish"]
+    assert [c.optional for c in plain.commands] == [False] * 4 + [True]
+    assert plain.then == []
+    clustered = forget_trip(True, [PAIR, OTHER])
+    assert commands(clustered) == ["set", "set"] + ["delete"] * 4 + ["hdel"]
+    assert all(len(c.args) == 1 for c in clustered.commands if c.name == "delete")
+    assert [commands(trip) for trip in clustered.then] == [["publish"]]
+    assert clustered.then[0].commands[0].optional
+
+
+def test_dropping_pairs_sets_no_tombstone():
+    trip = drop_pairs_trip(False, [PAIR])
+    assert commands(trip) == ["delete", "publish"]
+    assert layout.parse_event(trip.commands[-1].args[1]) == (
+        layout.EVENT_ROTATED, [(SESSION, "jti")])
+    assert commands(forget_trip(False, [])) == []

@@ -27,14 +27,14 @@ from redis.asyncio import Redis as AsyncRedis
 from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
 from redis.backoff import NoBackoff
 from redis.cluster import RedisCluster
-from redis.exceptions import RedisClusterException, RedisError, ResponseError
+from redis.exceptions import NoScriptError, RedisClusterException, RedisError, ResponseError
 from redis.retry import Retry
 
 from ..conf import cached_per_settings, jwt_settings
 from .cluster import ClusterConnectionFactory
 
-__all__ = ["REDIS_ERRORS", "ResponseError", "StoreUnavailable", "clients", "is_cluster",
-           "RANDOM_NODE"]
+__all__ = ["REDIS_ERRORS", "NoScriptError", "ResponseError", "StoreUnavailable", "clients",
+           "is_cluster", "RANDOM_NODE"]
 
 # A cluster with no reachable node raises RedisClusterException, which is no RedisError.
 # OSError: a socket failure that redis-py did not wrap is the same outage.

@@ -1,11 +1,11 @@
 """The store: every operation on jwt_sessions' Redis keys, as round trips planned once.
 
 A `Trip` names the commands of one round trip and what to make of the replies, planned
-knowing whether Redis is a cluster (whose pipelines refuse MGET, scripts and PUBLISH).
-The sync face (`RedisStore`) and the async face (`AsyncRedisStore`) run the same trips,
-so the access check cannot answer differently from async code. The writes (scripts,
-and pipelines that announce themselves on the events channel) run from sync code only.
-Key names and values come from `layout`, scripts from `scripts`. Both faces raise
+knowing whether Redis is a cluster (whose pipelines refuse MGET, multi-key DEL, scripts
+and PUBLISH: there a trip queues the round trips that must follow it). The sync face
+(`RedisStore`) and the async face (`AsyncRedisStore`) run the same trips, reads and
+writes alike, so async code cannot answer or write differently from sync code. Key
+names and values come from `layout`, scripts from `scripts`. Both faces raise
 StoreUnavailable; when Redis may be asked at all is `mirror`'s decision.
 """
 from __future__ import annotations
@@ -17,26 +17,87 @@ from datetime import timedelta
 from typing import Any, Generic, TypeVar
 
 from .. import counters
-from ..conf import cached_per_settings, jwt_settings
+from ..conf import jwt_settings
 from ..lifetimes import revocation_window
 from . import layout, scripts
-from .client import RANDOM_NODE, REDIS_ERRORS, ResponseError, StoreUnavailable, clients, is_cluster
+from .client import (
+    RANDOM_NODE,
+    REDIS_ERRORS,
+    NoScriptError,
+    ResponseError,
+    StoreUnavailable,
+    clients,
+    is_cluster,
+)
 from .layout import CachedSession, SessionKeys
 
 T = TypeVar("T")
 _DEL_BATCH = 1000  # keys per DEL command
 
 
+@dataclass(frozen=True)
+class Command:
+    """One command of a trip. `script`: the EVALSHA's source, sent by EVAL to a Redis
+    that lacks it. `optional`: an error reply is its reply, not the trip's failure."""
+
+    name: str
+    args: tuple
+    kwargs: dict
+    script: scripts.Script | None = None
+    optional: bool = False
+
+
 @dataclass
 class Trip(Generic[T]):
-    """One round trip: commands (name, args, kwargs) sent together, in a pipeline when
-    there are several, and `answer`, which makes the result of their replies."""
+    """One round trip: commands sent together, in a pipeline when there are several,
+    and `answer`, which makes the result of their replies. `then`: round trips that
+    follow it, in order, once it succeeded (a cluster's: what its pipelines refuse)."""
 
     answer: Callable[[list[Any]], T]
-    commands: list[tuple[str, tuple, dict]] = field(default_factory=list)
+    commands: list[Command] = field(default_factory=list)
+    then: list[Trip[Any]] = field(default_factory=list)
 
     def add(self, name: str, *args: Any, **kwargs: Any) -> None:
-        self.commands.append((name, args, kwargs))
+        self.commands.append(Command(name, args, kwargs))
+
+    def add_optional(self, name: str, *args: Any, **kwargs: Any) -> None:
+        self.commands.append(Command(name, args, kwargs, optional=True))
+
+    def add_script(self, script: scripts.Script, keys: list[str], args: list[Any]) -> None:
+        self.commands.append(Command("evalsha", (script.sha, len(keys), *keys, *args), {},
+                                     script=script))
+
+
+def _no_answer(replies: list[Any]) -> None:
+    return None
+
+
+def _as_eval(command: Command) -> Command:
+    """The EVALSHA `command` as an EVAL of its script's source."""
+    assert command.script is not None
+    return Command("eval", (command.script.source, *command.args[1:]), {})
+
+
+def _unknown_scripts(commands: list[Command], replies: list[Any]) -> list[int]:
+    """Where Redis answered NOSCRIPT (restarted, flushed, or a node that never ran it)."""
+    return [i for i, (command, reply) in enumerate(zip(commands, replies, strict=True))
+            if command.script is not None and isinstance(reply, NoScriptError)]
+
+
+def _pipeline(conn: Any, commands: list[Command]) -> Any:
+    """A pipeline of `conn` (sync or asyncio) with `commands` queued, to execute."""
+    pipe = conn.pipeline(transaction=False)
+    for command in commands:
+        getattr(pipe, command.name)(*command.args, **command.kwargs)
+    return pipe
+
+
+def _checked(commands: list[Command], replies: list[Any]) -> list[Any]:
+    """The replies, once none that counts is an error (else that error is raised)."""
+    for command, reply in zip(commands, replies, strict=True):
+        if isinstance(reply, Exception) and not command.optional:
+            raise reply
+    return replies
 
 
 def _add_counters(trip: Trip, counts: dict[str, int]) -> None:
@@ -112,12 +173,6 @@ def access_checks_trip(cluster: bool, tokens: list[tuple[uuid.UUID, str]]) -> Tr
     return trip
 
 
-def flush_counters_trip(counts: dict[str, int]) -> Trip[None]:
-    trip: Trip[None] = Trip(lambda replies: None)
-    _add_counters(trip, counts)
-    return trip
-
-
 def read_counters_trip() -> Trip[dict[str, int]]:
     def answer(replies: list[Any]) -> dict[str, int]:
         return {(k.decode() if isinstance(k, bytes) else k): int(v)
@@ -135,11 +190,169 @@ def indexed_trip(user_id: Any) -> Trip[set[str]]:
     return trip
 
 
-@cached_per_settings
-def _registered_script(conn: Any, source: str) -> Any:
-    """A script registered once per client (django-redis keeps one client per alias; a
-    cluster client too): redis-py then runs it by SHA and reloads it if Redis forgot."""
-    return conn.register_script(source)
+
+
+def flush_counters_trip(counts: dict[str, int]) -> Trip[None]:
+    trip: Trip[None] = Trip(_no_answer)
+    _add_counters(trip, counts)
+    return trip
+
+
+def heartbeat_trip(cluster: bool, receiver: str, beat: bytes) -> Trip[str | None]:
+    """Publish a receiver's heartbeat; the server's run_id in the same round trip (None
+    on a cluster, whose nodes each have their own, and where an ACL refuses INFO)."""
+    channel = layout.heartbeat_channel(receiver)
+    if cluster:
+        trip: Trip[str | None] = Trip(_no_answer)
+        trip.add("publish", channel, beat, target_nodes=RANDOM_NODE)
+        return trip
+    trip = Trip(lambda replies: None if isinstance(replies[1], Exception)
+                else replies[1].get("run_id"))
+    trip.add("publish", channel, beat)
+    trip.add_optional("info", "server")  # an ACL may refuse INFO (@dangerous)
+    return trip
+
+
+def ping_trip() -> Trip[Any]:
+    trip: Trip[Any] = Trip(_no_answer)
+    trip.add("ping")
+    return trip
+
+
+# ------------------------------------------------------------------ planned writes
+def counter_trip(name: str, amount: int, ttl: timedelta) -> Trip[int]:
+    """Add to a rate-limit counter (created with `ttl`), atomically; its new value."""
+    trip = Trip(lambda replies: int(replies[0]))
+    trip.add_script(scripts.COUNT, [layout.counter_key(name)], [amount, layout.ms(ttl)])
+    return trip
+
+
+def put_session_trip(cluster: bool, keys: SessionKeys, absolute_end: int | None,
+                     refresh_ttl: timedelta, access_ttl: timedelta,
+                     replaces: SessionKeys | None = None) -> Trip[bool]:
+    """Cache a session's current pair (unless tombstoned; False then) and index it under
+    its user; `replaces`: the pair it supersedes, dropped and announced "rotated"."""
+    sid = keys.session_id
+    redis_keys = [layout.tombstone_key(sid), layout.session_key(sid, keys.refresh_sha256),
+                  layout.access_key(sid, keys.access_jti)]
+    args: list[Any] = [layout.session_value(keys.access_jti, keys.user_id, absolute_end),
+                       layout.token_part(keys.refresh_sha256), layout.ms(refresh_ttl),
+                       layout.ms(access_ttl)]
+    if replaces is not None:
+        redis_keys += layout.pair_keys(replaces)
+        args += [layout.events_channel(),
+                 layout.EVENT_ROTATED + layout.event_record(sid, replaces.access_jti)]
+    trip = Trip(lambda replies: bool(replies[0]))
+    trip.add_script(scripts.PUT, redis_keys, args)
+    index: Trip[Any] = trip
+    if cluster:  # a cluster pipeline refuses scripts: the index in a round trip of its own
+        index = Trip(_no_answer)
+        trip.then.append(index)
+    index.add("hset", layout.user_index_key(keys.user_id), sid.hex, 1)
+    index.add("pexpire", layout.user_index_key(keys.user_id),
+              layout.ms(jwt_settings.REFRESH_TOKEN_LIFETIME))
+    return trip
+
+
+def rotate_trip(session_id: uuid.UUID, old_sha256: str, new_sha256: str, new_jti: str,
+                refresh_ttl: timedelta, access_ttl: timedelta) -> Trip[CachedSession | None]:
+    """Consume the old refresh key and install the new pair, atomically (and announce
+    the superseded pair on the events channel, in the same script).
+
+    None when Redis cannot vouch for the old token (unknown, already used, or the
+    session is tombstoned): the caller must then ask the database.
+    """
+    def answer(replies: list[Any]) -> CachedSession | None:
+        if replies[0] is None:
+            return None
+        try:
+            return layout.parse_session_value(replies[0])
+        except ValueError:  # garbled by someone who can write Redis: it vouches for nothing
+            return None
+
+    trip = Trip(answer)
+    trip.add_script(scripts.ROTATE, [
+        layout.tombstone_key(session_id), layout.session_key(session_id, old_sha256),
+        layout.session_key(session_id, new_sha256), layout.access_key(session_id, new_jti),
+    ], [layout.access_key(session_id, ""), new_jti, layout.token_part(new_sha256),
+        layout.ms(refresh_ttl), layout.ms(access_ttl), layout.events_channel(),
+        layout.EVENT_ROTATED + session_id.bytes])
+    return trip
+
+
+def forget_trip(cluster: bool, sessions: Iterable[SessionKeys],
+                tombstone: bool = True) -> Trip[None]:
+    """Drop sessions' keys in one round trip; tombstone them if asked. The same round
+    trip announces it on the events channel: "revoked" with tombstones, else "rotated"
+    (the pairs no longer stand)."""
+    tombstone_ms = layout.ms(revocation_window())
+    trip: Trip[None] = Trip(_no_answer)
+    unindexed: dict[Any, list[str]] = {}
+    doomed: list[str] = []
+    records: list[bytes] = []
+    for item in sessions:
+        sid = item.session_id
+        if tombstone:  # every tombstone is set before any key goes
+            trip.add("set", layout.tombstone_key(sid), 1, px=tombstone_ms)
+        doomed += layout.pair_keys(item)
+        unindexed.setdefault(item.user_id, []).append(sid.hex)
+        records.append(layout.event_record(sid, None if tombstone else item.access_jti))
+    # Few commands, not one per key: DELs of many keys, one HDEL per user. Each command
+    # costs the client more than the server (logout-all of 1000 sessions).
+    _add_deletes(trip, cluster, doomed)
+    for user_id, hexes in unindexed.items():
+        trip.add("hdel", layout.user_index_key(user_id), *hexes)
+    _announce(trip, cluster, layout.EVENT_REVOKED if tombstone else layout.EVENT_ROTATED,
+              records)
+    return trip
+
+
+def drop_pairs_trip(cluster: bool, pairs: Iterable[SessionKeys]) -> Trip[None]:
+    """Delete superseded token pairs in one round trip ("rotated"); their sessions live
+    on."""
+    items = list(pairs)
+    trip: Trip[None] = Trip(_no_answer)
+    _add_deletes(trip, cluster, [key for item in items for key in layout.pair_keys(item)])
+    _announce(trip, cluster, layout.EVENT_ROTATED,
+              [layout.event_record(item.session_id, item.access_jti) for item in items])
+    return trip
+
+
+def lift_tombstone_trip(session_id: uuid.UUID) -> Trip[None]:
+    trip: Trip[None] = Trip(_no_answer)
+    trip.add("delete", layout.tombstone_key(session_id))
+    return trip
+
+
+def unindex_trip(user_id: Any, session_hexes: Iterable[str]) -> Trip[None]:
+    trip: Trip[None] = Trip(_no_answer)
+    members = list(session_hexes)
+    if members:
+        trip.add("hdel", layout.user_index_key(user_id), *members)
+    return trip
+
+
+def _add_deletes(trip: Trip, cluster: bool, keys: list[str]) -> None:
+    """DELs of `keys`, a bounded number per command (none blocks Redis long); one key
+    per DEL in a cluster, whose pipelines refuse multi-key DEL."""
+    step = 1 if cluster else _DEL_BATCH
+    for start in range(0, len(keys), step):
+        trip.add("delete", *keys[start:start + step])
+
+
+def _announce(trip: Trip, cluster: bool, kind: bytes, records: list[bytes]) -> None:
+    """The event messages of `records`, last, once every write before them is done; a
+    refused PUBLISH fails nothing. A cluster pipeline refuses PUBLISH: there the
+    messages follow in round trips of their own (any node: classic pub/sub reaches every
+    node of a cluster)."""
+    channel = layout.events_channel()
+    for message in layout.event_messages(kind, records):
+        if cluster:
+            publish: Trip[None] = Trip(_no_answer)
+            publish.add_optional("publish", channel, message, target_nodes=RANDOM_NODE)
+            trip.then.append(publish)
+        else:
+            trip.add_optional("publish", channel, message)
 
 
 Plan = Callable[[bool], Trip[T]]  # the trip to make, knowing whether Redis is a cluster
@@ -148,25 +361,34 @@ Plan = Callable[[bool], Trip[T]]  # the trip to make, knowing whether Redis is a
 class RedisStore:
     """The sync face: runs trips on django-redis's client; raises StoreUnavailable."""
 
-    def run(self, plan: Plan[T]) -> T:
-        return self._run(lambda conn: self._send(conn, plan(is_cluster(conn))))
-
-    @staticmethod
-    def _send(conn: Any, trip: Trip[T]) -> T:
-        if len(trip.commands) == 1:
-            name, args, kwargs = trip.commands[0]
-            return trip.answer([getattr(conn, name)(*args, **kwargs)])
-        pipe = conn.pipeline(transaction=False)
-        for name, args, kwargs in trip.commands:
-            getattr(pipe, name)(*args, **kwargs)
-        return trip.answer(pipe.execute())
-
-    @staticmethod
-    def _run(call: Callable[[Any], T], client: Any = None) -> T:
+    def run(self, plan: Plan[T], client: Any = None) -> T:
+        """Make the trip `plan` gives, on `client` (default: the cache's)."""
         try:
-            return call(clients.sync() if client is None else client)
+            conn = clients.sync() if client is None else client
+            return self._send(conn, plan(is_cluster(conn)))
         except REDIS_ERRORS as exc:
             raise StoreUnavailable(type(exc).__name__) from exc
+
+    @classmethod
+    def _send(cls, conn: Any, trip: Trip[T]) -> T:
+        replies = cls._replies(conn, trip.commands)
+        for i in _unknown_scripts(trip.commands, replies):
+            replies[i] = cls._replies(conn, [_as_eval(trip.commands[i])])[0]
+        result = trip.answer(_checked(trip.commands, replies))
+        for follow in trip.then:
+            cls._send(conn, follow)
+        return result
+
+    @staticmethod
+    def _replies(conn: Any, commands: list[Command]) -> list[Any]:
+        """Every command's reply, an error reply as its exception."""
+        if len(commands) == 1:
+            command = commands[0]
+            try:
+                return [getattr(conn, command.name)(*command.args, **command.kwargs)]
+            except ResponseError as exc:
+                return [exc]
+        return _pipeline(conn, commands).execute(raise_on_error=False) if commands else []
 
     # --------------------------------------------------------------- reads
     def check_access(self, session_id: uuid.UUID, jti: str,
@@ -189,185 +411,55 @@ class RedisStore:
         """`check_access` of several access tokens in one round trip."""
         return self.run(lambda cluster: access_checks_trip(cluster, tokens))
 
-    def flush_counters(self, counts: dict[str, int]) -> None:
-        self.run(lambda cluster: flush_counters_trip(counts))
-
     def read_counters(self) -> dict[str, int]:
         return self.run(lambda cluster: read_counters_trip())
 
     def indexed_session_ids(self, user_id: Any) -> set[str]:
         return self.run(lambda cluster: indexed_trip(user_id))
 
-    def publish_heartbeat(self, client: Any, receiver: str, beat: bytes) -> str | None:
-        """Publish a receiver's heartbeat through `client`; returns the server's run_id
-        in the same round trip (None on a cluster, whose nodes each have their own)."""
-        channel = layout.heartbeat_channel(receiver)
-
-        def call(conn: Any) -> str | None:
-            if is_cluster(conn):
-                conn.publish(channel, beat, target_nodes=RANDOM_NODE)
-                return None
-            pipe = conn.pipeline(transaction=False)
-            pipe.publish(channel, beat)
-            pipe.info("server")  # an ACL may refuse INFO (@dangerous): then no run_id
-            published, info = pipe.execute(raise_on_error=False)
-            if isinstance(published, Exception):
-                raise published
-            return None if isinstance(info, Exception) else info.get("run_id")
-
-        return self._run(call, client)
+    def ping(self) -> None:
+        """Raises StoreUnavailable unless Redis answers."""
+        self.run(lambda cluster: ping_trip())
 
     # --------------------------------------------------------------- writes
+    def publish_heartbeat(self, client: Any, receiver: str, beat: bytes) -> str | None:
+        """Publish a receiver's heartbeat through `client`; the server's run_id."""
+        return self.run(lambda cluster: heartbeat_trip(cluster, receiver, beat), client)
+
+    def flush_counters(self, counts: dict[str, int]) -> None:
+        self.run(lambda cluster: flush_counters_trip(counts))
+
     def add_to_counter(self, name: str, amount: int, ttl: timedelta) -> int:
-        """Atomically add to a rate-limit counter (created with `ttl`); its new value."""
-        key = layout.counter_key(name)
-        return int(self._run(lambda conn: _registered_script(conn, scripts.COUNT)(
-            keys=[key], args=[amount, layout.ms(ttl)], client=conn)))
+        return self.run(lambda cluster: counter_trip(name, amount, ttl))
 
     def put_session(self, keys: SessionKeys, absolute_end: int | None,
                     refresh_ttl: timedelta, access_ttl: timedelta,
                     replaces: SessionKeys | None = None) -> bool:
-        """Cache a session's current pair (unless tombstoned); False when refused."""
-        sid = keys.session_id
-        redis_keys = [layout.tombstone_key(sid), layout.session_key(sid, keys.refresh_sha256),
-                      layout.access_key(sid, keys.access_jti)]
-        if replaces is not None:
-            redis_keys += layout.pair_keys(replaces)
-        args = [layout.session_value(keys.access_jti, keys.user_id, absolute_end),
-                layout.token_part(keys.refresh_sha256), layout.ms(refresh_ttl),
-                layout.ms(access_ttl)]
-        if replaces is not None:
-            args += [layout.events_channel(),
-                     layout.EVENT_ROTATED + layout.event_record(sid, replaces.access_jti)]
-        index = layout.user_index_key(keys.user_id)
-
-        def call(conn: Any) -> Any:
-            put = _registered_script(conn, scripts.PUT)
-            pipe = conn.pipeline(transaction=False)
-            if is_cluster(conn):
-                # Cluster pipelines refuse scripts: one more round trip there.
-                stored = put(keys=redis_keys, args=args, client=conn)
-            else:
-                put(keys=redis_keys, args=args, client=pipe)
-            pipe.hset(index, sid.hex, 1)
-            pipe.pexpire(index, layout.ms(jwt_settings.REFRESH_TOKEN_LIFETIME))
-            results = pipe.execute()
-            return stored if is_cluster(conn) else results[0]
-
-        return bool(self._run(call))
+        return self.run(lambda cluster: put_session_trip(
+            cluster, keys, absolute_end, refresh_ttl, access_ttl, replaces))
 
     def rotate(self, session_id: uuid.UUID, old_sha256: str, new_sha256: str, new_jti: str,
                refresh_ttl: timedelta, access_ttl: timedelta) -> CachedSession | None:
-        """Consume the old refresh key and install the new pair, atomically (and announce
-        the superseded pair on the events channel, in the same script).
-
-        None when Redis cannot vouch for the old token (unknown, already used, or the
-        session is tombstoned): the caller must then ask the database.
-        """
-        keys = [layout.tombstone_key(session_id), layout.session_key(session_id, old_sha256),
-                layout.session_key(session_id, new_sha256),
-                layout.access_key(session_id, new_jti)]
-        args = [layout.access_key(session_id, ""), new_jti, layout.token_part(new_sha256),
-                layout.ms(refresh_ttl), layout.ms(access_ttl), layout.events_channel(),
-                layout.EVENT_ROTATED + session_id.bytes]
-        raw = self._run(lambda conn: _registered_script(conn, scripts.ROTATE)(
-            keys=keys, args=args, client=conn))
-        if raw is None:
-            return None
-        try:
-            return layout.parse_session_value(raw)
-        except ValueError:  # garbled by someone who can write Redis: it vouches for nothing
-            return None
+        return self.run(lambda cluster: rotate_trip(
+            session_id, old_sha256, new_sha256, new_jti, refresh_ttl, access_ttl))
 
     def forget(self, sessions: Iterable[SessionKeys], tombstone: bool = True) -> None:
-        """Drop sessions' keys in one pipelined round trip; tombstone them if asked.
-
-        The same round trip announces it on the events channel: "revoked" with
-        tombstones, else "rotated" (the pairs no longer stand)."""
-        tombstone_ms = layout.ms(revocation_window())
-
-        def call(conn: Any) -> None:
-            pipe = conn.pipeline(transaction=False)
-            unindexed: dict[Any, list[str]] = {}
-            doomed: list[str] = []
-            records: list[bytes] = []
-            for item in sessions:
-                sid = item.session_id
-                if tombstone:  # every tombstone is set before any key goes
-                    pipe.set(layout.tombstone_key(sid), 1, px=tombstone_ms)
-                doomed += layout.pair_keys(item)
-                unindexed.setdefault(item.user_id, []).append(sid.hex)
-                records.append(layout.event_record(sid, None if tombstone else item.access_jti))
-            # Few commands, not one per key: DELs of many keys, one HDEL per user. Each
-            # command costs the client more than the server (logout-all of 1000 sessions).
-            self._delete(conn, pipe, doomed)
-            for user_id, hexes in unindexed.items():
-                pipe.hdel(layout.user_index_key(user_id), *hexes)
-            if pipe:
-                self._execute_and_announce(
-                    conn, pipe, layout.EVENT_REVOKED if tombstone else layout.EVENT_ROTATED,
-                    records)
-
-        self._run(call)
-
-    def ping(self) -> None:
-        """Raises StoreUnavailable unless Redis answers."""
-        self._run(lambda conn: conn.ping())
-
-    def lift_tombstone(self, session_id: uuid.UUID) -> None:
-        self._run(lambda conn: conn.delete(layout.tombstone_key(session_id)))
+        self.run(lambda cluster: forget_trip(cluster, sessions, tombstone))
 
     def drop_pairs(self, pairs: Iterable[SessionKeys]) -> None:
-        """Delete superseded token pairs in one round trip ("rotated"); their sessions
-        live on."""
-        def call(conn: Any) -> None:
-            pipe = conn.pipeline(transaction=False)
-            items = list(pairs)
-            self._delete(conn, pipe, [key for item in items for key in layout.pair_keys(item)])
-            self._execute_and_announce(conn, pipe, layout.EVENT_ROTATED, [
-                layout.event_record(item.session_id, item.access_jti) for item in items])
+        self.run(lambda cluster: drop_pairs_trip(cluster, pairs))
 
-        self._run(call)
+    def lift_tombstone(self, session_id: uuid.UUID) -> None:
+        self.run(lambda cluster: lift_tombstone_trip(session_id))
 
     def unindex(self, user_id: Any, session_hexes: Iterable[str]) -> None:
-        members = list(session_hexes)
-        if members:
-            self._run(lambda conn: conn.hdel(layout.user_index_key(user_id), *members))
-
-    @staticmethod
-    def _execute_and_announce(conn: Any, pipe: Any, kind: bytes, records: list[bytes]) -> None:
-        """Run `pipe` with the event messages last, once every write before them is done.
-        A cluster pipeline refuses PUBLISH: there the messages follow in their own round
-        trip (any node: classic pub/sub reaches every node of a cluster)."""
-        messages = layout.event_messages(kind, records)
-        channel = layout.events_channel()
-        if is_cluster(conn):
-            pipe.execute()
-            for message in messages:
-                try:
-                    conn.publish(channel, message, target_nodes=RANDOM_NODE)
-                except ResponseError:
-                    pass
-            return
-        for message in messages:
-            pipe.publish(channel, message)
-        results = pipe.execute(raise_on_error=False)
-        for result in results[:len(results) - len(messages)]:
-            if isinstance(result, Exception):
-                raise result
-
-    @staticmethod
-    def _delete(conn: Any, pipe: Any, keys: list[str]) -> None:
-        """Queue DELs of `keys`, a bounded number per command (none blocks Redis long);
-        one key per DEL in a cluster, whose pipelines refuse multi-key DEL."""
-        step = 1 if is_cluster(conn) else _DEL_BATCH
-        for start in range(0, len(keys), step):
-            pipe.delete(*keys[start:start + step])
+        self.run(lambda cluster: unindex_trip(user_id, session_hexes))
 
 
 class AsyncRedisStore:
     """The async face: runs the same trips on this event loop's asyncio client, so that
-    async code never blocks its loop; raises StoreUnavailable."""
+    async code never blocks its loop; raises StoreUnavailable. Its methods are the sync
+    face's, awaited."""
 
     async def run(self, plan: Plan[T]) -> T:
         try:
@@ -376,19 +468,29 @@ class AsyncRedisStore:
         except REDIS_ERRORS as exc:
             raise StoreUnavailable(type(exc).__name__) from exc
 
-    @staticmethod
-    async def _send(conn: Any, trip: Trip[T]) -> T:
-        if len(trip.commands) == 1:
-            name, args, kwargs = trip.commands[0]
-            return trip.answer([await getattr(conn, name)(*args, **kwargs)])
-        pipe = conn.pipeline(transaction=False)
-        for name, args, kwargs in trip.commands:
-            getattr(pipe, name)(*args, **kwargs)
-        return trip.answer(await pipe.execute())
+    @classmethod
+    async def _send(cls, conn: Any, trip: Trip[T]) -> T:
+        replies = await cls._replies(conn, trip.commands)
+        for i in _unknown_scripts(trip.commands, replies):
+            replies[i] = (await cls._replies(conn, [_as_eval(trip.commands[i])]))[0]
+        result = trip.answer(_checked(trip.commands, replies))
+        for follow in trip.then:
+            await cls._send(conn, follow)
+        return result
 
+    @staticmethod
+    async def _replies(conn: Any, commands: list[Command]) -> list[Any]:
+        if len(commands) == 1:
+            command = commands[0]
+            try:
+                return [await getattr(conn, command.name)(*command.args, **command.kwargs)]
+            except ResponseError as exc:
+                return [exc]
+        return await _pipeline(conn, commands).execute(raise_on_error=False) if commands else []
+
+    # --------------------------------------------------------------- reads
     async def check_access(self, session_id: uuid.UUID, jti: str,
                            claim: tuple[str, timedelta] | None = None) -> str:
-        """`RedisStore.check_access` without blocking the event loop."""
         due = counters.take_due()
         try:
             return await self.run(
@@ -399,6 +501,49 @@ class AsyncRedisStore:
 
     async def claim_once(self, key: str, ttl: timedelta) -> bool:
         return await self.run(lambda cluster: claim_once_trip(key, ttl))
+
+    async def check_accesses(self, tokens: list[tuple[uuid.UUID, str]]) -> list[str]:
+        return await self.run(lambda cluster: access_checks_trip(cluster, tokens))
+
+    async def read_counters(self) -> dict[str, int]:
+        return await self.run(lambda cluster: read_counters_trip())
+
+    async def indexed_session_ids(self, user_id: Any) -> set[str]:
+        return await self.run(lambda cluster: indexed_trip(user_id))
+
+    async def ping(self) -> None:
+        await self.run(lambda cluster: ping_trip())
+
+    # --------------------------------------------------------------- writes
+    async def flush_counters(self, counts: dict[str, int]) -> None:
+        await self.run(lambda cluster: flush_counters_trip(counts))
+
+    async def add_to_counter(self, name: str, amount: int, ttl: timedelta) -> int:
+        return await self.run(lambda cluster: counter_trip(name, amount, ttl))
+
+    async def put_session(self, keys: SessionKeys, absolute_end: int | None,
+                          refresh_ttl: timedelta, access_ttl: timedelta,
+                          replaces: SessionKeys | None = None) -> bool:
+        return await self.run(lambda cluster: put_session_trip(
+            cluster, keys, absolute_end, refresh_ttl, access_ttl, replaces))
+
+    async def rotate(self, session_id: uuid.UUID, old_sha256: str, new_sha256: str,
+                     new_jti: str, refresh_ttl: timedelta,
+                     access_ttl: timedelta) -> CachedSession | None:
+        return await self.run(lambda cluster: rotate_trip(
+            session_id, old_sha256, new_sha256, new_jti, refresh_ttl, access_ttl))
+
+    async def forget(self, sessions: Iterable[SessionKeys], tombstone: bool = True) -> None:
+        await self.run(lambda cluster: forget_trip(cluster, sessions, tombstone))
+
+    async def drop_pairs(self, pairs: Iterable[SessionKeys]) -> None:
+        await self.run(lambda cluster: drop_pairs_trip(cluster, pairs))
+
+    async def lift_tombstone(self, session_id: uuid.UUID) -> None:
+        await self.run(lambda cluster: lift_tombstone_trip(session_id))
+
+    async def unindex(self, user_id: Any, session_hexes: Iterable[str]) -> None:
+        await self.run(lambda cluster: unindex_trip(user_id, session_hexes))
 
     async def aclose(self) -> None:
         """Close this loop's client (tests, and loops that end before the process)."""
