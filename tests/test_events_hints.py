@@ -15,6 +15,7 @@ import pytest
 
 from jwt_sessions import access, events, services
 from jwt_sessions.exceptions import SessionRevoked
+from jwt_sessions.redis import events as receivers
 from jwt_sessions.redis import layout, local_cache
 from jwt_sessions.redis.layout import EVENT_REVOKED
 from jwt_sessions.redis.store import store
@@ -257,3 +258,29 @@ def test_events_drained_on_the_request_path_reach_every_consumer_once(
         assert len([e for e in heard.events if e.kind == events.REVOKED]) == 20
     finally:
         unsubscribe()
+
+
+def test_events_a_read_leaves_no_message_in_the_clients_buffer(redis_server):
+    """A check trusts its cache when the subscription's socket holds nothing: that is
+    sound only if a read never leaves a received message in redis-py's buffer, where a
+    poll of the socket cannot see it. Two messages that arrive together are both handed
+    over by one read."""
+    client = redis_server.client()
+    pubsub = client.pubsub()
+    try:
+        pubsub.subscribe("ev")
+        assert pubsub.get_message(timeout=5)["type"] == "subscribe"
+        pipe = client.pipeline(transaction=False)
+        pipe.publish("ev", b"first").publish("ev", b"second")
+        pipe.execute()
+        time.sleep(0.05)  # both in the socket: the first recv takes them together
+        receiver = receivers._Receiver()
+        handled: list[bytes] = []
+        receiver._handle = lambda message: handled.append(message["data"])
+        receiver._read_waiting(pubsub)
+        assert handled == [b"first", b"second"]
+        assert receivers._nothing_to_read(pubsub)
+        assert not pubsub.connection.can_read(timeout=0)
+    finally:
+        pubsub.close()
+        client.close()
