@@ -74,6 +74,14 @@ class RefreshSerializer(serializers.Serializer):
         self.fields["refresh"].required = required
 
 
+def refresh_string(data: Any) -> str | None:
+    """The `refresh` of a body RefreshSerializer would accept as it is (an object whose
+    `refresh` is a string), read without building the serializer, which copies its fields
+    on every call; None: anything else, for the serializer to decide."""
+    value = data.get("refresh") if isinstance(data, dict) else None
+    return value if isinstance(value, str) else None
+
+
 class TokenSerializer(serializers.Serializer):
     """`token` (+ `token_type_hint`) of introspection and revocation (RFC 7662, 7009).
 

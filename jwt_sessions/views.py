@@ -53,6 +53,7 @@ from .serializers import (
     RefreshSerializer,
     SessionSerializer,
     TokenSerializer,
+    refresh_string,
 )
 from .session_caps import cap_headers
 from .throttling import (
@@ -152,9 +153,11 @@ class RefreshView(ClearsDeadRefreshCookie, TokenView):
     throttle_classes = [RefreshRateThrottle]
 
     def post(self, request: Request) -> Response:
-        serializer = self.get_serializer(data=request.data, required=not cookie_mode())
-        serializer.is_valid(raise_exception=True)
-        token = serializer.validated_data.get("refresh")
+        token = refresh_string(request.data)
+        if token is None:  # the serializer decides what else the body may be, and words the 400
+            serializer = self.get_serializer(data=request.data, required=not cookie_mode())
+            serializer.is_valid(raise_exception=True)
+            token = serializer.validated_data.get("refresh")
         if token is None:
             token = refresh_from_cookie(request)
         if token is None:  # cookie mode: no cookie is no session, not a field error
