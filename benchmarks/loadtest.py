@@ -24,6 +24,26 @@ class WrkResult:
     p50_ms: float
     p99_ms: float
     errors: int
+    requests: int = 0  # completed in the run
+
+
+_pids: dict[str, int] = {}  # a running server's URL -> its main process
+
+
+def server_cpu_seconds(url: str) -> float:
+    """CPU time (user + system) used so far by the server at `url`, its workers
+    included (Linux /proc): the server's own cost, whatever else shares the cores."""
+    tick = os.sysconf("SC_CLK_TCK")
+    pending, total = [_pids[url]], 0.0
+    while pending:
+        pid = pending.pop()
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            pending += map(int, Path(f"/proc/{pid}/task/{pid}/children").read_text().split())
+        except (FileNotFoundError, ProcessLookupError):
+            continue  # a worker that ended meanwhile
+        total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+    return total
 
 
 def free_port() -> int:
@@ -69,8 +89,11 @@ def _server(command: list[str], bind, name: str):
         else:
             raise RuntimeError(f"{name} did not start")
         time.sleep(1)  # let every worker finish booting
-        yield f"http://127.0.0.1:{port}"
+        url = f"http://127.0.0.1:{port}"
+        _pids[url] = proc.pid
+        yield url
     finally:
+        _pids.pop(f"http://127.0.0.1:{port}", None)
         proc.terminate()
         proc.wait(timeout=30)
 
@@ -99,7 +122,8 @@ def wrk(url: str, header: str, seconds: int, connections: int = 8,
     socket_errors = re.search(r"Socket errors: (.*)", out)
     if socket_errors:
         print(f"  wrk socket errors on {url}: {socket_errors.group(1)}", file=sys.stderr)
-    return WrkResult(rate, p50, p99, int(errors.group(1)) if errors else 0)
+    return WrkResult(rate, p50, p99, int(errors.group(1)) if errors else 0,
+                     int(re.search(r"(\d+) requests in", out).group(1)))
 
 
 def _post_script(form: str) -> str:

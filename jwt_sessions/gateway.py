@@ -16,6 +16,7 @@ from typing import Any
 from .access import checked_together
 from .authentication import bearer_token
 from .exceptions import AuthenticationError
+from .parsers import FORM
 from .tokens import AccessClaims
 
 # A permission taken away from a gateway's account counts within this many seconds;
@@ -60,7 +61,7 @@ def caller_and_token_together(request: Any) -> Iterator[None]:
         caller = bearer_token(request.META.get("HTTP_AUTHORIZATION", ""))
     except AuthenticationError:
         caller = None
-    form = request.content_type == "application/x-www-form-urlencoded"
+    form = request.content_type == FORM  # parsed here by Django, once (see parsers.FormParser)
     asked = request.POST.get("token") if request.method == "POST" and form else None
     if caller and asked:
         tokens = [caller, asked]

@@ -11,10 +11,16 @@ from rest_framework.response import Response
 from example_project.views import WhoAmIView
 from jwt_sessions import api as jwt_api
 from jwt_sessions.exceptions import InvalidCredentials
-from jwt_sessions.serializers import LoginSerializer, LogoutAllSerializer, RefreshSerializer
+from jwt_sessions.serializers import (
+    LoginSerializer,
+    LogoutAllSerializer,
+    RefreshSerializer,
+    TokenSerializer,
+)
 from jwt_sessions.throttling import LoginRateThrottle, LoginUserRateThrottle
-from jwt_sessions.views import LoginView, LogoutAllView, RefreshView
+from jwt_sessions.views import IntrospectView, LoginView, LogoutAllView, RefreshView
 from tests.conftest import PASSWORD, assert_error, bearer, next_ip
+from tests.token_endpoints import grant_introspection
 
 pytestmark = [pytest.mark.django_db(transaction=True),
               pytest.mark.urls("tests.test_extension_views")]
@@ -57,6 +63,14 @@ class KeepCurrentLogoutAllView(LogoutAllView):
     serializer_class = KeepCurrentByDefaultSerializer
 
 
+class AccessHintOnlySerializer(TokenSerializer):
+    token_type_hint = serializers.ChoiceField(choices=["access_token"])
+
+
+class AccessHintIntrospectView(IntrospectView):
+    serializer_class = AccessHintOnlySerializer
+
+
 # ------------------------------------------------------------------ throttles
 class StrictUserThrottle(LoginUserRateThrottle):
     scope = "strict_login_user"
@@ -89,6 +103,7 @@ urlpatterns = [
     path("custom/code-login/", CodeLoginView.as_view()),
     path("custom/client-refresh/", ClientRefreshView.as_view()),
     path("custom/logout-all/", KeepCurrentLogoutAllView.as_view()),
+    path("custom/introspect/", AccessHintIntrospectView.as_view()),
     path("custom/strict-login/", StrictLoginView.as_view()),
     path("custom/audited-login/", AuditedLoginView.as_view()),
 ]
@@ -117,6 +132,21 @@ def test_a_subclassed_refresh_view_uses_its_serializer_class(api, tokens):
     ok = api.post("/custom/client-refresh/", {"refresh": tokens["refresh"],
                                               "client_id": "web"})
     assert ok.status_code == 200, ok.content
+
+
+def test_a_subclassed_introspect_view_uses_its_serializer(api, tokens, make_user):
+    """A body the default serializer accepts at a glance is still the subclass's to judge."""
+    gateway = make_user()
+    grant_introspection(gateway)
+    caller = bearer(api.login_ok(gateway.username)["access"])
+    form = "application/x-www-form-urlencoded"
+    missing = api.client.post("/custom/introspect/", f"token={tokens['access']}",
+                              content_type=form, **caller)
+    assert missing.status_code == 400 and "token_type_hint" in missing.json()
+    ok = api.client.post("/custom/introspect/",
+                         f"token={tokens['access']}&token_type_hint=access_token",
+                         content_type=form, **caller)
+    assert ok.json()["active"] is True
 
 
 def test_a_subclassed_logout_all_view_uses_its_serializer(api, user):

@@ -7,9 +7,11 @@ import os
 from datetime import timedelta
 
 import pytest
+from django.http import QueryDict
 
 from jwt_sessions.crypto import new_session_secret
 from jwt_sessions.models import RevokeReason, Session
+from jwt_sessions.serializers import TokenSerializer
 from jwt_sessions.tokens import make_refresh_token, parse_refresh_token
 from tests.conftest import PASSWORD, assert_error, bearer, url
 from tests.redis_servers import point_cache_at, start_redis
@@ -170,6 +172,29 @@ def test_malformed_requests_are_400(api, gateway, body, content_type):
                            **bearer(gateway))
     assert resp.status_code == 400, resp.content
     json.loads(resp.content)
+
+
+@pytest.mark.parametrize("data", [
+    {"token": "abc"}, {"token": "abc", "token_type_hint": ""},
+    {"token": "abc", "token_type_hint": 5}, {"token": "abc", "token_type_hint": None},
+    {"token": ""}, {"token": 12}, {"token": None}, {"token_type_hint": "access_token"}, {},
+    [1, 2], "token=abc",
+    QueryDict("token=abc&token="), QueryDict("token=&token=abc"), QueryDict("token=abc&extra=1"),
+])
+def test_a_token_read_at_a_glance_is_one_the_serializer_accepts(data):
+    """The view skips the serializer only for bodies it would accept, with the same token."""
+    glance = TokenSerializer.plainly_valid_token(data)
+    if glance is not None:
+        serializer = TokenSerializer(data=data)
+        assert serializer.is_valid(), serializer.errors
+        assert serializer.validated_data["token"] == glance
+
+
+def test_a_form_with_a_charset_is_read_as_the_form(api, tokens, gateway):
+    resp = api.client.post(url("introspect"), data=f"token={tokens['access']}",
+                           content_type="application/x-www-form-urlencoded; charset=utf-8",
+                           **bearer(gateway))
+    assert resp.json()["active"] is True
 
 
 def test_unsupported_media_type_is_415(api, gateway):

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.utils.crypto import constant_time_compare
+from django.utils.encoding import escape_uri_path
 from django.utils.translation import gettext_lazy as _
 
 from ..access import aauthenticate_access, authenticate_access, decode_claims
@@ -42,8 +43,9 @@ class Presented:
 
 
 def request_uri(request: Any) -> str:
-    """The request's absolute URI without its query: a proof's `htu`."""
-    return request.build_absolute_uri().split("?", 1)[0]
+    """The request's absolute URI without its query: a proof's `htu` (what
+    `build_absolute_uri()` gives, its query not built only to be cut off)."""
+    return f"{request.scheme}://{request.get_host()}{escape_uri_path(request.path)}"
 
 
 def proof_header(request: Any) -> str | None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import hmac
 import json
@@ -23,10 +24,9 @@ from urllib.parse import urlsplit
 
 import jwt
 from django.utils.translation import gettext_lazy as _
-from jwt.algorithms import get_default_algorithms
 
 from ..conf import cached_per_settings
-from . import nonces
+from . import nonces, signatures
 from .errors import InvalidDPoPProof, UseDPoPNonce
 from .settings import dpop_settings
 from .thumbprints import b64url, jwk_thumbprint
@@ -47,10 +47,12 @@ _MIN_RSA_BITS = 2048
 _DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
 _UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
 _PERCENT = re.compile(r"%([0-9A-Fa-f]{2})")
-# A compact JWS: three unpadded base64url segments (which also refuses two DPoP headers,
-# which servers join with ",").
-_COMPACT_JWS = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
-_ALGORITHMS = get_default_algorithms()
+# A compact JWS is three unpadded base64url segments: these bytes and two dots, nothing
+# else (which also refuses two DPoP headers, which servers join with ",").
+_BASE64URL = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+_JWS_BYTES = _BASE64URL + b"."
+# Distinct URIs whose normal form is remembered: the request's, and what clients send.
+_URI_MEMO_SIZE = 1024
 
 
 @dataclass(frozen=True)
@@ -64,10 +66,9 @@ class Proof:
 
 @dataclass(frozen=True)
 class _HeaderKey:
-    """What a proof's header settles: the verifying key, its alg and thumbprint."""
+    """What a proof's header settles: its key's signature check and thumbprint."""
 
-    key: Any
-    alg: str
+    verify: signatures.Verifier
     jkt: str
 
 
@@ -76,10 +77,12 @@ def access_token_hash(token: str) -> str:
     return b64url(hashlib.sha256(token.encode()).digest())
 
 
+@functools.lru_cache(maxsize=_URI_MEMO_SIZE)
 def normalized_uri(uri: str) -> str:
     """An absolute URI as RFC 3986 compares them (sections 6.2.2 and 6.2.3): scheme and
     host in lower case, no default port, no query or fragment, an empty path as `/`,
-    percent-encodings in upper case and unreserved characters decoded. "" if malformed."""
+    percent-encodings in upper case and unreserved characters decoded. "" if malformed.
+    Remembered (bounded): a server sees the same few URIs on every request."""
     try:
         parts = urlsplit(uri)
         port = parts.port
@@ -98,7 +101,7 @@ def normalized_uri(uri: str) -> str:
 
 def _same_uri(htu: str, uri: str) -> bool:
     """Whether a proof's `htu` names the request's URI; "" (a request without a host)
-    matches nothing. Most clients send the very string: one parse then, not two."""
+    matches nothing."""
     expected = normalized_uri(uri)
     return bool(expected) and (htu == uri or normalized_uri(htu) == expected)
 
@@ -113,21 +116,17 @@ def verify_proof(value: Any, *, method: str, uri: str, access_token: str | None 
     """The verified proof for a request (`method`, absolute `uri`), presented with
     `access_token` or, at login and refresh, with none; InvalidDPoPProof or
     UseDPoPNonce otherwise."""
-    if (not isinstance(value, str) or len(value) > MAX_PROOF_LENGTH
-            or not _COMPACT_JWS.fullmatch(value)):
-        raise InvalidDPoPProof()
+    raw = _compact_jws(value)
     settings = dpop_settings()
-    segment, body, signature = value.split(".")
+    head_end, body_end = raw.index(b"."), raw.rindex(b".")
+    segment = value[:head_end]
     known = keys_by_header().get(segment)
     header_key = known or _key_of_header(segment, settings.algorithms)
-    # The signature checked directly (PyJWT's algorithm objects, no JWS re-parsing): the
-    # header is already known to be ours, and this runs on every request.
-    if not _ALGORITHMS[header_key.alg].verify(f"{segment}.{body}".encode(), header_key.key,
-                                              _b64decode(signature)):
+    if not header_key.verify(raw[:body_end], _b64decode(raw[body_end + 1:])):
         raise InvalidDPoPProof()
     try:
-        payload = json.loads(_b64decode(body))
-    except ValueError as exc:
+        payload = json.loads(_b64decode(raw[head_end + 1:body_end]).decode())
+    except ValueError as exc:  # UnicodeDecodeError included
         raise InvalidDPoPProof() from exc
     if known is None:
         _remember(segment, header_key)
@@ -157,10 +156,21 @@ def _claims(payload: Any) -> Mapping[str, Any]:
     return payload
 
 
-def _b64decode(segment: str) -> bytes:
+def _compact_jws(value: Any) -> bytes:
+    """The proof as ASCII bytes, if it is a compact JWS of a sane size; else refused."""
+    if not isinstance(value, str) or len(value) > MAX_PROOF_LENGTH or not value.isascii():
+        raise InvalidDPoPProof()
+    raw = value.encode("ascii")
+    if (raw.count(b".") != 2 or raw.translate(None, _JWS_BYTES) or b".." in raw
+            or raw[:1] == b"." or raw[-1:] == b"."):
+        raise InvalidDPoPProof()
+    return raw
+
+
+def _b64decode(segment: bytes) -> bytes:
     """An unpadded base64url segment (its alphabet already checked)."""
     try:
-        return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+        return base64.urlsafe_b64decode(segment + b"=" * (-len(segment) % 4))
     except (binascii.Error, ValueError) as exc:
         raise InvalidDPoPProof() from exc
 
@@ -168,7 +178,7 @@ def _b64decode(segment: str) -> bytes:
 def _key_of_header(segment: str, algorithms: tuple[str, ...]) -> _HeaderKey:
     """The key a proof header carries, once the header has proved acceptable."""
     try:
-        header = json.loads(_b64decode(segment))
+        header = json.loads(_b64decode(segment.encode()))
     except ValueError as exc:
         raise InvalidDPoPProof() from exc
     if not isinstance(header, dict) or header.get("typ") != PROOF_TYP:
@@ -182,13 +192,13 @@ def _key_of_header(segment: str, algorithms: tuple[str, ...]) -> _HeaderKey:
     if jwk.get("kty") != kty or (curves is not None and jwk.get("crv") not in curves):
         raise InvalidDPoPProof(_("The DPoP proof's key does not fit its algorithm."))
     try:
-        key = jwt.PyJWK(jwk, algorithm=alg).key
+        key = signatures.public_key(jwk, alg)
         jkt = jwk_thumbprint(jwk)
     except (jwt.PyJWKError, jwt.InvalidKeyError, ValueError, TypeError, KeyError) as exc:
         raise InvalidDPoPProof(_("The DPoP proof's key is malformed.")) from exc
     if kty == "RSA" and key.key_size < _MIN_RSA_BITS:
         raise InvalidDPoPProof(_("The DPoP proof's RSA key is too small."))
-    return _HeaderKey(key, alg, jkt)
+    return _HeaderKey(signatures.verifier(key, alg), jkt)
 
 
 # A client signs every proof with the same header: remembering the key of a header that
