@@ -8,7 +8,6 @@ from datetime import datetime
 from typing import Any
 
 from .models import Session
-from .serializers import TokenPairSerializer
 from .tokens import RefreshToken, encode_access_token
 
 
@@ -25,8 +24,12 @@ class TokenPair:
     token_type: str = "Bearer"  # "DPoP" for a session bound to a DPoP key
 
     def as_dict(self) -> dict[str, str]:
-        """The JSON body login and refresh answer."""
-        return dict(TokenPairSerializer(self).data)
+        """The JSON body login and refresh answer (the shape `TokenPairSerializer`
+        describes, built without a serializer's per-call field copies)."""
+        return {"access": self.access, "refresh": self.refresh,
+                "access_expires_at": self.access_expires_at.isoformat(),
+                "refresh_expires_at": self.refresh_expires_at.isoformat(),
+                "session_id": str(self.session_id), "token_type": self.token_type}
 
 
 # How the user proved who they are (RFC 8176 method names), for the `amr` claim.

@@ -155,8 +155,10 @@ def _refresh_via_redis(token: RefreshToken, new_refresh: RefreshToken, jti: str,
 
 def _session_for_refresh(session_id: uuid.UUID) -> Session | None:
     """The row a refresh decides on, with its user (one query): the user's password hash
-    and active flag are part of the decision."""
-    return Session.objects.select_related("user").filter(pk=session_id).order_by().first()
+    and active flag are part of the decision. A slice, not `first()`, which would order
+    the single row by its key."""
+    rows = Session.objects.select_related("user").filter(pk=session_id).order_by()[:1]
+    return next(iter(rows), None)
 
 
 # A stand-in for a missing row, so an unknown session id costs the same keyed digest as

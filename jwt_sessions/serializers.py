@@ -74,6 +74,15 @@ class RefreshSerializer(serializers.Serializer):
         super().__init__(*args, **kwargs)
         self.fields["refresh"].required = required
 
+    @staticmethod
+    def plainly_valid_refresh(data: Any) -> str | None:
+        """The `refresh` of a body this serializer certainly accepts (a string one),
+        read without a Serializer's per-call cost (its fields copied, its validation
+        steps): every refresh sends one. None: anything else, left to the serializer to
+        accept or refuse."""
+        value = data.get("refresh") if isinstance(data, Mapping) else None
+        return value if isinstance(value, str) else None
+
 
 class TokenSerializer(serializers.Serializer):
     """`token` (+ `token_type_hint`) of introspection and revocation (RFC 7662, 7009).
