@@ -126,7 +126,7 @@ def _too_many(request: HttpRequest, wait: float | None) -> HttpResponse:
 
 def _refusal(request: HttpRequest, exc: APIException) -> HttpResponse:
     """One of our errors (401, 403, 503) as an allauth answer, with jwt_sessions' code."""
-    detail = exc.detail if isinstance(exc.detail, dict) else {}
+    detail: dict[Any, Any] = exc.detail if isinstance(exc.detail, dict) else {}
     error = {"message": str(detail.get("detail", "")), "code": str(detail.get("code", ""))}
     return APIResponse(request, errors=[error], status=exc.status_code)
 
