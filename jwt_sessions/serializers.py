@@ -65,6 +65,12 @@ class AnyStringField(serializers.Field):
         return value
 
 
+def _string_member(data: Any, name: str) -> str | None:
+    """`data[name]` when `data` is an object and that member a string; else None."""
+    value = data.get(name) if isinstance(data, Mapping) else None
+    return value if isinstance(value, str) else None
+
+
 class RefreshSerializer(serializers.Serializer):
     """`{refresh}`; any string is accepted here: a malformed one is a 401, not a 400."""
 
@@ -80,8 +86,7 @@ class RefreshSerializer(serializers.Serializer):
         read without a Serializer's per-call cost (its fields copied, its validation
         steps): every refresh sends one. None: anything else, left to the serializer to
         accept or refuse."""
-        value = data.get("refresh") if isinstance(data, Mapping) else None
-        return value if isinstance(value, str) else None
+        return _string_member(data, "refresh")
 
 
 class TokenSerializer(serializers.Serializer):
@@ -106,10 +111,10 @@ class TokenSerializer(serializers.Serializer):
         `token`; no hint, or a string one), read without a Serializer's per-call cost
         (its fields copied, its validation steps): a gateway sends one per request.
         None: anything else, left to the serializer to accept or refuse."""
-        if not isinstance(data, Mapping):
+        token = _string_member(data, "token")
+        if not token or not isinstance(data.get("token_type_hint", ""), str):
             return None
-        token, hint = data.get("token"), data.get("token_type_hint", "")
-        return token if isinstance(token, str) and token and isinstance(hint, str) else None
+        return token
 
 
 class ReauthenticateSerializer(serializers.Serializer):

@@ -45,18 +45,14 @@ def _ecdsa(key: Any, scheme: ec.ECDSA) -> Verifier:
     (RFC 7518): anything else is refused, the rest goes to OpenSSL as DER."""
     size = (key.curve.key_size + 7) // 8
 
-    def verify(signed: bytes, signature: bytes) -> bool:
+    def verify(signed: bytes, signature: bytes) -> None:
         if len(signature) != 2 * size:
-            return False
-        der = encode_dss_signature(int.from_bytes(signature[:size], "big"),
-                                   int.from_bytes(signature[size:], "big"))
-        try:
-            key.verify(der, signed, scheme)
-        except InvalidSignature:
-            return False
-        return True
+            raise InvalidSignature
+        key.verify(encode_dss_signature(int.from_bytes(signature[:size], "big"),
+                                        int.from_bytes(signature[size:], "big")),
+                   signed, scheme)
 
-    return verify
+    return _checked(verify)
 
 
 def _checked(verify: Callable[[bytes, bytes], None]) -> Verifier:
