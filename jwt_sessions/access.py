@@ -68,11 +68,11 @@ def authenticate_access(token: str, proof: ProofClaim | None = None) -> AccessCl
     state: str | None = answered_together(claims) if proof is None else None
     if state is None:
         try:
-            state = mirror.check_access(claims.session_id, claims.jti,
-                                        None if proof is None else proof.redis_claim)
+            state = mirror.check_access(claims.session_id, claims.jti, *_claim_of(proof))
         except StoreUnavailable:
             state = None
-    _settle_claim(proof, state)
+    if proof is not None:
+        proof.answered(_fresh(state))
     if _needs_database(check, state):
         _authenticate_from_database(claims, rehydrate=state == MISS)
     return claims
@@ -88,25 +88,26 @@ async def aauthenticate_access(token: str, proof: ProofClaim | None = None) -> A
             await proof.aspend()
         return claims
     try:
-        state: str | None = await mirror.acheck_access(
-            claims.session_id, claims.jti, None if proof is None else proof.redis_claim)
+        state: str | None = await mirror.acheck_access(claims.session_id, claims.jti,
+                                                       *_claim_of(proof))
     except StoreUnavailable:
         state = None
-    _settle_claim(proof, state)
+    if proof is not None:
+        await proof.aanswered(_fresh(state))
     if _needs_database(check, state):
         await sync_to_async(_authenticate_from_database)(claims, rehydrate=state == MISS)
     return claims
 
 
-def _settle_claim(proof: ProofClaim | None, state: str | None) -> None:
-    """A replayed proof is refused; one that Redis could not claim is claimed in this
-    process's memory (under REDIS_FAILURE_POLICY "database")."""
-    if proof is None:
-        return
-    if state == REPLAYED:
-        proof.refuse()
-    if state is None:
-        proof.spend_locally()
+def _claim_of(proof: ProofClaim | None) -> tuple[Any, Any]:
+    """What the access check's round trip claims for `proof`, and the proof's signature
+    check, which runs while Redis answers (none without a proof)."""
+    return (None, None) if proof is None else (proof.redis_claim, proof.signature.holds)
+
+
+def _fresh(state: str | None) -> bool | None:
+    """Whether the access check's round trip claimed the proof (None: no answer)."""
+    return None if state is None else state != REPLAYED
 
 
 # Redis's answers for access tokens checked together (`checked_together`), this request's.

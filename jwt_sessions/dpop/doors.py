@@ -4,8 +4,10 @@ a request that presents an access token (DRF, django-ninja, Channels, the Python
 Every door authenticates a token through `authenticate` (or `aauthenticate`): a token
 bound to a key (`cnf.jkt`) passes only with the DPoP scheme and a proof by that key for
 this very request; a bearer token only with the Bearer scheme, and not at all when DPoP
-is required. The proof is verified before Redis is asked, and its `jti` claimed in the
-access check's round trip; a LOCAL_CACHE hit answers the session check, never this one.
+is required. The proof's claims are checked before Redis is asked; its `jti` is claimed
+in the access check's round trip, and its signature verified while Redis answers (a
+claim made for a forged proof is dropped again). A LOCAL_CACHE hit answers the session
+check, never this one.
 """
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ from ..access import aauthenticate_access, authenticate_access, decode_claims
 from ..tokens import AccessClaims
 from . import nonces, replay
 from .errors import DPoPSchemeMismatch, InvalidDPoPProof, challenge
-from .proofs import Proof, verify_proof
+from .proofs import Proof, read_proof, verify_proof
 from .settings import dpop_settings
 
 SCHEME = "DPoP"
@@ -128,8 +130,9 @@ def binding_after_refresh(bound: str, presented: str) -> str:
 
 # ------------------------------------------------------------------ access tokens
 def _proof_for_access(claims: AccessClaims, presented: Presented | None) -> Proof | None:
-    """The proof the request must spend (None: a bearer token rightly sent as Bearer).
-    `presented` None: the token came alone, as Bearer with no proof."""
+    """The proof the request must spend (None: a bearer token rightly sent as Bearer),
+    its signature not yet checked. `presented` None: the token came alone, as Bearer
+    with no proof."""
     if presented is None:
         presented = Presented("", False, None, "", str)
     if claims.dpop_jkt is None:
@@ -143,8 +146,8 @@ def _proof_for_access(claims: AccessClaims, presented: Presented | None) -> Proo
         raise DPoPSchemeMismatch()
     if presented.proof is None:
         raise InvalidDPoPProof(_("A DPoP proof is required with this access token."))
-    proof = verify_proof(presented.proof, method=presented.method, uri=presented.uri(),
-                         access_token=presented.token)
+    proof = read_proof(presented.proof, method=presented.method, uri=presented.uri(),
+                       access_token=presented.token)
     if not constant_time_compare(proof.jkt, claims.dpop_jkt):
         raise InvalidDPoPProof(_("The DPoP proof is signed by another key than the "
                                  "token's."))
@@ -158,8 +161,9 @@ def _claim(token: str, presented: Presented | None) -> replay.ProofClaim | None:
 
 
 def authenticate(token: str, presented: Presented | None) -> AccessClaims:
-    """The access check of a door: the token's signature, its binding (the proof
-    verified), then its session, with the proof's jti claimed in the same round trip."""
+    """The access check of a door: the token's signature, its binding (the proof's
+    claims), then its session, with the proof's jti claimed in the same round trip and
+    its signature verified while Redis answers."""
     return authenticate_access(token, _claim(token, presented))
 
 

@@ -18,7 +18,7 @@ import json
 import re
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -51,17 +51,40 @@ _PERCENT = re.compile(r"%([0-9A-Fa-f]{2})")
 # else (which also refuses two DPoP headers, which servers join with ",").
 _BASE64URL = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 _JWS_BYTES = _BASE64URL + b"."
-# Distinct URIs whose normal form is remembered: the request's, and what clients send.
+# Distinct request URIs whose normal form is remembered.
 _URI_MEMO_SIZE = 1024
 
 
 @dataclass(frozen=True)
 class Proof:
-    """A verified proof: its key's thumbprint, its `jti` and `iat` (for replay)."""
+    """A proof whose claims fit the request: its key's thumbprint, its `jti` and `iat`
+    (for replay), and its signature's check, made once (`verify_proof` makes it first;
+    the access check makes it while Redis answers)."""
 
     jkt: str
     jti: str
     iat: float
+    signature: Signature = field(compare=False, repr=False)
+
+
+class Signature:
+    """Whether a proof's signature holds, computed on first asking. A header whose
+    signature held is remembered (its JWK then not parsed again)."""
+
+    __slots__ = ("_header_key", "_segment", "_signed", "_signature", "_holds")
+
+    def __init__(self, header_key: _HeaderKey, segment: str | None, signed: bytes,
+                 signature: bytes) -> None:
+        self._header_key, self._segment = header_key, segment  # segment: to remember
+        self._signed, self._signature = signed, signature
+        self._holds: bool | None = None
+
+    def holds(self) -> bool:
+        if self._holds is None:
+            self._holds = self._header_key.verify(self._signed, self._signature)
+            if self._holds and self._segment is not None:
+                _remember(self._segment, self._header_key)
+        return self._holds
 
 
 @dataclass(frozen=True)
@@ -77,12 +100,10 @@ def access_token_hash(token: str) -> str:
     return b64url(hashlib.sha256(token.encode()).digest())
 
 
-@functools.lru_cache(maxsize=_URI_MEMO_SIZE)
 def normalized_uri(uri: str) -> str:
     """An absolute URI as RFC 3986 compares them (sections 6.2.2 and 6.2.3): scheme and
     host in lower case, no default port, no query or fragment, an empty path as `/`,
-    percent-encodings in upper case and unreserved characters decoded. "" if malformed.
-    Remembered (bounded): a server sees the same few URIs on every request."""
+    percent-encodings in upper case and unreserved characters decoded. "" if malformed."""
     try:
         parts = urlsplit(uri)
         port = parts.port
@@ -99,10 +120,15 @@ def normalized_uri(uri: str) -> str:
     return f"{scheme}://{host}{path}"
 
 
+# The request's URI in normal form, remembered (bounded): a server sees the same few URIs
+# on every request. A client's `htu` is not: it is read before its signature is checked.
+_normalized_request_uri = functools.lru_cache(maxsize=_URI_MEMO_SIZE)(normalized_uri)
+
+
 def _same_uri(htu: str, uri: str) -> bool:
     """Whether a proof's `htu` names the request's URI; "" (a request without a host)
     matches nothing."""
-    expected = normalized_uri(uri)
+    expected = _normalized_request_uri(uri)
     return bool(expected) and (htu == uri or normalized_uri(htu) == expected)
 
 
@@ -116,20 +142,27 @@ def verify_proof(value: Any, *, method: str, uri: str, access_token: str | None 
     """The verified proof for a request (`method`, absolute `uri`), presented with
     `access_token` or, at login and refresh, with none; InvalidDPoPProof or
     UseDPoPNonce otherwise."""
+    proof = read_proof(value, method=method, uri=uri, access_token=access_token, now=now)
+    if not proof.signature.holds():
+        raise InvalidDPoPProof()
+    return proof
+
+
+def read_proof(value: Any, *, method: str, uri: str, access_token: str | None = None,
+               now: float | None = None) -> Proof:
+    """`verify_proof` but for the signature, whose check is left to the caller
+    (`Proof.signature`): every other check passed. Nothing of the proof is remembered
+    before its signature holds."""
     raw = _compact_jws(value)
     settings = dpop_settings()
     head_end, body_end = raw.index(b"."), raw.rindex(b".")
     segment = value[:head_end]
     known = keys_by_header().get(segment)
     header_key = known or _key_of_header(segment, settings.algorithms)
-    if not header_key.verify(raw[:body_end], _b64decode(raw[body_end + 1:])):
-        raise InvalidDPoPProof()
     try:
         payload = json.loads(_b64decode(raw[head_end + 1:body_end]).decode())
     except ValueError as exc:  # UnicodeDecodeError included
         raise InvalidDPoPProof() from exc
-    if known is None:
-        _remember(segment, header_key)
     claims = _claims(payload)
     now = time.time() if now is None else now
     if claims["htm"] != method or not _same_uri(claims["htu"], uri):
@@ -142,7 +175,9 @@ def verify_proof(value: Any, *, method: str, uri: str, access_token: str | None 
         raise InvalidDPoPProof(_("The DPoP proof is not for this access token."))
     if settings.nonce and not nonces.is_fresh(claims.get("nonce")):
         raise UseDPoPNonce()
-    return Proof(header_key.jkt, claims["jti"], float(claims["iat"]))
+    signature = Signature(header_key, None if known else segment, raw[:body_end],
+                          _b64decode(raw[body_end + 1:]))
+    return Proof(header_key.jkt, claims["jti"], float(claims["iat"]), signature)
 
 
 def _claims(payload: Any) -> Mapping[str, Any]:

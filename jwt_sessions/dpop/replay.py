@@ -22,7 +22,7 @@ from django.utils.translation import gettext_lazy as _
 from ..redis import layout, mirror
 from ..redis.client import StoreUnavailable
 from .errors import InvalidDPoPProof
-from .proofs import Proof
+from .proofs import Proof, Signature
 from .settings import dpop_settings
 
 logger = logging.getLogger("jwt_sessions")
@@ -33,34 +33,60 @@ _local_lock = threading.Lock()
 
 @dataclass(frozen=True)
 class ProofClaim:
-    """A verified proof's Redis key, and how long it must live: until the proof's `iat`
-    is too old to pass (plus a second for clocks)."""
+    """A proof's Redis key, how long it must live (until the proof's `iat` is too old to
+    pass, plus a second for clocks), and the proof's signature check, which runs while
+    Redis answers the claim. A claim made for a proof whose signature then fails is
+    dropped again: a forged proof leaves nothing behind."""
 
     key: str
     ttl: timedelta
+    signature: Signature
 
     @property
     def redis_claim(self) -> tuple[str, timedelta]:
         return self.key, self.ttl
 
     def spend(self) -> None:
-        """Claim it on its own round trip; InvalidDPoPProof if it was used before."""
+        """Claim it on its own round trip; InvalidDPoPProof if forged or used before."""
         try:
-            fresh = mirror.claim_once(self.key, self.ttl)
+            fresh: bool | None = mirror.claim_once(self.key, self.ttl, self.signature.holds)
         except StoreUnavailable:
-            self.spend_locally()
-            return
-        if not fresh:
-            self.refuse()
+            fresh = None
+        self.answered(fresh)
 
     async def aspend(self) -> None:
         """`spend` for async code."""
         try:
-            fresh = await mirror.aclaim_once(self.key, self.ttl)
+            fresh: bool | None = await mirror.aclaim_once(self.key, self.ttl,
+                                                          self.signature.holds)
         except StoreUnavailable:
+            fresh = None
+        await self.aanswered(fresh)
+
+    def answered(self, fresh: bool | None) -> None:
+        """Decide on Redis's answer to the claim (True: claimed now; False: claimed
+        before; None: no answer): InvalidDPoPProof unless the signature holds and the
+        proof is new."""
+        if self._forged(fresh):
+            _drop(self.key)
+        self._settle(fresh)
+
+    async def aanswered(self, fresh: bool | None) -> None:
+        """`answered` for async code."""
+        if self._forged(fresh):
+            await _adrop(self.key)
+        self._settle(fresh)
+
+    def _forged(self, fresh: bool | None) -> bool:
+        """Whether the claim was made now for a proof whose signature fails."""
+        return bool(fresh) and not self.signature.holds()
+
+    def _settle(self, fresh: bool | None) -> None:
+        if not self.signature.holds():
+            raise InvalidDPoPProof()
+        if fresh is None:
             self.spend_locally()
-            return
-        if not fresh:
+        elif not fresh:
             self.refuse()
 
     def spend_locally(self) -> None:
@@ -79,9 +105,24 @@ class ProofClaim:
         raise InvalidDPoPProof(_("This DPoP proof was already used."))
 
 
+def _drop(key: str) -> None:
+    """Drop a forged proof's claim (left to expire if Redis cannot answer now)."""
+    try:
+        mirror.unclaim(key)
+    except StoreUnavailable:
+        pass
+
+
+async def _adrop(key: str) -> None:
+    try:
+        await mirror.aunclaim(key)
+    except StoreUnavailable:
+        pass
+
+
 def claim_of(proof: Proof, session_id: uuid.UUID | None = None) -> ProofClaim:
     """The claim that spends `proof`; `session_id` when it comes with that session's
     access token (its key then shares the session's hash tag)."""
     left = proof.iat + dpop_settings().proof_max_age.total_seconds() - time.time()
     return ProofClaim(layout.dpop_proof_key(proof.jkt, proof.jti, session_id),
-                      timedelta(seconds=max(left, 0) + 1))
+                      timedelta(seconds=max(left, 0) + 1), proof.signature)

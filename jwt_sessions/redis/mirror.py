@@ -29,14 +29,15 @@ from ..models import Session
 from . import local_cache, recovery
 from .client import StoreUnavailable
 from .layout import HIT, MISS, REPLAYED, REVOKED, CachedSession, SessionKeys
-from .store import astore, store
+from .store import Meanwhile, astore, store
 
 __all__ = [
     "HIT", "MISS", "REPLAYED", "REVOKED", "CachedSession", "SessionKeys", "StoreUnavailable",
     "Circuit", "circuit", "apply_failure_policy", "session_keys", "keys_of", "cache_session",
     "check_accesses",
     "cache_verified", "tombstone", "restore", "uncache", "check_access", "acheck_access",
-    "rotate", "claim_once", "aclaim_once", "add_to_counter", "flush_counters", "read_counters",
+    "rotate", "claim_once", "aclaim_once", "unclaim", "aunclaim", "add_to_counter",
+    "flush_counters", "read_counters",
     "forget_deleted",
     "indexed_session_ids", "unindex", "replay_recent_revocations", "recent_revocations",
 ]
@@ -236,11 +237,13 @@ def uncache(keys: SessionKeys) -> None:
         local_cache.forget([keys.session_id])
 
 
-def check_access(session_id: Any, jti: str, claim: tuple[str, timedelta] | None = None) -> str:
+def check_access(session_id: Any, jti: str, claim: tuple[str, timedelta] | None = None,
+                 meanwhile: Meanwhile | None = None) -> str:
     """HIT, MISS or REVOKED for an access token (one round trip, which carries the due
-    counters too, and `claim`, a DPoP proof's: REPLAYED if it was claimed before);
-    raises StoreUnavailable."""
-    return _guarded(store.check_access, session_id, jti, claim)
+    counters too, and `claim`, a DPoP proof's: REPLAYED if it was claimed before), with
+    `meanwhile` run while Redis answers (not at all if Redis is known down); raises
+    StoreUnavailable."""
+    return _guarded(store.check_access, session_id, jti, claim, meanwhile)
 
 
 def check_accesses(tokens: list[tuple[Any, str]]) -> list[str]:
@@ -249,18 +252,29 @@ def check_accesses(tokens: list[tuple[Any, str]]) -> list[str]:
 
 
 async def acheck_access(session_id: Any, jti: str,
-                        claim: tuple[str, timedelta] | None = None) -> str:
+                        claim: tuple[str, timedelta] | None = None,
+                        meanwhile: Meanwhile | None = None) -> str:
     """`check_access` without blocking the event loop; raises StoreUnavailable."""
-    return await _aguarded(astore.check_access, session_id, jti, claim)
+    return await _aguarded(astore.check_access, session_id, jti, claim, meanwhile)
 
 
-def claim_once(key: str, ttl: timedelta) -> bool:
-    """True the first time `key` is claimed within `ttl` (a DPoP proof's jti)."""
-    return _guarded(store.claim_once, key, ttl)
+def claim_once(key: str, ttl: timedelta, meanwhile: Meanwhile | None = None) -> bool:
+    """True the first time `key` is claimed within `ttl` (a DPoP proof's jti), with
+    `meanwhile` run while Redis answers."""
+    return _guarded(store.claim_once, key, ttl, meanwhile)
 
 
-async def aclaim_once(key: str, ttl: timedelta) -> bool:
-    return await _aguarded(astore.claim_once, key, ttl)
+async def aclaim_once(key: str, ttl: timedelta, meanwhile: Meanwhile | None = None) -> bool:
+    return await _aguarded(astore.claim_once, key, ttl, meanwhile)
+
+
+def unclaim(key: str) -> None:
+    """Drop a claim made for a proof whose signature then proved false."""
+    _guarded(store.unclaim, key)
+
+
+async def aunclaim(key: str) -> None:
+    await _aguarded(astore.unclaim, key)
 
 
 def rotate(session_id: Any, old_sha256: str, new_sha256: str, new_jti: str,

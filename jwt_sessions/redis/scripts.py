@@ -77,7 +77,7 @@ return old
 # claimed (SET NX) and the access key and tombstone read, all in the session's slot.
 # KEYS: access, tombstone, proof. ARGV: the proof key's ttl (ms).
 # Returns {access value or false, tombstone or false, 1 if claimed now else 0}.
-ACCESS_AND_CLAIM = """
+ACCESS_AND_CLAIM = Script("""
 local claimed = redis.call('SET', KEYS[3], '1', 'NX', 'PX', ARGV[1])
 return {redis.call('GET', KEYS[1]), redis.call('GET', KEYS[2]), claimed and 1 or 0}
-"""
+""")

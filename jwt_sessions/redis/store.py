@@ -7,6 +7,10 @@ and PUBLISH: there a trip queues the round trips that must follow it). The sync 
 writes alike, so async code cannot answer or write differently from sync code. Key
 names and values come from `layout`, scripts from `scripts`. Both faces raise
 StoreUnavailable; when Redis may be asked at all is `mirror`'s decision.
+
+A caller with work to do while Redis answers (a DPoP proof's signature check) hands it
+over as `meanwhile`: the trip's commands are written, that work runs, then the replies
+are read, so the round trip's wait and the work overlap.
 """
 from __future__ import annotations
 
@@ -92,6 +96,12 @@ def _pipeline(conn: Any, commands: list[Command]) -> Any:
     return pipe
 
 
+def _parsed(conn: Any, connection: Any, args: tuple, options: dict) -> Any:
+    """One reply read from `connection` and parsed as the client `conn` parses it (sync
+    or asyncio: then awaitable); an error reply raises ResponseError."""
+    return conn.parse_response(connection, args[0], **options)
+
+
 def _checked(commands: list[Command], replies: list[Any]) -> list[Any]:
     """The replies, once none that counts is an error (else that error is raised)."""
     for command, reply in zip(commands, replies, strict=True):
@@ -120,7 +130,7 @@ def access_check_trip(cluster: bool, session_id: uuid.UUID, jti: str,
     if claim is not None and not cluster:  # one script: one reply to wait for
         trip = Trip(lambda replies: layout.access_state(*replies[0][:2]) if replies[0][2]
                     else layout.REPLAYED)
-        trip.add("eval", scripts.ACCESS_AND_CLAIM, 3, *keys, claim[0], layout.ms(claim[1]))
+        trip.add_script(scripts.ACCESS_AND_CLAIM, [*keys, claim[0]], [layout.ms(claim[1])])
         if counts:
             _add_counters(trip, counts)
         return trip
@@ -149,6 +159,13 @@ def claim_once_trip(key: str, ttl: timedelta) -> Trip[bool]:
     """SET NX with a TTL: True the first time a key is claimed, False after."""
     trip = Trip(lambda replies: bool(replies[0]))
     _add_claim(trip, key, ttl)
+    return trip
+
+
+def unclaim_trip(key: str) -> Trip[None]:
+    """Drop a claim that should not stand (its proof's signature proved false)."""
+    trip: Trip[None] = Trip(_no_answer)
+    trip.add("delete", key)
     return trip
 
 
@@ -188,7 +205,6 @@ def indexed_trip(user_id: Any) -> Trip[set[str]]:
                                  for m in replies[0]})
     trip.add("hkeys", layout.user_index_key(user_id))
     return trip
-
 
 
 
@@ -356,22 +372,75 @@ def _announce(trip: Trip, cluster: bool, kind: bytes, records: list[bytes]) -> N
 
 
 Plan = Callable[[bool], Trip[T]]  # the trip to make, knowing whether Redis is a cluster
+Meanwhile = Callable[[], object]  # work to do while Redis answers; its result is not read
+
+
+def _overlaps(conn: Any, trip: Trip[Any]) -> bool:
+    """Whether `trip` can be written now and its replies read later on one pooled
+    connection: one round trip (no cluster's follow-ups), on a client that borrows its
+    connections from a pool."""
+    return (not trip.then and not is_cluster(conn) and getattr(conn, "connection", None) is None
+            and getattr(conn, "connection_pool", None) is not None)
 
 
 class RedisStore:
     """The sync face: runs trips on django-redis's client; raises StoreUnavailable."""
 
-    def run(self, plan: Plan[T], client: Any = None) -> T:
-        """Make the trip `plan` gives, on `client` (default: the cache's)."""
+    def run(self, plan: Plan[T], client: Any = None, meanwhile: Meanwhile | None = None) -> T:
+        """Make the trip `plan` gives, on `client` (default: the cache's), running
+        `meanwhile` while Redis answers."""
         try:
             conn = clients.sync() if client is None else client
-            return self._send(conn, plan(is_cluster(conn)))
+            trip = plan(is_cluster(conn))
+            if meanwhile is None:
+                return self._send(conn, trip)
+            if not _overlaps(conn, trip):
+                meanwhile()
+                return self._send(conn, trip)
+            return self._settle(conn, trip, self._replies_meanwhile(conn, trip, meanwhile))
         except REDIS_ERRORS as exc:
             raise StoreUnavailable(type(exc).__name__) from exc
 
     @classmethod
     def _send(cls, conn: Any, trip: Trip[T]) -> T:
-        replies = cls._replies(conn, trip.commands)
+        return cls._settle(conn, trip, cls._replies(conn, trip.commands))
+
+    @staticmethod
+    def _replies_meanwhile(conn: Any, trip: Trip[Any], meanwhile: Meanwhile) -> list[Any]:
+        """The replies of `trip`'s commands, written on a connection of the pool before
+        `meanwhile` runs and read after it, with the client's retries (as redis-py's
+        pipelines do: on a failure the connection is dropped and the trip written again;
+        `meanwhile` must then be safe to call twice)."""
+        stack = _pipeline(conn, trip.commands).command_stack
+        pool = conn.connection_pool
+        connection = pool.get_connection()
+
+        def attempt() -> list[Any]:
+            connection.send_packed_command(connection.pack_commands([a for a, _ in stack]))
+            try:
+                meanwhile()
+            finally:
+                replies = []
+                for args, options in stack:
+                    try:
+                        replies.append(_parsed(conn, connection, args, options))
+                    except ResponseError as exc:
+                        replies.append(exc)
+            return replies
+
+        try:
+            return connection.retry.call_with_retry(attempt,
+                                                    lambda error: connection.disconnect())
+        except BaseException:
+            connection.disconnect()  # replies may be left unread: nobody else gets them
+            raise
+        finally:
+            pool.release(connection)
+
+    @classmethod
+    def _settle(cls, conn: Any, trip: Trip[T], replies: list[Any]) -> T:
+        """The trip's result from its replies: unknown scripts sent again by source,
+        error replies raised, then the round trips that follow it made."""
         for i in _unknown_scripts(trip.commands, replies):
             replies[i] = cls._replies(conn, [_as_eval(trip.commands[i])])[0]
         result = trip.answer(_checked(trip.commands, replies))
@@ -392,20 +461,25 @@ class RedisStore:
 
     # --------------------------------------------------------------- reads
     def check_access(self, session_id: uuid.UUID, jti: str,
-                     claim: tuple[str, timedelta] | None = None) -> str:
+                     claim: tuple[str, timedelta] | None = None,
+                     meanwhile: Meanwhile | None = None) -> str:
         """HIT, MISS or REVOKED for an access token, in one round trip that also flushes
         this process's due counters (kept for the next one if Redis cannot answer) and
         claims a DPoP proof's `claim` (REPLAYED if claimed before)."""
         due = counters.take_due()
         try:
             return self.run(
-                lambda cluster: access_check_trip(cluster, session_id, jti, due, claim))
+                lambda cluster: access_check_trip(cluster, session_id, jti, due, claim),
+                meanwhile=meanwhile)
         except StoreUnavailable:
             counters.give_back(due)
             raise
 
-    def claim_once(self, key: str, ttl: timedelta) -> bool:
-        return self.run(lambda cluster: claim_once_trip(key, ttl))
+    def claim_once(self, key: str, ttl: timedelta, meanwhile: Meanwhile | None = None) -> bool:
+        return self.run(lambda cluster: claim_once_trip(key, ttl), meanwhile=meanwhile)
+
+    def unclaim(self, key: str) -> None:
+        self.run(lambda cluster: unclaim_trip(key))
 
     def check_accesses(self, tokens: list[tuple[uuid.UUID, str]]) -> list[str]:
         """`check_access` of several access tokens in one round trip."""
@@ -461,16 +535,57 @@ class AsyncRedisStore:
     async code never blocks its loop; raises StoreUnavailable. Its methods are the sync
     face's, awaited."""
 
-    async def run(self, plan: Plan[T]) -> T:
+    async def run(self, plan: Plan[T], meanwhile: Meanwhile | None = None) -> T:
         try:
             conn = clients.for_this_loop()
-            return await self._send(conn, plan(is_cluster(conn)))
+            trip = plan(is_cluster(conn))
+            if meanwhile is None:
+                return await self._send(conn, trip)
+            if not _overlaps(conn, trip):
+                meanwhile()
+                return await self._send(conn, trip)
+            return await self._settle(conn, trip,
+                                      await self._replies_meanwhile(conn, trip, meanwhile))
         except REDIS_ERRORS as exc:
             raise StoreUnavailable(type(exc).__name__) from exc
 
     @classmethod
     async def _send(cls, conn: Any, trip: Trip[T]) -> T:
-        replies = await cls._replies(conn, trip.commands)
+        return await cls._settle(conn, trip, await cls._replies(conn, trip.commands))
+
+    @staticmethod
+    async def _replies_meanwhile(conn: Any, trip: Trip[Any], meanwhile: Meanwhile) -> list[Any]:
+        stack = _pipeline(conn, trip.commands).command_stack
+        pool = conn.connection_pool
+        connection = await pool.get_connection()
+
+        async def attempt() -> list[Any]:
+            await connection.send_packed_command(
+                connection.pack_commands([a for a, _ in stack]))
+            try:
+                meanwhile()
+            finally:
+                replies = []
+                for args, options in stack:
+                    try:
+                        replies.append(await _parsed(conn, connection, args, options))
+                    except ResponseError as exc:
+                        replies.append(exc)
+            return replies
+
+        async def dropped(error: Exception) -> None:
+            await connection.disconnect()
+
+        try:
+            return await connection.retry.call_with_retry(attempt, dropped)
+        except BaseException:
+            await connection.disconnect()
+            raise
+        finally:
+            await pool.release(connection)
+
+    @classmethod
+    async def _settle(cls, conn: Any, trip: Trip[T], replies: list[Any]) -> T:
         for i in _unknown_scripts(trip.commands, replies):
             replies[i] = (await cls._replies(conn, [_as_eval(trip.commands[i])]))[0]
         result = trip.answer(_checked(trip.commands, replies))
@@ -490,17 +605,23 @@ class AsyncRedisStore:
 
     # --------------------------------------------------------------- reads
     async def check_access(self, session_id: uuid.UUID, jti: str,
-                           claim: tuple[str, timedelta] | None = None) -> str:
+                           claim: tuple[str, timedelta] | None = None,
+                           meanwhile: Meanwhile | None = None) -> str:
         due = counters.take_due()
         try:
             return await self.run(
-                lambda cluster: access_check_trip(cluster, session_id, jti, due, claim))
+                lambda cluster: access_check_trip(cluster, session_id, jti, due, claim),
+                meanwhile=meanwhile)
         except StoreUnavailable:
             counters.give_back(due)
             raise
 
-    async def claim_once(self, key: str, ttl: timedelta) -> bool:
-        return await self.run(lambda cluster: claim_once_trip(key, ttl))
+    async def claim_once(self, key: str, ttl: timedelta,
+                         meanwhile: Meanwhile | None = None) -> bool:
+        return await self.run(lambda cluster: claim_once_trip(key, ttl), meanwhile=meanwhile)
+
+    async def unclaim(self, key: str) -> None:
+        await self.run(lambda cluster: unclaim_trip(key))
 
     async def check_accesses(self, tokens: list[tuple[uuid.UUID, str]]) -> list[str]:
         return await self.run(lambda cluster: access_checks_trip(cluster, tokens))
