@@ -102,6 +102,12 @@ class Session(models.Model):
     # session): its refresh and access tokens then work only with proofs by that key.
     dpop_jkt = models.CharField(_("DPoP key thumbprint"), max_length=64, blank=True,
                                 default="")
+    # The refresh token a bearer session had when a refresh bound it to a DPoP key. Its
+    # holders (the client and maybe a thief) had no key: if it comes back, one of them is
+    # a thief who may have bound the session to their own key, and the session ends.
+    bearer_refresh_token_sha256 = models.CharField(
+        _("refresh token before the DPoP binding (SHA-256)"), max_length=64, blank=True,
+        default="")
     user_agent = models.TextField(_("user agent"), blank=True, default="")
     browser = models.CharField(_("browser"), max_length=100, blank=True, default="")
     os = models.CharField(_("operating system"), max_length=100, blank=True, default="")

@@ -14,6 +14,7 @@ from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.crypto import constant_time_compare
 
 from . import signals, stats
 from .claims import extra_claims
@@ -135,14 +136,14 @@ def _refresh_via_redis(token: RefreshToken, new_refresh: RefreshToken, jti: str,
         mirror.uncache(installed)
         raise SessionRevoked()
     try:
-        bound = binding_after_refresh(session.dpop_jkt, dpop_jkt)
+        binding = _binding(session, token, dpop_jkt)
         extra = extra_claims(session.user, session.pk)
     except (DPoPError, ClaimsHookFailed):
         mirror.uncache(installed)  # the row stays as it was: so must Redis
         raise
     expires_at = capped_end(idle_end, session.absolute_expires_at)
     values = {**_rotation_update(now, new_refresh, jti, expires_at, token.sha256),
-              "dpop_jkt": bound}
+              **binding}
     if not _swap(token.session_id, (token.sha256, cached.access_jti), now, values):
         # The database disagrees (revoked, ended, or rotated through a fallback): undo
         # what the script installed and let the database decide.
@@ -227,20 +228,26 @@ def _refresh_from_database(token: RefreshToken, new_refresh: RefreshToken, jti: 
             raise RefreshTokenInvalid()
         if not credentials_hold(session):
             raise SessionRevoked()
-        # Before reuse detection: a token sent without its session's key proves nothing,
-        # so it neither refreshes nor ends the session.
-        bound = binding_after_refresh(session.dpop_jkt, dpop_jkt)
-        if token.sha256 == session.refresh_token_sha256:
-            presented: str | None = token.sha256
-        elif (token.sha256 == session.previous_refresh_token_sha256 and grace
-              and session.rotated_at is not None and now - session.rotated_at <= grace):
-            presented = None  # a client retry within the grace: supersede the newer pair
+        current = token.sha256 == session.refresh_token_sha256
+        retry = (not current and token.sha256 == session.previous_refresh_token_sha256
+                 and grace and session.rotated_at is not None
+                 and now - session.rotated_at <= grace)
+        if _bearer_token_back(session, token, retry, dpop_jkt):
+            _reuse_detected(session)
+        # Before reuse detection: a bound-era token sent without its session's key proves
+        # nothing, so it neither refreshes nor ends the session.
+        if retry:  # a client retry within the grace: supersede the newer pair
+            presented: str | None = None
+            binding = _retry_binding(session, dpop_jkt)
+        elif current:
+            presented, binding = token.sha256, _binding(session, token, dpop_jkt)
         else:
+            binding_after_refresh(session.dpop_jkt, dpop_jkt)
             _reuse_detected(session)
         idle_end = now + jwt_settings.REFRESH_TOKEN_LIFETIME
         expires_at = capped_end(idle_end, session.absolute_expires_at)
         values = {**_rotation_update(now, new_refresh, jti, expires_at, presented),
-                  "dpop_jkt": bound}
+                  **binding}
         extra = extra_claims(session.user, session.pk)
         if _swap(session.pk, (session.refresh_token_sha256, session.access_jti), now,
                  values):
@@ -254,6 +261,34 @@ def _refresh_from_database(token: RefreshToken, new_refresh: RefreshToken, jti: 
         if session is None:
             raise RefreshTokenInvalid()
     raise RefreshTokenInvalid()
+
+
+def _binding(session: Session, token: RefreshToken, dpop_jkt: str) -> dict[str, str]:
+    """The binding fields after a refresh of the session's current token: a bound
+    session needs its key; a bearer session shown a key becomes bound to it, and the
+    token it leaves behind is remembered as its last bearer token."""
+    bound = binding_after_refresh(session.dpop_jkt, dpop_jkt)
+    if bound and not session.dpop_jkt:
+        return {"dpop_jkt": bound, "bearer_refresh_token_sha256": token.sha256}
+    return {"dpop_jkt": bound}
+
+
+def _retry_binding(session: Session, dpop_jkt: str) -> dict[str, str]:
+    """A retry within the grace changes no binding: a bound session's needs its key, a
+    bearer session's stays bearer (whoever retries, a key of theirs binds nothing)."""
+    if session.dpop_jkt:
+        return {"dpop_jkt": binding_after_refresh(session.dpop_jkt, dpop_jkt)}
+    return {"dpop_jkt": ""}
+
+
+def _bearer_token_back(session: Session, token: RefreshToken, retry: bool,
+                       dpop_jkt: str) -> bool:
+    """Whether the last bearer token of a session since bound to a key came back from
+    anyone but the binding client retrying with that key: the client that had it and
+    the one that bound the session cannot both be genuine (a thief who refreshed a
+    stolen bearer token with their own key would otherwise lock the client out)."""
+    return (bool(session.dpop_jkt) and token.sha256 == session.bearer_refresh_token_sha256
+            and not (retry and constant_time_compare(dpop_jkt, session.dpop_jkt)))
 
 
 def _reuse_detected(session: Session) -> None:

@@ -15,6 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
+from django.http.request import split_domain_port, validate_host
 from django.utils.crypto import constant_time_compare
 from django.utils.encoding import escape_uri_path
 from django.utils.translation import gettext_lazy as _
@@ -80,10 +82,24 @@ def presented_by_handshake(scope: dict[str, Any], token: str) -> Presented:
         as_dpop = authorization[0].decode("latin-1").split(" ", 1)[0].lower() == "dpop"
     else:
         as_dpop = bool(proofs)
-    host = next((value.decode("latin-1") for name, value in headers if name.lower() == b"host"),
-                "")
-    uri = f"{scope.get('scheme', 'ws')}://{host}{scope.get('root_path', '')}{scope['path']}"
+    uri = (f"{scope.get('scheme', 'ws')}://{handshake_host(headers)}"
+           f"{scope.get('root_path', '')}{scope['path']}")
     return Presented(token, as_dpop, proofs[0] if proofs else None, "GET", lambda: uri)
+
+
+def handshake_host(headers: Any) -> str:
+    """The handshake's host as `HttpRequest.get_host()` would take it (X-Forwarded-Host
+    under USE_X_FORWARDED_HOST, then Host; ALLOWED_HOSTS with DEBUG's local defaults),
+    or "" (which no proof's `htu` matches): a proof made for another server that got
+    the same token must not pass by naming that server's host."""
+    values = {name.lower(): value.decode("latin-1") for name, value in reversed(headers)}
+    host = (settings.USE_X_FORWARDED_HOST and values.get(b"x-forwarded-host")
+            or values.get(b"host", ""))
+    allowed = settings.ALLOWED_HOSTS
+    if settings.DEBUG and not allowed:
+        allowed = [".localhost", "127.0.0.1", "[::1]"]
+    domain, _port = split_domain_port(host)
+    return host if domain and validate_host(domain, allowed) else ""
 
 
 # ------------------------------------------------------------------ login and refresh

@@ -15,6 +15,7 @@ import functools
 import hashlib
 import hmac
 import json
+import math
 import re
 import time
 from collections.abc import Mapping
@@ -103,14 +104,16 @@ def access_token_hash(token: str) -> str:
 def normalized_uri(uri: str) -> str:
     """An absolute URI as RFC 3986 compares them (sections 6.2.2 and 6.2.3): scheme and
     host in lower case, no default port, no query or fragment, an empty path as `/`,
-    percent-encodings in upper case and unreserved characters decoded. "" if malformed."""
+    percent-encodings in upper case and unreserved characters decoded. "" if malformed,
+    and for an authority with userinfo or a backslash, which parsers read differently
+    (RFC 9110, section 4.2.4: an error for http and https)."""
     try:
         parts = urlsplit(uri)
         port = parts.port
     except ValueError:
         return ""
     scheme, host = parts.scheme.lower(), (parts.hostname or "")
-    if not scheme or not host:
+    if not scheme or not host or "@" in parts.netloc or "\\" in parts.netloc:
         return ""
     if ":" in host:
         host = f"[{host}]"
@@ -159,15 +162,12 @@ def read_proof(value: Any, *, method: str, uri: str, access_token: str | None = 
     segment = value[:head_end]
     known = keys_by_header().get(segment)
     header_key = known or _key_of_header(segment, settings.algorithms)
-    try:
-        payload = json.loads(_b64decode(raw[head_end + 1:body_end]).decode())
-    except ValueError as exc:  # UnicodeDecodeError included
-        raise InvalidDPoPProof() from exc
+    payload = _json(_b64decode(raw[head_end + 1:body_end]))
     claims = _claims(payload)
     now = time.time() if now is None else now
     if claims["htm"] != method or not _same_uri(claims["htu"], uri):
         raise InvalidDPoPProof(_("The DPoP proof was made for another request."))
-    if abs(now - claims["iat"]) > settings.proof_max_age.total_seconds():
+    if not abs(now - float(claims["iat"])) <= settings.proof_max_age.total_seconds():
         raise InvalidDPoPProof(_("The DPoP proof is too old or from the future."))
     ath = claims.get("ath")
     if access_token is not None and not (
@@ -181,14 +181,28 @@ def read_proof(value: Any, *, method: str, uri: str, access_token: str | None = 
 
 
 def _claims(payload: Any) -> Mapping[str, Any]:
+    """The payload, once `jti`, `htm`, `htu` are strings (`jti` of ASCII, bounded) and
+    `iat` a finite number; `ath`, when present, ASCII too (it is compared as bytes)."""
     if not isinstance(payload, dict):
         raise InvalidDPoPProof()
     jti, htm, htu, iat = (payload.get(name) for name in ("jti", "htm", "htu", "iat"))
-    if not (isinstance(jti, str) and 0 < len(jti) <= MAX_JTI_LENGTH and isinstance(htm, str)
-            and isinstance(htu, str) and isinstance(iat, (int, float))
-            and not isinstance(iat, bool)):
+    ath = payload.get("ath", "")
+    if not (isinstance(jti, str) and 0 < len(jti) <= MAX_JTI_LENGTH and jti.isascii()
+            and isinstance(htm, str) and isinstance(htu, str) and _is_time(iat)
+            and (not isinstance(ath, str) or ath.isascii())):
         raise InvalidDPoPProof(_("The DPoP proof lacks jti, htm, htu or iat."))
     return payload
+
+
+def _is_time(value: Any) -> bool:
+    """A NumericDate: a number (not a bool), finite once a float (no NaN, no infinity,
+    no integer too large for a float)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:
+        return False
 
 
 def _compact_jws(value: Any) -> bytes:
@@ -202,6 +216,14 @@ def _compact_jws(value: Any) -> bytes:
     return raw
 
 
+def _json(raw: bytes) -> Any:
+    """A segment's JSON; refused if not JSON, not UTF-8, or nested too deep to parse."""
+    try:
+        return json.loads(raw.decode())
+    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
+        raise InvalidDPoPProof() from exc
+
+
 def _b64decode(segment: bytes) -> bytes:
     """An unpadded base64url segment (its alphabet already checked)."""
     try:
@@ -212,10 +234,7 @@ def _b64decode(segment: bytes) -> bytes:
 
 def _key_of_header(segment: str, algorithms: tuple[str, ...]) -> _HeaderKey:
     """The key a proof header carries, once the header has proved acceptable."""
-    try:
-        header = json.loads(_b64decode(segment.encode()))
-    except ValueError as exc:
-        raise InvalidDPoPProof() from exc
+    header = _json(_b64decode(segment.encode()))
     if not isinstance(header, dict) or header.get("typ") != PROOF_TYP:
         raise InvalidDPoPProof(_("A DPoP proof has the header typ 'dpop+jwt'."))
     alg, jwk = header.get("alg"), header.get("jwk")
@@ -224,7 +243,9 @@ def _key_of_header(segment: str, algorithms: tuple[str, ...]) -> _HeaderKey:
     if "crit" in header or not isinstance(jwk, dict) or _PRIVATE_MEMBERS.intersection(jwk):
         raise InvalidDPoPProof(_("The DPoP proof's header must carry a public jwk."))
     kty, curves = _KEY_KINDS[alg]
-    if jwk.get("kty") != kty or (curves is not None and jwk.get("crv") not in curves):
+    crv = jwk.get("crv")
+    if jwk.get("kty") != kty or (curves is not None
+                                 and not (isinstance(crv, str) and crv in curves)):
         raise InvalidDPoPProof(_("The DPoP proof's key does not fit its algorithm."))
     try:
         key = signatures.public_key(jwk, alg)
