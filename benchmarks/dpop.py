@@ -253,8 +253,8 @@ def bench_parts(cfg: Config, report: Report, user) -> None:
     steps = [
         ("bearer access check (`authenticate_access`: JWT memo + 1 Redis MGET)",
          lambda: authenticate_access(bearer)),
-        ("DPoP-bound access check (the same + proof; jti claimed in that round trip)",
-         dpop_check),
+        ("DPoP-bound access check (the same + proof: jti claimed in that round trip, "
+         "signature verified while it is on the wire)", dpop_check),
         ("access check with the jti claim in its round trip (one script, no proof)",
          access_and_claim),
         ("proof verification alone (ES256 verify, claims, htu; header memo hit)", checked_proof),

@@ -111,9 +111,9 @@ def test_a_dpop_proofs_claim_rides_with_the_access_check():
     key = layout.dpop_proof_key("thumbprint", "jti-1", SESSION)
     assert key.startswith(layout.access_key(SESSION, "j").split(":a:")[0] + ":p:")
     plain = access_check_trip(False, SESSION, "j", None, (key, timedelta(seconds=61)))
-    assert commands(plain) == ["eval"]
-    assert plain.commands[0].args[1:] == (3, *layout.access_check_keys(SESSION, "j"), key,
-                                        61_000)
+    assert commands(plain) == ["evalsha"]  # by SHA: the source only to a Redis that lacks it
+    assert plain.commands[0].args == (scripts.ACCESS_AND_CLAIM.sha, 3,
+                                      *layout.access_check_keys(SESSION, "j"), key, 61_000)
     assert plain.answer([[b"t", None, 1]]) == HIT
     assert plain.answer([[b"t", None, 0]]) == layout.REPLAYED
     assert plain.answer([[None, b"1", 1]]) == REVOKED

@@ -96,10 +96,21 @@ def _pipeline(conn: Any, commands: list[Command]) -> Any:
     return pipe
 
 
-def _parsed(conn: Any, connection: Any, args: tuple, options: dict) -> Any:
-    """One reply read from `connection` and parsed as the client `conn` parses it (sync
-    or asyncio: then awaitable); an error reply raises ResponseError."""
-    return conn.parse_response(connection, args[0], **options)
+def _reply(conn: Any, connection: Any, args: tuple, options: dict) -> Any:
+    """One reply read from `connection` and parsed as the sync client `conn` parses it;
+    an error reply as its exception."""
+    try:
+        return conn.parse_response(connection, args[0], **options)
+    except ResponseError as exc:
+        return exc
+
+
+async def _areply(conn: Any, connection: Any, args: tuple, options: dict) -> Any:
+    """`_reply` for the asyncio client."""
+    try:
+        return await conn.parse_response(connection, args[0], **options)
+    except ResponseError as exc:
+        return exc
 
 
 def _checked(commands: list[Command], replies: list[Any]) -> list[Any]:
@@ -420,12 +431,7 @@ class RedisStore:
             try:
                 meanwhile()
             finally:
-                replies = []
-                for args, options in stack:
-                    try:
-                        replies.append(_parsed(conn, connection, args, options))
-                    except ResponseError as exc:
-                        replies.append(exc)
+                replies = [_reply(conn, connection, *command) for command in stack]
             return replies
 
         try:
@@ -565,12 +571,7 @@ class AsyncRedisStore:
             try:
                 meanwhile()
             finally:
-                replies = []
-                for args, options in stack:
-                    try:
-                        replies.append(await _parsed(conn, connection, args, options))
-                    except ResponseError as exc:
-                        replies.append(exc)
+                replies = [await _areply(conn, connection, *command) for command in stack]
             return replies
 
         async def dropped(error: Exception) -> None:
