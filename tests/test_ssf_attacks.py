@@ -504,7 +504,9 @@ def test_an_iss_sub_under_another_configured_transmitter_names_nobody(settings, 
 @pytest.mark.parametrize("spelling", [
     lambda pk: f"0{pk}", lambda pk: f" {pk}", lambda pk: f"+{pk}", lambda pk: f"{pk}\n",
     lambda pk: f"{str(pk)[0]}_{str(pk)[1:]}", lambda pk: "".join(
-        chr(0x0660 + int(d)) for d in str(pk))])  # Arabic-Indic digits
+        chr(0x0660 + int(d)) for d in str(pk))],  # Arabic-Indic digits
+    ids=["leading-zero", "leading-space", "plus", "trailing-newline", "underscore",
+         "arabic-indic-digits"])
 def test_only_the_exact_pk_string_names_a_user(make_user, api, spelling):
     users = [make_user() for _ in range(12)]
     target = users[-1]
@@ -924,3 +926,57 @@ def test_our_own_issuer_in_a_peers_subject_is_documented_to_name_our_users(victi
     so a change of that rule is a decision, not an accident."""
     assert receive(signed(claims_for(iss_sub(victim, ISSUER)))).status_code == 202
     assert live(victim) == 0
+
+
+# ------------------------------------------------------------------ later additions
+@pytest.mark.xfail(strict=True, raises=AssertionError,
+                   reason="HOLE: IntrospectView takes the site's BasicAuthentication but "
+                   "throttles only authenticated callers: wrong passwords sent as Basic "
+                   "credentials are never throttled (the login's per-user limit is "
+                   "bypassed), and 401 vs 403 tells a right password of any user")
+def test_basic_credentials_on_introspection_are_no_unthrottled_password_oracle(
+        api, tokens, make_user, settings):
+    import base64
+
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_AUTHENTICATION_CLASSES": [
+            "jwt_sessions.authentication.JWTSessionAuthentication",
+            "rest_framework.authentication.BasicAuthentication"],
+        "DEFAULT_THROTTLE_RATES": {"jwt_sessions_login": "5/min",
+                                   "jwt_sessions_login_user": "3/min"}}
+    target = make_user()
+    statuses = []
+    for n in range(12):
+        guess = base64.b64encode(f"{target.username}:guess-{n}".encode()).decode()
+        resp = post_form(api, "introspect", {"token": tokens["access"]},
+                         HTTP_AUTHORIZATION=f"Basic {guess}", REMOTE_ADDR="203.0.113.9")
+        statuses.append(resp.status_code)
+    assert 429 in statuses, statuses
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError,
+                   reason="HOLE: a receiver may create its stream with the `aud` of another "
+                   "account's stream (or of a deployment that trusts us): it then holds "
+                   "genuine SETs for that audience and can replay them there later (a "
+                   "credential-change ends the user's new sessions, within RETENTION)")
+def test_a_stream_cannot_take_the_audience_of_another_accounts_stream(
+        create_stream, intruder, api, user):
+    create_stream(aud="https://rp.example.test/")
+    resp = send_json(Client().post, url("ssf_stream"),
+                     {"delivery": {"method": POLL}, "aud": "https://rp.example.test/"},
+                     **bearer(intruder))
+    assert resp.status_code == 400, resp.status_code
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError,
+                   reason="HOLE: DeliverySerializer accepts an authorization_header with "
+                   "a bare CR or LF (201): http.client then refuses to "
+                   "send it, so the stream silently fails every push until MAX_ATTEMPTS")
+@pytest.mark.parametrize("header", ["Bearer x\r\nX-Injected: 1", "Bearer x\nY", "Bearer x\rY"])
+def test_an_unsendable_authorization_header_is_refused_at_creation(manager_token,
+                                                                   push_receiver, header):
+    resp = send_json(Client().post, url("ssf_stream"), {"delivery": {
+        "method": PUSH, "endpoint_url": push_receiver.url, "authorization_header": header}},
+        **bearer(manager_token))
+    assert resp.status_code == 400, resp.status_code
