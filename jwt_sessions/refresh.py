@@ -234,14 +234,14 @@ def _refresh_from_database(token: RefreshToken, new_refresh: RefreshToken, jti: 
                  and now - session.rotated_at <= grace)
         if _bearer_token_back(session, token, retry, dpop_jkt):
             _reuse_detected(session)
-        # Before reuse detection: a bound-era token sent without its session's key proves
-        # nothing, so it neither refreshes nor ends the session.
         if retry:  # a client retry within the grace: supersede the newer pair
             presented: str | None = None
             binding = _retry_binding(session, dpop_jkt)
         elif current:
             presented, binding = token.sha256, _binding(session, token, dpop_jkt)
         else:
+            # Before reuse detection: a bound-era token sent without its session's key
+            # proves nothing, so it neither refreshes nor ends the session.
             binding_after_refresh(session.dpop_jkt, dpop_jkt)
             _reuse_detected(session)
         idle_end = now + jwt_settings.REFRESH_TOKEN_LIFETIME

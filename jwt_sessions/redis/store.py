@@ -173,8 +173,9 @@ def claim_once_trip(key: str, ttl: timedelta) -> Trip[bool]:
     return trip
 
 
-def unclaim_trip(key: str) -> Trip[None]:
-    """Drop a claim that should not stand (its proof's signature proved false)."""
+def delete_trip(key: str) -> Trip[None]:
+    """Drop one key: a lifted tombstone, a claim that should not stand (its proof's
+    signature proved false)."""
     trip: Trip[None] = Trip(_no_answer)
     trip.add("delete", key)
     return trip
@@ -345,12 +346,6 @@ def drop_pairs_trip(cluster: bool, pairs: Iterable[SessionKeys]) -> Trip[None]:
     return trip
 
 
-def lift_tombstone_trip(session_id: uuid.UUID) -> Trip[None]:
-    trip: Trip[None] = Trip(_no_answer)
-    trip.add("delete", layout.tombstone_key(session_id))
-    return trip
-
-
 def unindex_trip(user_id: Any, session_hexes: Iterable[str]) -> Trip[None]:
     trip: Trip[None] = Trip(_no_answer)
     members = list(session_hexes)
@@ -485,7 +480,7 @@ class RedisStore:
         return self.run(lambda cluster: claim_once_trip(key, ttl), meanwhile=meanwhile)
 
     def unclaim(self, key: str) -> None:
-        self.run(lambda cluster: unclaim_trip(key))
+        self.run(lambda cluster: delete_trip(key))
 
     def check_accesses(self, tokens: list[tuple[uuid.UUID, str]]) -> list[str]:
         """`check_access` of several access tokens in one round trip."""
@@ -530,7 +525,7 @@ class RedisStore:
         self.run(lambda cluster: drop_pairs_trip(cluster, pairs))
 
     def lift_tombstone(self, session_id: uuid.UUID) -> None:
-        self.run(lambda cluster: lift_tombstone_trip(session_id))
+        self.run(lambda cluster: delete_trip(layout.tombstone_key(session_id)))
 
     def unindex(self, user_id: Any, session_hexes: Iterable[str]) -> None:
         self.run(lambda cluster: unindex_trip(user_id, session_hexes))
@@ -622,7 +617,7 @@ class AsyncRedisStore:
         return await self.run(lambda cluster: claim_once_trip(key, ttl), meanwhile=meanwhile)
 
     async def unclaim(self, key: str) -> None:
-        await self.run(lambda cluster: unclaim_trip(key))
+        await self.run(lambda cluster: delete_trip(key))
 
     async def check_accesses(self, tokens: list[tuple[uuid.UUID, str]]) -> list[str]:
         return await self.run(lambda cluster: access_checks_trip(cluster, tokens))
@@ -662,7 +657,7 @@ class AsyncRedisStore:
         await self.run(lambda cluster: drop_pairs_trip(cluster, pairs))
 
     async def lift_tombstone(self, session_id: uuid.UUID) -> None:
-        await self.run(lambda cluster: lift_tombstone_trip(session_id))
+        await self.run(lambda cluster: delete_trip(layout.tombstone_key(session_id)))
 
     async def unindex(self, user_id: Any, session_hexes: Iterable[str]) -> None:
         await self.run(lambda cluster: unindex_trip(user_id, session_hexes))
