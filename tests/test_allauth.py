@@ -379,7 +379,7 @@ def test_without_the_cache_entry_the_session_token_still_works(user):
 
 
 # ------------------------------------------------------------------ refresh: throttle, outage
-def test_allauths_refresh_is_throttled_like_jwt_sessions_refresh(user, settings):
+def test_allauths_refresh_is_throttled_like_jwt_sessions_refresh(user, settings, clock):
     settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK,
                                "DEFAULT_THROTTLE_RATES": {"jwt_sessions_refresh": "2/min"}}
     app = logged_in(user)

@@ -158,7 +158,7 @@ def test_a_subclassed_logout_all_view_uses_its_serializer(api, user):
     assert_error(api.whoami(first["access"]), 401, "session_revoked")
 
 
-def test_a_subclassed_throttle_still_gives_back_successful_logins(api, user):
+def test_a_subclassed_throttle_still_gives_back_successful_logins(api, user, clock):
     for _ in range(5):
         assert login_at(api, "/custom/strict-login/", user.username, PASSWORD).status_code == 200
     for _ in range(2):
@@ -178,7 +178,7 @@ def test_a_view_with_its_own_post_still_gives_back_successful_logins(api, user):
     assert AuditedLoginView.audit.count(user.pk) == 13
 
 
-def test_a_request_refused_by_the_address_throttle_takes_no_username_slot(api, user):
+def test_a_request_refused_by_the_address_throttle_takes_no_username_slot(api, user, clock):
     """Otherwise a stranger on a throttled address keeps the victim locked out."""
     ip = next_ip()
     for n in range(20):

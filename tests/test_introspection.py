@@ -208,7 +208,7 @@ def test_huge_or_strange_tokens_are_inactive(api, gateway, token):
     assert resp.status_code == 200 and resp.json() == {"active": False}
 
 
-def test_introspection_is_throttled_per_caller(api, tokens, gateway, settings):
+def test_introspection_is_throttled_per_caller(api, tokens, gateway, settings, clock):
     settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK,
                                "DEFAULT_THROTTLE_RATES": {"jwt_sessions_introspect": "2/min"}}
     for _ in range(2):

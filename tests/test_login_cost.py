@@ -44,7 +44,7 @@ def test_login_cost_failed_login_runs_no_bcrypt_and_leaves_nothing(
     assert bcrypt_threads() == []
 
 
-def test_login_cost_throttled_login_runs_no_bcrypt(api, user, settings, bcrypt_calls):
+def test_login_cost_throttled_login_runs_no_bcrypt(api, user, settings, bcrypt_calls, clock):
     settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {
         "jwt_sessions_login": "1000/min", "jwt_sessions_login_user": "2/min"}}
     codes = [api.login(user.username, "wrong").status_code for _ in range(4)]

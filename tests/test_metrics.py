@@ -85,7 +85,7 @@ def test_reuse_detection_counts_and_revokes(api, tokens, otel, jwt_settings):
     assert otel.value("jwt_sessions.revocations", reason="reuse_detected") == 1
 
 
-def test_throttled_requests_by_scope(api, user, otel, settings):
+def test_throttled_requests_by_scope(api, user, otel, settings, clock):
     settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK,
                                "DEFAULT_THROTTLE_RATES": {"jwt_sessions_login": "1/min"}}
     ip = next_ip()

@@ -115,7 +115,7 @@ def test_a_wrong_password_changes_nothing_and_is_reported(api, tokens, signal_lo
     assert api.refresh(tokens["refresh"]).status_code == 200
 
 
-def test_failed_attempts_count_in_the_login_per_username_bucket(api, user, tokens, settings):
+def test_failed_attempts_count_in_the_login_per_username_bucket(api, user, tokens, settings, clock):
     settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK,
                                "DEFAULT_THROTTLE_RATES": {"jwt_sessions_login_user": "2/min"}}
     for _ in range(2):

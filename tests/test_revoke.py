@@ -94,7 +94,7 @@ def test_malformed_requests_are_400(api, body, content_type):
     json.loads(resp.content)
 
 
-def test_revocation_is_throttled_like_refresh(api, tokens, settings):
+def test_revocation_is_throttled_like_refresh(api, tokens, settings, clock):
     settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK,
                                "DEFAULT_THROTTLE_RATES": {"jwt_sessions_refresh": "2/min"}}
     ip = {"REMOTE_ADDR": "10.99.0.1"}

@@ -935,7 +935,7 @@ def test_our_own_issuer_in_a_peers_subject_is_documented_to_name_our_users(victi
                    "credentials are never throttled (the login's per-user limit is "
                    "bypassed), and 401 vs 403 tells a right password of any user")
 def test_basic_credentials_on_introspection_are_no_unthrottled_password_oracle(
-        api, tokens, make_user, settings):
+        api, tokens, make_user, settings, clock):
     import base64
 
     settings.REST_FRAMEWORK = {

@@ -85,7 +85,7 @@ def test_a_scope_set_to_none_is_off(api, rates):
         assert api.login("someone", password="wrong", ip=ip).status_code == 401
 
 
-def test_parallel_guesses_cannot_outrun_the_per_username_limit(api, user):
+def test_parallel_guesses_cannot_outrun_the_per_username_limit(api, user, clock):
     """All guesses are in flight before any has failed: counting must be atomic and
     happen before the password check."""
     barrier = threading.Barrier(16)
