@@ -194,3 +194,23 @@ def test_refresh_with_a_made_up_cookie_is_still_refresh_token_invalid(csrf_clien
     """Only "nothing presented" is missing: a guessed token gets the code of a bad one."""
     csrf_client.cookies[NAME] = "x" * 43
     assert_error(post(csrf_client, "refresh", csrf=True), 401, "refresh_token_invalid")
+
+
+@pytest.mark.parametrize("csrf", [False, True])
+@pytest.mark.parametrize("body, content_type", [
+    (b"--b\r\n", "multipart/form-data"),  # no boundary: Django cannot parse it
+    (b"&".join(b"f%d=1" % n for n in range(2000)), "application/x-www-form-urlencoded"),
+])
+def test_a_cookie_logout_with_an_unreadable_form_is_a_json_refusal(
+        csrf_client, user, csrf, body, content_type):
+    """The CSRF check reads a form's token from the body: one Django cannot read must be
+    refused the way DRF refuses any body, not by Django's HTML error page."""
+    data = login(csrf_client, user)
+    extra = {}
+    if csrf:
+        csrf_client.cookies["csrftoken"] = CSRF
+        extra["HTTP_X_CSRFTOKEN"] = CSRF
+    resp = csrf_client.post(url("logout"), body, content_type=content_type,
+                            REMOTE_ADDR=next_ip(), **extra)
+    assert 400 <= resp.status_code < 500 and resp.json()["detail"], resp.content
+    assert Session.objects.get(pk=data["session_id"]).revoked_at is None
