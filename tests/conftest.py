@@ -100,13 +100,14 @@ def _clean_state(settings):
     from django_redis import get_redis_connection
 
     from jwt_sessions.redis import recovery
-    from jwt_sessions.redis.mirror import circuit
+    from jwt_sessions.redis.mirror import _claimed_while_down, circuit
 
     circuit.reset()
     get_redis_connection("default").flushdb()
     yield
     recovery.stop()
     circuit.reset()
+    _claimed_while_down.clear()
     _stop_event_receiver()
 
 

@@ -256,9 +256,21 @@ def runs_scripts_a_redis_lacks(face: Face, conn: Any) -> None:
     assert conn.get(key) == b"4"
 
 
+def claims_what_passed_without_redis(face: Face, conn: Any) -> None:
+    """Claims made while Redis was away reach it with their TTLs; one another process
+    made meanwhile stands as it was."""
+    made_meanwhile, new = (layout.dpop_proof_key("k", uuid.uuid4().hex) for _ in range(2))
+    assert store.claim_once(made_meanwhile, DAY) is True
+    face("claim_all", [(made_meanwhile, MINUTE), (new, MINUTE)])
+    assert layout.ms(MINUTE) < conn.pttl(made_meanwhile) <= layout.ms(DAY)
+    assert 0 < conn.pttl(new) <= layout.ms(MINUTE)
+    assert store.claim_once(new, MINUTE) is False
+
+
 EVERY_WRITE = [puts_a_session, refuses_to_put_a_tombstoned_session,
                puts_a_pair_in_place_of_the_previous_one, rotates_once,
                refuses_to_rotate_a_tombstoned_session, revokes, forgets_without_a_tombstone,
                forgets_nothing_harmlessly, drops_superseded_pairs, lifts_a_tombstone,
-               unindexes, counts, runs_scripts_a_redis_lacks]
+               unindexes, counts, runs_scripts_a_redis_lacks,
+               claims_what_passed_without_redis]
 FACES = [Face("sync"), Face("async")]

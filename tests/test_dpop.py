@@ -437,6 +437,32 @@ def test_replay_is_still_caught_in_this_process_while_redis_is_down(api, user, k
     assert_dpop_refusal(call(api, access, proof))
 
 
+def test_a_proof_used_while_redis_was_down_is_spent_in_redis_once_it_is_back(
+        api, user, key, redis_conn):
+    """The process's memory covers the outage; Redis, back, must know what passed
+    meanwhile, or the proof passes again (at another process, or this one)."""
+    from jwt_sessions.redis import mirror
+    from jwt_sessions.redis.mirror import circuit
+
+    access = bound_login(api, user, key)["access"]
+    circuit.trip()
+    proof = key.proof("GET", WHOAMI, token=access)
+    assert call(api, access, proof).status_code == 200
+    circuit.down_until = 0.0  # the retry interval has passed: Redis is asked again
+    assert_dpop_refusal(call(api, access, proof))  # the same process, Redis back
+
+    circuit.trip()
+    proof = key.proof("GET", WHOAMI, token=access)
+    assert call(api, access, proof).status_code == 200
+    circuit.down_until = 0.0
+    assert call(api, access, key.proof("GET", WHOAMI, token=access)).status_code == 200
+    assert not circuit.needs_replay and not mirror._claimed_while_down  # written back
+    claims = [k for k in redis_conn.scan_iter(match="*:p:*") if redis_conn.pttl(k) > 0]
+    assert claims and all(redis_conn.pttl(k) <= 61_000 for k in claims)
+    mirror._claimed_while_down.clear()  # as another process, which never saw it
+    assert_dpop_refusal(call(api, access, proof))
+
+
 def test_redis_down_under_deny_is_a_503(api, user, key, jwt_settings):
     from jwt_sessions.redis.mirror import circuit
 

@@ -4,15 +4,15 @@ comes with an access token is claimed in the access check's own round trip.
 
 When Redis cannot answer, REDIS_FAILURE_POLICY decides: "deny" refuses (503); under
 "database" this process's own memory of recent proofs stands in, so a replay to the same
-process is still caught (one to another process is not, until Redis is back).
+process is still caught (one to another process is not while Redis is away). The proofs
+it let through are claimed in Redis before the process trusts Redis again, so none
+passes twice once Redis is back.
 """
 from __future__ import annotations
 
 import logging
-import threading
 import time
 import uuid
-from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import NoReturn
@@ -26,9 +26,6 @@ from .proofs import Proof, Signature
 from .settings import dpop_settings
 
 logger = logging.getLogger("jwt_sessions")
-_LOCAL_SIZE = 100_000
-_local: OrderedDict[str, float] = OrderedDict()  # key -> when it may be forgotten
-_local_lock = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -92,13 +89,8 @@ class ProofClaim:
     def spend_locally(self) -> None:
         """Redis could not answer: 503 under "deny", else this process's memory."""
         mirror.apply_failure_policy()
-        now = time.monotonic()
-        with _local_lock:
-            while _local and (next(iter(_local.values())) <= now or len(_local) > _LOCAL_SIZE):
-                _local.popitem(last=False)
-            if _local.get(self.key, 0.0) > now:
-                self.refuse()
-            _local[self.key] = now + self.ttl.total_seconds()
+        if not mirror.claim_while_down(self.key, self.ttl):
+            self.refuse()
 
     def refuse(self) -> NoReturn:
         logger.info("DPoP proof replayed; refused")

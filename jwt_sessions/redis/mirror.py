@@ -9,10 +9,11 @@ per request), and before trusting Redis again after an outage replays what it mi
 """
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -36,8 +37,8 @@ __all__ = [
     "Circuit", "circuit", "apply_failure_policy", "session_keys", "keys_of", "cache_session",
     "check_accesses",
     "cache_verified", "tombstone", "restore", "uncache", "check_access", "acheck_access",
-    "rotate", "claim_once", "aclaim_once", "unclaim", "aunclaim", "add_to_counter",
-    "flush_counters", "read_counters",
+    "rotate", "claim_once", "aclaim_once", "claim_while_down", "unclaim", "aunclaim",
+    "add_to_counter", "flush_counters", "read_counters",
     "forget_deleted",
     "indexed_session_ids", "unindex", "replay_recent_revocations", "recent_revocations",
 ]
@@ -123,15 +124,55 @@ def apply_failure_policy() -> None:
 # oldest go first, as theirs are the first access tokens to expire.
 _superseded: deque[SessionKeys] = deque(maxlen=100_000)
 _resync_lock = threading.Lock()
+# Claims (DPoP proofs' jti) this process made in its own memory while Redis could not
+# answer, each until it may be forgotten (monotonic). Bounded like `_superseded`.
+_claimed_while_down: OrderedDict[str, float] = OrderedDict()
+_claims_lock = threading.Lock()
+_CLAIMS_KEPT = 100_000
+_CLAIMS_PER_TRIP = 1000
+
+
+def claim_while_down(key: str, ttl: timedelta) -> bool:
+    """`claim_once` for when Redis cannot answer: True the first time this process claims
+    `key` within `ttl`. The claim reaches Redis before this process trusts it again, so
+    what passed during the outage cannot pass again afterwards, in any process."""
+    now = time.monotonic()
+    with _claims_lock:
+        while _claimed_while_down and (next(iter(_claimed_while_down.values())) <= now
+                                       or len(_claimed_while_down) >= _CLAIMS_KEPT):
+            _claimed_while_down.popitem(last=False)
+        if _claimed_while_down.get(key, 0.0) > now:
+            return False
+        _claimed_while_down[key] = now + ttl.total_seconds()
+        return True
+
+
+def _write_claims_made_while_down() -> None:
+    """Claim in Redis, in batches, what this process claimed without it (not expired)."""
+    while True:
+        now = time.monotonic()
+        with _claims_lock:
+            batch = [(key, until - now) for key, until
+                     in itertools.islice(_claimed_while_down.items(), _CLAIMS_PER_TRIP)]
+        if not batch:
+            return
+        live = [(key, timedelta(seconds=left)) for key, left in batch if left > 0]
+        if live:
+            store.claim_all(live)
+        with _claims_lock:
+            for key, _ in batch:
+                _claimed_while_down.pop(key, None)
 
 
 def _resync_after_outage() -> None:
     """Before trusting Redis again: replay recent revocations (this process's and any
-    other's) and delete the pairs this process's rotations superseded meanwhile."""
+    other's), write the claims made without Redis, and delete the pairs this process's
+    rotations superseded meanwhile."""
     with _resync_lock:
         if not circuit.needs_replay:
             return  # another thread just did it
         replayed = replay_recent_revocations()
+        _write_claims_made_while_down()
         while _superseded:
             batch = [_superseded[i] for i in range(min(len(_superseded), 1000))]
             store.drop_pairs(batch)

@@ -173,6 +173,14 @@ def claim_once_trip(key: str, ttl: timedelta) -> Trip[bool]:
     return trip
 
 
+def claims_trip(claims: list[tuple[str, timedelta]]) -> Trip[None]:
+    """SET NX of several (key, ttl) claims; one already made stands as it is."""
+    trip: Trip[None] = Trip(_no_answer)
+    for key, ttl in claims:
+        _add_claim(trip, key, ttl)
+    return trip
+
+
 def delete_trip(key: str) -> Trip[None]:
     """Drop one key: a lifted tombstone, a claim that should not stand (its proof's
     signature proved false)."""
@@ -479,6 +487,9 @@ class RedisStore:
     def claim_once(self, key: str, ttl: timedelta, meanwhile: Meanwhile | None = None) -> bool:
         return self.run(lambda cluster: claim_once_trip(key, ttl), meanwhile=meanwhile)
 
+    def claim_all(self, claims: list[tuple[str, timedelta]]) -> None:
+        self.run(lambda cluster: claims_trip(claims))
+
     def unclaim(self, key: str) -> None:
         self.run(lambda cluster: delete_trip(key))
 
@@ -615,6 +626,9 @@ class AsyncRedisStore:
     async def claim_once(self, key: str, ttl: timedelta,
                          meanwhile: Meanwhile | None = None) -> bool:
         return await self.run(lambda cluster: claim_once_trip(key, ttl), meanwhile=meanwhile)
+
+    async def claim_all(self, claims: list[tuple[str, timedelta]]) -> None:
+        await self.run(lambda cluster: claims_trip(claims))
 
     async def unclaim(self, key: str) -> None:
         await self.run(lambda cluster: delete_trip(key))
