@@ -125,7 +125,8 @@ def _session_id(subject: Any) -> uuid.UUID | None:
     """The session id of an `opaque` session subject; None for an id not shaped as ours."""
     if not isinstance(subject, dict) or subject.get("format") != "opaque":
         raise SubjectInvalid("a session is named by an opaque subject")
+    text = _text(subject, "id")  # outside the try: SubjectInvalid is a ValueError too
     try:
-        return uuid.UUID(_text(subject, "id"))
+        return uuid.UUID(text)
     except ValueError:
         return None

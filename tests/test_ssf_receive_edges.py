@@ -1,0 +1,151 @@
+"""The edges of the receiver's fixes: the iat's leeway and range, a body Django will not
+read, a SET refused late in its events, subject strings with control characters, and
+the one spelling of a pk, for pushed SETs and Global Token Revocation alike."""
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from jwt_sessions.models import Session
+from jwt_sessions.shared_signals import subjects
+from jwt_sessions.shared_signals.receiver import IAT_LEEWAY
+from tests import test_ssf_attacks
+from tests.ssf_helpers import CREDENTIAL_CHANGE, PEER, SESSION_REVOKED
+from tests.test_ssf_attacks import (
+    claims_for,
+    gtr,
+    iss_sub,
+    live,
+    receive,
+    refused,
+    signed,
+    still_alive,
+)
+
+victim = test_ssf_attacks.victim  # a user with two live sessions, the attacks' fixture
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("ssf_on")]
+
+
+# ------------------------------------------------------------------ iat
+def test_an_iat_just_inside_the_leeway_is_heard(victim):
+    token = signed(claims_for(iss_sub(victim), iat=int(time.time()) + IAT_LEEWAY - 5))
+    assert receive(token).status_code == 202
+    assert live(victim) == 0
+
+
+@pytest.mark.parametrize("ahead", [IAT_LEEWAY + 30, 10**400])
+def test_an_iat_beyond_the_leeway_is_refused(victim, api, ahead):
+    token = signed(claims_for(iss_sub(victim), iat=int(time.time()) + ahead))
+    refused(receive(token), "invalid_request")
+    still_alive(api, victim)
+
+
+@pytest.mark.parametrize("claim", ["iat", "exp", "nbf"])
+def test_an_infinite_time_claim_is_a_400(victim, api, claim):
+    """JSON's 1e400 parses as an infinite float, which no integer conversion takes."""
+    claims = {**claims_for(iss_sub(victim)), claim: "INFINITY"}
+    payload = json.dumps(claims).replace('"INFINITY"', "1e400").encode()
+    refused(receive(signed(payload)), "invalid_request")
+    still_alive(api, victim)
+
+
+# ------------------------------------------------------------------ a body Django will not read
+def test_a_genuine_set_over_djangos_upload_limit_is_a_json_refusal(settings, victim, api):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1024
+    token = signed(claims_for(iss_sub(victim), padding="x" * 2048))
+    refused(receive(token), "invalid_request")
+    still_alive(api, victim)
+
+
+# ------------------------------------------------------------------ all events, or none
+def test_a_set_refused_for_its_last_event_keeps_its_jti_for_the_corrected_one(victim, api):
+    """The refusal rolls back the jti too: the transmitter's corrected SET, same jti,
+    is acted on, not taken for a replay."""
+    bad = claims_for(None, jti="fixed-later", events={
+        SESSION_REVOKED: {"subject": iss_sub(victim)},
+        CREDENTIAL_CHANGE: {"subject": {"format": ["iss_sub"]}}})
+    refused(receive(signed(bad)), "invalid_request")
+    still_alive(api, victim)
+    good = {**bad, "events": {SESSION_REVOKED: {"subject": iss_sub(victim)},
+                              CREDENTIAL_CHANGE: {"subject": iss_sub(victim)}}}
+    assert receive(signed(good)).status_code == 202
+    assert live(victim) == 0
+
+
+def test_a_set_refused_by_a_complex_subject_of_a_later_event_ends_nothing(victim, api):
+    claims = claims_for(None, events={
+        SESSION_REVOKED: {"subject": iss_sub(victim)},
+        CREDENTIAL_CHANGE: {"subject": {"format": "complex", "session": "x"}}})
+    refused(receive(signed(claims)), "invalid_request")
+    still_alive(api, victim)
+
+
+# ------------------------------------------------------------------ subject strings
+UNPRINTABLE = ["\x00", "\x1f", "\x7f", "\x85", "\ud800"]
+
+
+@pytest.mark.parametrize("char", UNPRINTABLE, ids=["nul", "us", "del", "nel", "surrogate"])
+@pytest.mark.parametrize("subject", [
+    lambda user, c: {"format": "email", "email": f"victim@example.test{c}"},
+    lambda user, c: {"format": "opaque", "id": f"{user.pk}{c}"},
+    lambda user, c: {"format": "iss_sub", "iss": PEER, "sub": f"{c}{user.pk}"},
+    lambda user, c: {"format": "iss_sub", "iss": f"{PEER}{c}", "sub": str(user.pk)},
+    lambda user, c: {"format": "complex", "user": iss_sub(user), "session": {
+        "format": "opaque", "id": f"{user.sessions_[0]['session_id']}{c}"}},
+], ids=["email", "opaque", "sub", "iss", "session"])
+def test_a_subject_string_with_a_control_character_is_a_400(victim, api, subject, char):
+    refused(receive(signed(claims_for(subject(victim, char)))), "invalid_request")
+    still_alive(api, victim)
+
+
+@pytest.mark.parametrize("sid", [5, ["x"], "", None])
+def test_a_session_id_that_is_no_string_is_a_400(victim, api, sid):
+    """Not an id that names no session of ours (202): not an opaque subject at all."""
+    subject = {"format": "complex", "user": iss_sub(victim),
+               "session": {"format": "opaque", "id": sid}}
+    refused(receive(signed(claims_for(subject))), "invalid_request")
+    still_alive(api, victim)
+
+
+@pytest.mark.parametrize("char", UNPRINTABLE, ids=["nul", "us", "del", "nel", "surrogate"])
+def test_global_revocation_by_an_id_with_a_control_character_is_a_400(victim, api,
+                                                                      manager_token, char):
+    resp = gtr({"sub_id": {"format": "opaque", "id": f"{victim.pk}{char}"}}, manager_token)
+    assert resp.status_code == 400, resp.status_code
+    still_alive(api, victim)
+
+
+def test_printable_unicode_in_an_email_is_still_a_subject(victim, api):
+    """Only control characters are refused: an internationalised address names nobody
+    here, but is a valid subject (202)."""
+    resp = receive(signed(claims_for({"format": "email", "email": "vïctim@exämple.test"})))
+    assert resp.status_code == 202
+    still_alive(api, victim)
+
+
+# ------------------------------------------------------------------ formats
+@pytest.mark.parametrize("fmt", [["opaque"], {"a": 1}, 7, None, True])
+def test_a_complex_users_format_that_is_no_string_is_a_400(victim, api, fmt):
+    subject = {"format": "complex", "user": {"format": fmt, "id": str(victim.pk)}}
+    refused(receive(signed(claims_for(subject))), "invalid_request")
+    still_alive(api, victim)
+
+
+# ------------------------------------------------------------------ the one spelling of a pk
+def test_the_exact_pk_string_still_names_the_user(victim):
+    assert receive(signed(claims_for({"format": "opaque", "id": str(victim.pk)}))
+                   ).status_code == 202
+    assert live(victim) == 0
+
+
+def test_a_uuid_pk_is_named_by_its_canonical_string_only(monkeypatch, victim):
+    """With a UUID primary key (here: the Session model standing in for a user model),
+    str(uuid) names the row; the other spellings uuid.UUID accepts name nobody."""
+    monkeypatch.setattr(subjects, "get_user_model", lambda: Session)
+    pk = Session.objects.filter(user=victim).first().pk
+    assert subjects._pk(str(pk)) == pk
+    for spelling in [str(pk).upper(), pk.hex, f"{{{pk}}}", f"urn:uuid:{pk}"]:
+        assert subjects._pk(spelling) is None, spelling
