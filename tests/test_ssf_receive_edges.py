@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import datetime, timedelta, timezone
 
 import pytest
+from freezegun import freeze_time
 
 from jwt_sessions.models import Session
-from jwt_sessions.shared_signals import subjects
+from jwt_sessions.shared_signals import outbox, subjects
+from jwt_sessions.shared_signals import settings as ssf
+from jwt_sessions.shared_signals.models import SsfReceivedEvent
 from jwt_sessions.shared_signals.receiver import IAT_LEEWAY
 from tests import test_ssf_attacks
 from tests.ssf_helpers import CREDENTIAL_CHANGE, PEER, SESSION_REVOKED
@@ -43,12 +47,32 @@ def test_an_iat_beyond_the_leeway_is_refused(victim, api, ahead):
     still_alive(api, victim)
 
 
+def test_a_set_from_a_clock_ahead_is_not_heard_again_once_its_jti_is_forgotten(victim):
+    """A jti is kept RETENTION from its receipt, up to IAT_LEEWAY before the SET's iat;
+    by the time the prune forgets it, the SET is too old to be heard again."""
+    received_at = datetime.now(timezone.utc)
+    token = signed(claims_for(iss_sub(victim), iat=int(received_at.timestamp()) + IAT_LEEWAY))
+    assert receive(token).status_code == 202
+    with freeze_time(received_at + ssf.setting("RETENTION") + timedelta(seconds=1)):
+        outbox.prune()
+        assert not SsfReceivedEvent.objects.exists()
+        refused(receive(token), "invalid_request")
+
+
 @pytest.mark.parametrize("claim", ["iat", "exp", "nbf"])
 def test_an_infinite_time_claim_is_a_400(victim, api, claim):
     """JSON's 1e400 parses as an infinite float, which no integer conversion takes."""
     claims = {**claims_for(iss_sub(victim)), claim: "INFINITY"}
     payload = json.dumps(claims).replace('"INFINITY"', "1e400").encode()
     refused(receive(signed(payload)), "invalid_request")
+    still_alive(api, victim)
+
+
+@pytest.mark.parametrize("jti", ["a\x00b", "\ud800", "a\nforged log line"])
+def test_a_jti_with_a_control_character_is_a_400(victim, api, jti):
+    """PostgreSQL cannot store a NUL, no database a lone surrogate; a newline would
+    forge a line of the log."""
+    refused(receive(signed(claims_for(iss_sub(victim), jti=jti))), "invalid_request")
     still_alive(api, victim)
 
 

@@ -86,7 +86,10 @@ def verify(token: str) -> ReceivedSet:
         raise SetRefused("invalid_audience", "The SET is not for this receiver's audience.")
     _check_iat(claims.get("iat"))
     jti, event_map = claims.get("jti"), claims.get("events")
-    if not (isinstance(jti, str) and jti and len(jti) <= 200):
+    # A control character in the jti would reach the database (PostgreSQL refuses a NUL)
+    # and the log.
+    if not (isinstance(jti, str) and jti and len(jti) <= 200
+            and not subjects.UNPRINTABLE.search(jti)):
         raise SetRefused("invalid_request", "The SET has no valid jti.")
     if not (isinstance(event_map, dict) and event_map
             and all(isinstance(payload, dict) for payload in event_map.values())):
@@ -96,11 +99,14 @@ def verify(token: str) -> ReceivedSet:
 
 def _check_iat(iat: Any) -> None:
     """An integer iat, at most IAT_LEEWAY ahead of our clock and no older than the jtis
-    we remember (older, a replay could not be told from a new SET). Compared, never
-    subtracted: an integer beyond a float's range must be refused, not raise."""
+    we remember (older, a replay could not be told from a new SET). A jti is kept
+    RETENTION from its receipt, which may be IAT_LEEWAY before its iat: the leeway comes
+    off the oldest iat too. Compared, never subtracted: an integer beyond a float's
+    range must be refused, not raise."""
     now = time.time()
+    oldest = now - ssf.setting("RETENTION").total_seconds() + IAT_LEEWAY
     if (not isinstance(iat, int) or isinstance(iat, bool) or iat > now + IAT_LEEWAY
-            or iat < now - ssf.setting("RETENTION").total_seconds()):
+            or iat < oldest):
         raise SetRefused("invalid_request", "The SET's iat is missing, ahead or too old.")
 
 
