@@ -1,6 +1,7 @@
-"""The edges of the receiver's fixes: the iat's leeway and range, a body Django will not
-read, a SET refused late in its events, subject strings with control characters, and
-the one spelling of a pk, for pushed SETs and Global Token Revocation alike."""
+"""The edges of the receiver's fixes: the iat's leeway and range, a jti or subject string
+with a control character, a body Django will not read, a SET refused late in its
+events, and the one spelling of a pk, for pushed SETs and Global Token Revocation
+alike."""
 from __future__ import annotations
 
 import json
@@ -8,6 +9,8 @@ import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from asgiref.sync import async_to_sync
+from django.test import AsyncClient
 from freezegun import freeze_time
 
 from jwt_sessions.models import Session
@@ -16,6 +19,7 @@ from jwt_sessions.shared_signals import settings as ssf
 from jwt_sessions.shared_signals.models import SsfReceivedEvent
 from jwt_sessions.shared_signals.receiver import IAT_LEEWAY
 from tests import test_ssf_attacks
+from tests.conftest import url
 from tests.ssf_helpers import CREDENTIAL_CHANGE, PEER, SESSION_REVOKED
 from tests.test_ssf_attacks import (
     claims_for,
@@ -84,6 +88,17 @@ def test_a_genuine_set_over_djangos_upload_limit_is_a_json_refusal(settings, vic
     still_alive(api, victim)
 
 
+def test_an_oversized_body_through_asgi_is_a_json_refusal(victim, api):
+    """The ASGI door buffers the body in a file first; Django's limit still holds and
+    the answer is still the receiver's JSON."""
+    async def post():
+        return await AsyncClient().post(url("ssf_receive"), data=b"a" * (3 * 1024 * 1024),
+                                        content_type="application/secevent+jwt")
+
+    refused(async_to_sync(post)(), "invalid_request")
+    still_alive(api, victim)
+
+
 # ------------------------------------------------------------------ all events, or none
 def test_a_set_refused_for_its_last_event_keeps_its_jti_for_the_corrected_one(victim, api):
     """The refusal rolls back the jti too: the transmitter's corrected SET, same jti,
@@ -108,10 +123,11 @@ def test_a_set_refused_by_a_complex_subject_of_a_later_event_ends_nothing(victim
 
 
 # ------------------------------------------------------------------ subject strings
-UNPRINTABLE = ["\x00", "\x1f", "\x7f", "\x85", "\ud800"]
+UNPRINTABLE = {"nul": "\x00", "us": "\x1f", "del": "\x7f", "nel": "\x85", "surrogate": "\ud800"}
+unprintable = pytest.mark.parametrize("char", UNPRINTABLE.values(), ids=UNPRINTABLE.keys())
 
 
-@pytest.mark.parametrize("char", UNPRINTABLE, ids=["nul", "us", "del", "nel", "surrogate"])
+@unprintable
 @pytest.mark.parametrize("subject", [
     lambda user, c: {"format": "email", "email": f"victim@example.test{c}"},
     lambda user, c: {"format": "opaque", "id": f"{user.pk}{c}"},
@@ -127,14 +143,14 @@ def test_a_subject_string_with_a_control_character_is_a_400(victim, api, subject
 
 @pytest.mark.parametrize("sid", [5, ["x"], "", None])
 def test_a_session_id_that_is_no_string_is_a_400(victim, api, sid):
-    """Not an id that names no session of ours (202): not an opaque subject at all."""
+    """Refused, not taken for an id that names no session of ours (202)."""
     subject = {"format": "complex", "user": iss_sub(victim),
                "session": {"format": "opaque", "id": sid}}
     refused(receive(signed(claims_for(subject))), "invalid_request")
     still_alive(api, victim)
 
 
-@pytest.mark.parametrize("char", UNPRINTABLE, ids=["nul", "us", "del", "nel", "surrogate"])
+@unprintable
 def test_global_revocation_by_an_id_with_a_control_character_is_a_400(victim, api,
                                                                       manager_token, char):
     resp = gtr({"sub_id": {"format": "opaque", "id": f"{victim.pk}{char}"}}, manager_token)
