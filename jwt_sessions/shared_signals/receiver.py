@@ -13,8 +13,9 @@ from typing import Any
 
 import jwt
 from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
 
-from ..models import RevokeReason
+from ..models import RevokeReason, Session
 from . import events, subjects
 from . import settings as ssf
 from .jwks import KeyUnavailable, key_for
@@ -25,6 +26,7 @@ logger = logging.getLogger("jwt_sessions")
 ASYMMETRIC = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384",
               "ES512", "EdDSA"]
 MAX_SET_BYTES = 64 * 1024
+IAT_LEEWAY = 60  # seconds a transmitter's clock may run ahead of ours
 
 
 class SetRefused(Exception):
@@ -71,7 +73,8 @@ def verify(token: str) -> ReceivedSet:
     try:
         key = key_for(transmitter, kid if isinstance(kid, str) else None)
         claims = jwt.decode(token, key, algorithms=[header["alg"]],
-                            options={"verify_aud": False, "require": ["iss", "iat", "jti"]})
+                            options={"verify_aud": False, "verify_iat": False,
+                                     "require": ["iss", "iat", "jti"]})
     except (KeyUnavailable, jwt.InvalidSignatureError, jwt.InvalidAlgorithmError,
             jwt.InvalidKeyError):
         raise SetRefused("invalid_key", "The SET's signature does not verify.") from None
@@ -81,13 +84,12 @@ def verify(token: str) -> ReceivedSet:
     audiences = audience if isinstance(audience, list) else [audience]
     if transmitter.get("audience") not in audiences:
         raise SetRefused("invalid_audience", "The SET is not for this receiver's audience.")
-    iat = claims.get("iat")
-    if not isinstance(iat, int) or isinstance(iat, bool) or (
-            time.time() - iat > ssf.setting("RETENTION").total_seconds()):
-        # Older than the jtis we remember: a replay could not be told from a new SET.
-        raise SetRefused("invalid_request", "The SET's iat is missing or too old.")
+    _check_iat(claims.get("iat"))
     jti, event_map = claims.get("jti"), claims.get("events")
-    if not (isinstance(jti, str) and jti and len(jti) <= 200):
+    # A control character in the jti would reach the database (PostgreSQL refuses a NUL)
+    # and the log.
+    if not (isinstance(jti, str) and jti and len(jti) <= 200
+            and not subjects.UNPRINTABLE.search(jti)):
         raise SetRefused("invalid_request", "The SET has no valid jti.")
     if not (isinstance(event_map, dict) and event_map
             and all(isinstance(payload, dict) for payload in event_map.values())):
@@ -95,11 +97,23 @@ def verify(token: str) -> ReceivedSet:
     return ReceivedSet(str(claims["iss"]), jti, claims)
 
 
+def _check_iat(iat: Any) -> None:
+    """An integer iat, at most IAT_LEEWAY ahead of our clock and no older than the jtis
+    we remember (older, a replay could not be told from a new SET). A jti is kept
+    RETENTION from its receipt, which may be IAT_LEEWAY before its iat: the leeway comes
+    off the oldest iat too. Compared, never subtracted: an integer beyond a float's
+    range must be refused, not raise."""
+    now = time.time()
+    oldest = now - ssf.setting("RETENTION").total_seconds() + IAT_LEEWAY
+    if (not isinstance(iat, int) or isinstance(iat, bool) or iat > now + IAT_LEEWAY
+            or iat < oldest):
+        raise SetRefused("invalid_request", "The SET's iat is missing, ahead or too old.")
+
+
 def act_on(received: ReceivedSet) -> int:
     """End what the SET's events name, once per `jti`; sessions revoked (0 for a replay
     or an event that names nothing of ours)."""
     from .. import services
-    from ..models import Session
 
     revoked = 0
     with transaction.atomic():
@@ -110,24 +124,38 @@ def act_on(received: ReceivedSet) -> int:
             logger.info("Security event %s from %s already received", received.jti,
                         received.issuer)
             return 0
-        for event_type, payload in received.claims["events"].items():
-            if event_type not in events.EVENTS_RECEIVED:
-                continue
-            # SSF: `sub_id` names the primary subject; older CAEP/RISC SETs may carry
-            # theirs only inside the event.
-            subject = received.claims.get("sub_id", payload.get("subject"))
-            try:
-                target = subjects.resolve(subject, received.issuer)
-            except subjects.SubjectUnsupported:
-                target = None  # a valid SET about someone we cannot name: nothing to end
-            except subjects.SubjectInvalid as exc:
-                raise SetRefused("invalid_request", f"The SET's subject: {exc}.") from None
-            if target is None:
-                continue
-            sessions = Session.objects.active().filter(user_id=target.user_id)
-            if event_type == events.SESSION_REVOKED and target.session_id is not None:
-                sessions = sessions.filter(pk=target.session_id)
+        for sessions in _sessions_named(received):
             revoked += services.revoke_sessions(sessions, RevokeReason.SHARED_SIGNAL)
     logger.info("Security event %s from %s ended %d session(s)", received.jti,
                 received.issuer, revoked)
     return revoked
+
+
+def _sessions_named(received: ReceivedSet) -> list[QuerySet[Session]]:
+    """The sessions each event we act on names. Every subject is resolved before any
+    session ends: a revocation writes Redis at once, which no rollback undoes, so a SET
+    refused for its last event must not have ended its first event's sessions."""
+    named: list[QuerySet[Session]] = []
+    for event_type, payload in received.claims["events"].items():
+        if event_type not in events.EVENTS_RECEIVED:
+            continue
+        # SSF: `sub_id` names the primary subject; older CAEP/RISC SETs may carry
+        # theirs only inside the event.
+        target = _target(received.claims.get("sub_id", payload.get("subject")),
+                         received.issuer)
+        if target is None:
+            continue
+        sessions = Session.objects.active().filter(user_id=target.user_id)
+        if event_type == events.SESSION_REVOKED and target.session_id is not None:
+            sessions = sessions.filter(pk=target.session_id)
+        named.append(sessions)
+    return named
+
+
+def _target(subject: Any, issuer: str) -> subjects.Target | None:
+    try:
+        return subjects.resolve(subject, issuer)
+    except subjects.SubjectUnsupported:
+        return None  # a valid SET about someone we cannot name: nothing to end
+    except subjects.SubjectInvalid as exc:
+        raise SetRefused("invalid_request", f"The SET's subject: {exc}.") from None

@@ -8,6 +8,7 @@ DID...) raises SubjectUnsupported; one that is not a subject at all, SubjectInva
 """
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +29,11 @@ OTHER_FORMATS: dict[str, tuple[str, ...]] = {
 }
 
 
+# Control characters and lone surrogates: no email address, pk or issuer holds one, a
+# database may match a NUL as the string's end (SQLite) or fail on it (PostgreSQL).
+UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
 class SubjectInvalid(ValueError):
     """Not a subject identifier this deployment understands."""
 
@@ -44,16 +50,22 @@ class Target:
 
 def _text(subject: dict, name: str) -> str:
     value = subject.get(name)
-    if not isinstance(value, str) or not value or len(value) > 500:
-        raise SubjectInvalid(f"a {subject.get('format')} subject needs a string {name!r}")
+    if (not isinstance(value, str) or not value or len(value) > 500
+            or UNPRINTABLE.search(value)):
+        raise SubjectInvalid(f"a {subject.get('format')} subject needs a string {name!r} "
+                             "of at most 500 printable characters")
     return value
 
 
 def _pk(value: str) -> Any:
+    """The pk of the user `value` names, spelt exactly `str(pk)` as a subject carries it:
+    '05', '+5' or ' 5' would parse as 5, but they name nobody."""
     model = get_user_model()
     try:
         pk = parse_pk(model, value)  # a number beyond the column's range names nobody
     except (ValidationError, ValueError, TypeError):
+        return None
+    if str(pk) != value:
         return None
     return pk if model._default_manager.filter(pk=pk).exists() else None
 
@@ -63,6 +75,8 @@ def user_of(subject: Any, issuer: str | None) -> Any:
     if not isinstance(subject, dict):
         raise SubjectInvalid("a subject is a JSON object")
     fmt = subject.get("format")
+    if not isinstance(fmt, str):
+        raise SubjectInvalid("a subject's format is a string")
     if fmt == "iss_sub":
         iss, sub = _text(subject, "iss"), _text(subject, "sub")
         ours = {issuer, ssf.issuer() or None, jwt_settings.ISSUER} - {None}
@@ -111,7 +125,8 @@ def _session_id(subject: Any) -> uuid.UUID | None:
     """The session id of an `opaque` session subject; None for an id not shaped as ours."""
     if not isinstance(subject, dict) or subject.get("format") != "opaque":
         raise SubjectInvalid("a session is named by an opaque subject")
+    text = _text(subject, "id")  # outside the try: SubjectInvalid is a ValueError too
     try:
-        return uuid.UUID(_text(subject, "id"))
+        return uuid.UUID(text)
     except ValueError:
         return None

@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from typing import Any, cast
 
+from django.core.exceptions import RequestDataTooBig
 from django.db import transaction
 from django.urls import reverse
 from django.utils.cache import add_never_cache_headers
@@ -255,10 +256,7 @@ class ReceiveView(APIView):
         if not ssf.enabled():
             raise NotFound()
         try:
-            token = request.body.decode("ascii").strip()
-            receiver.act_on(receiver.verify(token))
-        except UnicodeDecodeError:
-            return _refusal("invalid_request", "The body is not a compact JWS.")
+            receiver.act_on(receiver.verify(_set_in(request)))
         except receiver.SetRefused as refused:
             return _refusal(refused.err, refused.description)
         except JwksUnavailable:
@@ -267,6 +265,15 @@ class ReceiveView(APIView):
                             status=status.HTTP_503_SERVICE_UNAVAILABLE,
                             headers={"Retry-After": "30"})
         return Response(status=status.HTTP_202_ACCEPTED)
+
+
+def _set_in(request: Request) -> str:
+    """The body as text; one Django will not read (over DATA_UPLOAD_MAX_MEMORY_SIZE) or
+    not ASCII is refused like any other body that is no SET, in JSON."""
+    try:
+        return request.body.decode("ascii").strip()
+    except (RequestDataTooBig, UnicodeDecodeError):
+        raise receiver.SetRefused("invalid_request", "The body is not a compact JWS.") from None
 
 
 def _refusal(err: str, description: str) -> Response:
