@@ -315,6 +315,20 @@ def test_a_copied_dpop_bound_allauth_access_token_opens_no_door(user, settings):
 
 
 @needs_allauth
+def test_a_copied_dpop_bound_access_token_cannot_log_its_owner_out_of_allauth(user):
+    from tests.dpop_keys import ProofKey
+
+    key, app = ProofKey(), Headless()
+    app.call("post", "/auth/login", {"username": user.username, "password": PASSWORD},
+             HTTP_DPOP=key.proof("POST", "http://testserver/_allauth/app/v1/auth/login"))
+    thief = Headless()
+    resp = thief.call("delete", "/auth/session", HTTP_AUTHORIZATION=f"Bearer {app.access}")
+    assert resp.status_code == 401
+    assert Session.objects.get(pk=sid(app)).revoked_at is None
+    assert app.session().status_code == 200
+
+
+@needs_allauth
 @pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
     "HOLE: a user who turned on TOTP in allauth is still signed in by password alone at "
     "jwt_sessions' own login/ (mounted beside allauth as the docs show): someone holding "
@@ -345,6 +359,26 @@ def test_an_allauth_password_reset_ends_the_thiefs_sessions_too(make_user, mailo
     bearer_thief.session_token = None
     assert bearer_thief.session(HTTP_AUTHORIZATION=f"Bearer {bearer_thief.access}"
                                 ).status_code == 401
+
+
+@needs_allauth
+def test_the_projects_user_rule_refuses_an_allauth_login(user, jwt_settings):
+    jwt_settings(USER_AUTHENTICATION_RULE="tests.rules.staff_only")
+    app = Headless()
+    resp = app.login(user.username)
+    assert resp.status_code == 401, resp.content
+    assert app.access is None and app.session_token is None
+    assert not Session.objects.exists()
+
+
+@needs_allauth
+@pytest.mark.parametrize("change", [{"is_active": False}, {"password": "md5$x$y"}])
+def test_allauths_refresh_is_refused_once_the_user_changed_behind_the_orm(user, change):
+    app = logged_in(user)
+    type(user).objects.filter(pk=user.pk).update(**change)
+    app.session_token = None
+    assert app.refresh_tokens().status_code == 400
+    assert Session.objects.get(pk=sid(app)).rotated_at is None  # nothing was signed
 
 
 # ------------------------------------------------------------------ allauth: bad input
@@ -596,6 +630,17 @@ def test_an_untrusted_forwarded_for_cannot_borrow_the_users_network(api, user):
     api.login_ok(user.username, ip=HOME_IP)
     row = login_row(api, user.username, ip=ATTACKER_IP, HTTP_X_FORWARDED_FOR=HOME_NEIGHBOUR_IP)
     assert row.novelty == ["network"] and row.ip_address == ATTACKER_IP
+
+
+def test_a_forged_forwarded_for_behind_one_proxy_cannot_borrow_the_users_network(
+        api, user, settings):
+    """Behind one proxy, the client's own X-Forwarded-For entries come before the one the
+    proxy appends: only that last one is the client."""
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "NUM_PROXIES": 1}
+    api.login_ok(user.username, ip="10.0.0.1", HTTP_X_FORWARDED_FOR=HOME_IP)
+    row = login_row(api, user.username, ip="10.0.0.1",
+                    HTTP_X_FORWARDED_FOR=f"{HOME_NEIGHBOUR_IP}, {ATTACKER_IP}")
+    assert row.ip_address == ATTACKER_IP and row.novelty == ["network"]
 
 
 def test_refreshing_a_stolen_token_from_another_device_teaches_nothing(api, user):
@@ -968,3 +1013,19 @@ def test_a_login_that_fails_after_evicting_ends_no_session(api, user, jwt_settin
     fresh = api.refresh_ok(kept["refresh"])
     assert drf_code(fresh["access"]) == "ok"
     assert drf_code(kept["access"]) in ("ok", "token_invalid")
+
+
+def test_the_revoke_confirmation_costs_the_same_queries_for_5_or_50_sessions(
+        admin_client, make_user, queries):
+    def confirm(ids: list[str]):
+        return admin_client.post(reverse(CHANGELIST), {"action": "revoke_sessions",
+                                                       "_selected_action": ids})
+
+    ids = [jwt_api.issue_tokens(make_user())["session_id"] for _ in range(50)]
+    confirm(ids[:5])
+    with queries() as few:
+        assert confirm(ids[:5]).status_code == 200
+    with queries() as many:
+        assert confirm(ids).status_code == 200
+    assert len(many) == len(few), "\n".join(q["sql"] for q in many.captured_queries)
+    assert Session.objects.active().count() == 50  # only asked, nothing revoked
