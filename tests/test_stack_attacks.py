@@ -90,6 +90,26 @@ def async_code(access: str) -> str:
     return async_to_sync(run)()
 
 
+def closed_by(access: str, act) -> dict | None:
+    """Open a WebSocket with `access`, run `act()` (sync) once the events are live, and
+    return what the socket was sent next (a close, or None within two seconds)."""
+    import asyncio
+
+    from asgiref.sync import sync_to_async
+
+    from jwt_sessions import events
+    from tests.test_channels import handshake
+
+    async def then(communicator):
+        await asyncio.get_running_loop().run_in_executor(None, events.wait_until_healthy, 5)
+        await sync_to_async(act)()
+        return await communicator.receive_output(timeout=2)
+
+    connected, _, message = handshake(access, then=then)
+    assert connected
+    return message
+
+
 def socket_opens(access: str) -> bool:
     """A Channels WebSocket handshake with the token (needs a transactional test)."""
     from tests.test_channels import handshake
@@ -273,6 +293,16 @@ def test_a_second_login_in_a_signed_in_allauth_session_leaves_the_first_session_
 
 @needs_allauth
 @pytest.mark.django_db(transaction=True)
+def test_allauths_logout_closes_the_sessions_open_socket(user):
+    from jwt_sessions.channels import CLOSE_SESSION_REVOKED
+
+    app = logged_in(user)
+    assert closed_by(app.access, app.logout) == {"type": "websocket.close",
+                                                 "code": CLOSE_SESSION_REVOKED}
+
+
+@needs_allauth
+@pytest.mark.django_db(transaction=True)
 def test_allauths_session_token_opens_no_websocket(user):
     app = logged_in(user)
     assert not socket_opens(app.session_token)
@@ -379,6 +409,24 @@ def test_allauths_refresh_is_refused_once_the_user_changed_behind_the_orm(user, 
     app.session_token = None
     assert app.refresh_tokens().status_code == 400
     assert Session.objects.get(pk=sid(app)).rotated_at is None  # nothing was signed
+
+
+@needs_allauth
+@pytest.mark.parametrize("spelling", ["forwarded_for", "ipv6_in_one_64"])
+def test_allauths_refresh_throttle_counts_the_client_not_its_spelling(user, settings, clock,
+                                                                      spelling):
+    from tests.test_strangers_cost_no_bcrypt import forged
+
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK,
+                               "DEFAULT_THROTTLE_RATES": {"jwt_sessions_refresh": "3/min"}}
+    app = logged_in(user)
+    statuses = []
+    for n in range(4):
+        extra = ({"HTTP_X_FORWARDED_FOR": f"192.0.2.{n}", "REMOTE_ADDR": app.ip}
+                 if spelling == "forwarded_for" else {"REMOTE_ADDR": f"2001:db8:1:2::{n + 1}"})
+        statuses.append(app.call("post", "/tokens/refresh",
+                                 {"refresh_token": forged(sid(app))}, **extra).status_code)
+    assert statuses == [400, 400, 400, 429]
 
 
 # ------------------------------------------------------------------ allauth: bad input
@@ -734,6 +782,16 @@ def test_an_evicted_session_cannot_refresh_and_no_door_takes_it(api, user, jwt_s
     assert Session.objects.active().for_user(user).count() == 1
 
 
+@pytest.mark.django_db(transaction=True)
+def test_an_eviction_by_the_cap_closes_the_evicted_sessions_socket(api, user, jwt_settings):
+    from jwt_sessions.channels import CLOSE_SESSION_REVOKED
+
+    jwt_settings(MAX_SESSIONS_PER_USER=1)
+    evicted = api.login_ok(user.username)
+    assert closed_by(evicted["access"], lambda: api.login_ok(user.username)) == {
+        "type": "websocket.close", "code": CLOSE_SESSION_REVOKED}
+
+
 @needs_allauth
 def test_an_allauth_session_evicted_by_the_cap_is_gone_at_allauth(user, jwt_settings):
     jwt_settings(MAX_SESSIONS_PER_USER=1)
@@ -796,6 +854,33 @@ def test_evict_never_ends_another_users_session(api, user, make_user, jwt_settin
     api.login_ok(user.username)
     api.login_ok(user.username)
     assert drf_code(other["access"]) == "ok"
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
+    "HOLE: when a login over MAX_SESSIONS_PER_USER ('evict') fails after the eviction (under "
+    "REDIS_FAILURE_POLICY 'deny' the store refuses the new session: 503), the eviction is "
+    "rolled back in the database but "
+    "its Redis tombstone stays: the old session is active in the table and refreshes with "
+    "200, yet every access token it gets is refused as session_revoked"))
+def test_a_login_that_fails_after_evicting_ends_no_session(api, user, jwt_settings,
+                                                           monkeypatch):
+    from jwt_sessions.exceptions import ServiceUnavailable
+    from jwt_sessions.redis import mirror
+
+    jwt_settings(MAX_SESSIONS_PER_USER=1, REDIS_FAILURE_POLICY="deny")
+    kept = api.login_ok(user.username)
+    real = mirror.cache_session
+
+    def refuses(session):
+        raise ServiceUnavailable()
+
+    monkeypatch.setattr(mirror, "cache_session", refuses)
+    assert api.login(user.username).status_code == 503
+    monkeypatch.setattr(mirror, "cache_session", real)
+    assert Session.objects.get(pk=kept["session_id"]).revoked_at is None
+    fresh = api.refresh_ok(kept["refresh"])
+    assert drf_code(fresh["access"]) == "ok"
+    assert drf_code(kept["access"]) in ("ok", "token_invalid")
 
 
 def _http_logins(username: str, count: int) -> list[int]:
@@ -987,32 +1072,6 @@ def test_the_users_admin_page_costs_the_same_queries_for_3_or_30_sessions(admin_
         assert admin_client.get(page).status_code == 200
     assert len(many) == len(few), "\n".join(q["sql"] for q in many.captured_queries)
 
-
-
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "HOLE: when a login over MAX_SESSIONS_PER_USER ('evict') fails after the eviction (the "
-    "store refuses the new session: 503), the eviction is rolled back in the database but "
-    "its Redis tombstone stays: the old session is active in the table and refreshes with "
-    "200, yet every access token it gets is refused as session_revoked"))
-def test_a_login_that_fails_after_evicting_ends_no_session(api, user, jwt_settings,
-                                                           monkeypatch):
-    from jwt_sessions.exceptions import ServiceUnavailable
-    from jwt_sessions.redis import mirror
-
-    jwt_settings(MAX_SESSIONS_PER_USER=1)
-    kept = api.login_ok(user.username)
-    real = mirror.cache_session
-
-    def refuses(session):
-        raise ServiceUnavailable()
-
-    monkeypatch.setattr(mirror, "cache_session", refuses)
-    assert api.login(user.username).status_code == 503
-    monkeypatch.setattr(mirror, "cache_session", real)
-    assert Session.objects.get(pk=kept["session_id"]).revoked_at is None
-    fresh = api.refresh_ok(kept["refresh"])
-    assert drf_code(fresh["access"]) == "ok"
-    assert drf_code(kept["access"]) in ("ok", "token_invalid")
 
 
 def test_the_revoke_confirmation_costs_the_same_queries_for_5_or_50_sessions(
