@@ -40,7 +40,7 @@ from .new_devices import announce, novelty_of, whereabouts_of
 from .pairs import TokenPair, capped_end, token_pair
 from .redis import mirror
 from .redis.mirror import SessionKeys
-from .session_caps import enforce_session_cap
+from .session_caps import evict, sessions_over_cap
 from .shared_signals.outbox import record_credential_change, record_revocations
 from .tokens import make_refresh_token, new_jti, parse_refresh_token
 
@@ -88,7 +88,7 @@ def issue_tokens(user: Any, request: Any = None, amr: Iterable[str] = (),
     secret_hash = hash_new_session_secret(secret)  # outside the lock on the user's row
     with transaction.atomic():
         _lock_credentials(user)
-        enforce_session_cap(user)
+        over_cap = sessions_over_cap(user)
         novelty = novelty_of(user, whereabouts)
         session = Session.objects.create(
             id=session_id, user=user, refresh_token_bcrypt=secret_hash,
@@ -101,6 +101,7 @@ def issue_tokens(user: Any, request: Any = None, amr: Iterable[str] = (),
             auth_time=now, amr=list(amr), expires_at=capped_end(idle_end, absolute_end),
             absolute_expires_at=absolute_end, dpop_jkt=dpop_jkt)
         mirror.cache_session(session)
+        evict(over_cap)
     logger.info("Session %s opened for user %s", session_id, user.pk)
     metrics.login()
     django_request = getattr(request, "_request", request)

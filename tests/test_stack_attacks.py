@@ -885,12 +885,6 @@ def test_evict_never_ends_another_users_session(api, user, make_user, jwt_settin
     assert drf_code(other["access"]) == "ok"
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "HOLE: when a login over MAX_SESSIONS_PER_USER ('evict') fails after the eviction (under "
-    "REDIS_FAILURE_POLICY 'deny' the store refuses the new session: 503), the eviction is "
-    "rolled back in the database but "
-    "its Redis tombstone stays: the old session is active in the table and refreshes with "
-    "200, yet every access token it gets is refused as session_revoked"))
 def test_a_login_that_fails_after_evicting_ends_no_session(api, user, jwt_settings,
                                                            monkeypatch):
     from jwt_sessions.exceptions import ServiceUnavailable
