@@ -99,9 +99,13 @@ def novelty_of(user: Any, login: Whereabouts) -> list[str]:
 
 
 def announce(user: Any, session: Session, novelty: list[str], request: Any = None) -> None:
-    """Tell the project (`new_device_login`) and, with NEW_DEVICE_EMAIL, the user."""
-    signals.new_device_login.send(sender=Session, user=user, session=session,
-                                  novelty=novelty, request=request)
+    """Tell the project (`new_device_login`) and, with NEW_DEVICE_EMAIL, the user. The
+    login is committed by now: a receiver's error is logged, and the login stands."""
+    for receiver, result in signals.new_device_login.send_robust(
+            sender=Session, user=user, session=session, novelty=novelty, request=request):
+        if isinstance(result, Exception):
+            logger.error("new_device_login receiver %r failed for session %s", receiver,
+                         session.pk, exc_info=result)
     if jwt_settings.NEW_DEVICE_EMAIL:
         send_new_device_email(user, session, novelty)
 

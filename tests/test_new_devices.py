@@ -226,3 +226,24 @@ def test_admin_page_shows_what_was_new(api, user, geoip, admin_client):
     html = admin_client.get(reverse("admin:jwt_sessions_session_change",
                                     args=[phone["session_id"]])).content.decode()
     assert "New device check" in html and "1.1.1.0/24" in html and "Australia" in html
+
+
+def test_a_failing_receiver_does_not_fail_the_login_nor_the_email(api, make_user, geoip,
+                                                                  jwt_settings, caplog):
+    """The session is committed when the signal goes out: a receiver's error must not
+    turn the login into a 500 that leaves the client without its tokens."""
+    jwt_settings(NEW_DEVICE_EMAIL=True)
+
+    def broken(**kwargs):
+        raise RuntimeError("the project's receiver fails")
+
+    signals.new_device_login.connect(broken, sender=Session)
+    try:
+        alice = make_user(email="alice@example.com")
+        api.login_ok(alice.username, ip=BERLIN_IP)
+        api.login_ok(alice.username, ua=UA_IPHONE, ip=SYDNEY_IP)
+    finally:
+        signals.new_device_login.disconnect(broken, sender=Session)
+    assert "new_device_login receiver" in caplog.text
+    assert "the project's receiver fails" in caplog.text
+    assert len(mail.outbox) == 1
