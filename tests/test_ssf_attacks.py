@@ -542,10 +542,6 @@ def test_a_session_id_spelt_otherwise_is_still_only_that_session(victim, api):
 
 
 # ------------------------------------------------------------------ the transmitter's JWKS
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="HOLE: jwks._fetch uses urllib.request.urlopen, "
-                   "which follows redirects: a JWKS URL can send the receiver's GET to any "
-                   "internal address (push refuses redirects, the JWKS fetch does not)")
 def test_a_jwks_redirect_is_not_followed(settings, local_server, victim, api):
     internal = local_server(peer_jwks())
     redirector = local_server({}, status=302, location=internal.url)
@@ -556,10 +552,6 @@ def test_a_jwks_redirect_is_not_followed(settings, local_server, victim, api):
     still_alive(api, victim)
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="HOLE: jwks._parse catches no AttributeError and "
-                   "stores `kid` as a dict key unchecked: a JWKS with a non-object entry or "
-                   "an unhashable kid makes every SET of that transmitter a 500")
 @pytest.mark.parametrize("keys", [["not-a-jwk"], [{**PEER_KEY.as_dict(private=False),
                                                    "kid": ["peer-1"]}], [None]])
 def test_a_malformed_jwks_from_the_url_is_never_a_500(settings, local_server, victim, api,
@@ -583,11 +575,6 @@ def test_a_jwks_url_answering_garbage_refuses_without_a_500(settings, local_serv
     still_alive(api, victim)
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="HOLE: while the JWKS URL fails and nothing is "
-                   "cached, every SET naming that issuer (unsigned will do) fetches it "
-                   "again, each up to PUSH_TIMEOUT: forged SETs hammer the transmitter and "
-                   "hold the receiver's workers")
 def test_a_failing_jwks_is_not_refetched_for_every_forged_set(settings, local_server):
     server = local_server({}, status=500)
     transmitter_at(settings, server.url)
@@ -598,10 +585,6 @@ def test_a_failing_jwks_is_not_refetched_for_every_forged_set(settings, local_se
     assert server.hits <= 1
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="HOLE: once the cached JWKS is older than "
-                   "JWKS_CACHE_TTL and the URL fails, its keys are used but fetched_at is "
-                   "not renewed: every SET fetches again, the unknown-kid bound is ignored")
 def test_a_stale_jwks_whose_url_fails_is_not_refetched_for_every_set(settings, local_server,
                                                                      monkeypatch, victim):
     server = local_server(peer_jwks())
@@ -623,6 +606,124 @@ def test_forged_kids_refetch_a_healthy_jwks_at_most_once_per_interval(settings, 
         refused(receive(signed(claims_for(iss_sub(victim)), key=mine)), "invalid_key")
     assert server.hits <= 2
     still_alive(api, victim)
+
+
+def genuine(key=PEER_KEY) -> str:
+    """A SET that names nobody: acted on (202) whenever the key verifies."""
+    return signed(claims_for(events={NOOP: {}}), key=key)
+
+
+def test_a_failing_jwks_is_tried_again_after_a_doubling_bounded_backoff(settings, local_server,
+                                                                        clock):
+    server = local_server({}, status=500)
+    transmitter_at(settings, server.url)
+    forged = unsigned({"alg": "ES256", "typ": "secevent+jwt", "kid": "peer-1"},
+                      json.dumps(claims_for()).encode())
+    assert receive(forged).status_code == 503
+    for hits, wait in enumerate([5, 10, 20, 40, 60, 60], start=1):
+        clock.tick(wait - 0.5)
+        assert receive(forged).status_code == 503
+        assert server.hits == hits
+        clock.tick(1)
+        assert receive(forged).status_code == 503
+        assert server.hits == hits + 1
+    server.status, server.body = 200, peer_jwks()
+    clock.tick(60)
+    assert receive(genuine()).status_code == 202
+
+
+def test_an_unknown_kid_while_the_jwks_url_fails_is_try_again_later(settings, local_server,
+                                                                   clock):
+    """A genuine SET signed with a rotated key the URL cannot give us now is a 503 (the
+    transmitter retries it), not a final 400; known keys still verify meanwhile."""
+    rotated = ECKey.generate_key("P-256", parameters={"kid": "peer-2"})
+    server = local_server(peer_jwks())
+    transmitter_at(settings, server.url)
+    assert receive(genuine()).status_code == 202
+    server.status = 500
+    clock.tick(6)
+    assert receive(genuine(rotated)).status_code == 503
+    assert receive(genuine(rotated)).status_code == 503
+    assert receive(genuine()).status_code == 202
+    assert server.hits == 2
+    server.status, server.body = 200, {"keys": [*peer_jwks()["keys"],
+                                                rotated.as_dict(private=False)]}
+    clock.tick(6)
+    assert receive(genuine(rotated)).status_code == 202
+    assert server.hits == 3
+
+
+def test_a_refetch_that_is_redirected_keeps_the_keys_and_reaches_nothing(settings,
+                                                                         local_server, clock):
+    internal = local_server(peer_jwks())
+    server = local_server(peer_jwks())
+    transmitter_at(settings, server.url, JWKS_CACHE_TTL=60)
+    assert receive(genuine()).status_code == 202
+    server.status, server.location = 302, internal.url
+    clock.tick(61)
+    assert receive(genuine()).status_code == 202
+    assert (server.hits, internal.hits) == (2, 0)
+
+
+@pytest.mark.parametrize("body", [b"[" * 200_000, b'{"keys": ' + b"[" * 200_000])
+def test_a_deeply_nested_jwks_is_a_failed_fetch_not_a_500(settings, local_server, body):
+    transmitter_at(settings, local_server(body).url)
+    resp = receive(genuine())
+    assert resp.status_code == 503, resp.status_code
+    resp.json()
+
+
+def test_concurrent_sets_share_one_fetch_of_a_failing_jwks(settings, monkeypatch):
+    """A burst of SETs while the URL hangs: one fetch, whose failure answers them all."""
+    transmitter_at(settings, "https://peer.example.test/jwks.json")
+    calls = []
+
+    def slow_failure(url: str):
+        calls.append(url)
+        time.sleep(0.3)
+        raise jwks_cache.JwksUnavailable("timed out")
+
+    monkeypatch.setattr(jwks_cache, "_fetch", slow_failure)
+    transmitter = {"issuer": PEER, "jwks": "https://peer.example.test/jwks.json"}
+    outcomes = []
+
+    def one_set() -> None:
+        try:
+            jwks_cache.key_for(transmitter, "peer-1")
+        except jwks_cache.JwksUnavailable:
+            outcomes.append("unavailable")
+
+    threads = [threading.Thread(target=one_set) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert outcomes == ["unavailable"] * 6 and len(calls) == 1
+
+
+def test_stale_keys_serve_at_once_while_another_request_fetches(settings, local_server,
+                                                                monkeypatch):
+    """A refetch that hangs holds only the request that makes it: the others use the
+    keys they have (a kid they name), without waiting for it."""
+    server = local_server(peer_jwks())
+    transmitter_at(settings, server.url, JWKS_CACHE_TTL=0)
+    transmitter = {"issuer": PEER, "jwks": server.url}
+    jwks_cache.key_for(transmitter, "peer-1")
+    started, release, waited_in_vain = threading.Event(), threading.Event(), []
+
+    def hanging(url: str):
+        started.set()
+        waited_in_vain.append(not release.wait(5))
+        raise jwks_cache.JwksUnavailable("timed out")
+
+    monkeypatch.setattr(jwks_cache, "_fetch", hanging)
+    fetcher = threading.Thread(target=jwks_cache.key_for, args=(transmitter, "peer-1"))
+    fetcher.start()
+    assert started.wait(5)
+    assert jwks_cache.key_for(transmitter, "peer-1") is not None
+    release.set()
+    fetcher.join(10)
+    assert waited_in_vain == [False]
 
 
 # ------------------------------------------------------------------ streams of someone else
