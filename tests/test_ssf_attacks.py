@@ -1056,11 +1056,6 @@ def test_basic_credentials_on_introspection_are_no_unthrottled_password_oracle(
     assert 429 in statuses, statuses
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="HOLE: a receiver may create its stream with the `aud` of another "
-                   "account's stream (or of a deployment that trusts us): it then holds "
-                   "genuine SETs for that audience and can replay them there later (a "
-                   "credential-change ends the user's new sessions, within RETENTION)")
 def test_a_stream_cannot_take_the_audience_of_another_accounts_stream(
         create_stream, intruder, api, user):
     create_stream(aud="https://rp.example.test/")
@@ -1070,10 +1065,6 @@ def test_a_stream_cannot_take_the_audience_of_another_accounts_stream(
     assert resp.status_code == 400, resp.status_code
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="HOLE: DeliverySerializer accepts an authorization_header with "
-                   "a bare CR or LF (201): http.client then refuses to "
-                   "send it, so the stream silently fails every push until MAX_ATTEMPTS")
 @pytest.mark.parametrize("header", ["Bearer x\r\nX-Injected: 1", "Bearer x\nY", "Bearer x\rY"])
 def test_an_unsendable_authorization_header_is_refused_at_creation(manager_token,
                                                                    push_receiver, header):
@@ -1081,3 +1072,61 @@ def test_an_unsendable_authorization_header_is_refused_at_creation(manager_token
         "method": PUSH, "endpoint_url": push_receiver.url, "authorization_header": header}},
         **bearer(manager_token))
     assert resp.status_code == 400, resp.status_code
+
+
+@pytest.mark.parametrize("header", ["Bearer x\x0bY", "Bearer x\x7f", "Bearer caf\u00e9",
+                                    "Bearer x\u2028Y", "Bearer x\x85Y"])
+def test_an_authorization_header_is_visible_ascii_or_refused(manager_token, push_receiver,
+                                                             header):
+    resp = send_json(Client().post, url("ssf_stream"), {"delivery": {
+        "method": PUSH, "endpoint_url": push_receiver.url, "authorization_header": header}},
+        **bearer(manager_token))
+    assert resp.status_code == 400, resp.status_code
+    assert "authorization_header" in resp.json()["delivery"]
+    assert not SsfStream.objects.exists()
+
+
+@pytest.mark.parametrize("verb", ["patch", "put"])
+def test_an_unsendable_authorization_header_is_refused_on_update(create_stream, manager_token,
+                                                                 push_receiver, verb):
+    stream = create_stream({"method": PUSH, "endpoint_url": push_receiver.url,
+                            "authorization_header": "Bearer good\ttoken-._~+/="})
+    resp = send_json(getattr(Client(), verb), url("ssf_stream"), {
+        "stream_id": stream["stream_id"], "delivery": {
+            "method": PUSH, "endpoint_url": push_receiver.url,
+            "authorization_header": "Bearer x\r\nX-Injected: 1"}}, **bearer(manager_token))
+    assert resp.status_code == 400, resp.status_code
+    saved = SsfStream.objects.get(pk=stream["stream_id"])
+    assert saved.authorization_header == "Bearer good\ttoken-._~+/="
+
+
+def test_a_stream_cannot_take_another_accounts_default_audience(create_stream, intruder):
+    theirs = create_stream()
+    resp = send_json(Client().post, url("ssf_stream"),
+                     {"delivery": {"method": POLL}, "aud": theirs["aud"]}, **bearer(intruder))
+    assert resp.status_code == 400 and "aud" in resp.json(), resp.status_code
+    assert SsfStream.objects.filter(audience=theirs["aud"]).count() == 1
+
+
+def test_an_account_may_open_a_second_stream_for_its_own_audience(create_stream):
+    first = create_stream(aud="https://rp.example.test/")
+    second = create_stream(aud="https://rp.example.test/")
+    assert first["stream_id"] != second["stream_id"]
+    assert first["aud"] == second["aud"] == "https://rp.example.test/"
+
+
+def test_a_stream_cannot_take_an_audience_this_deployment_answers_to(settings, api,
+                                                                     stream_manager):
+    """Our transmitters' audiences (SETs for us) and our access tokens' audience: a
+    receiver holding SETs for them could replay them here or to our token verifiers."""
+    from jwt_sessions.shared_signals.serializers import own_audiences
+
+    settings.JWT_SESSIONS = {**settings.JWT_SESSIONS, "AUDIENCE": "https://api.example.test/"}
+    auth = bearer(api.login_ok(stream_manager.username)["access"])
+    for aud in (PEER_AUDIENCE, "https://api.example.test/"):
+        resp = send_json(Client().post, url("ssf_stream"),
+                         {"delivery": {"method": POLL}, "aud": aud}, **auth)
+        assert resp.status_code == 400 and "aud" in resp.json(), (aud, resp.status_code)
+    assert not SsfStream.objects.exists()
+    settings.JWT_SESSIONS = {**settings.JWT_SESSIONS, "AUDIENCE": ["https://a/", "https://b/"]}
+    assert own_audiences() == {PEER_AUDIENCE, "https://a/", "https://b/"}
