@@ -1030,11 +1030,6 @@ def test_our_own_issuer_in_a_peers_subject_is_documented_to_name_our_users(victi
 
 
 # ------------------------------------------------------------------ later additions
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="HOLE: IntrospectView takes the site's BasicAuthentication but "
-                   "throttles only authenticated callers: wrong passwords sent as Basic "
-                   "credentials are never throttled (the login's per-user limit is "
-                   "bypassed), and 401 vs 403 tells a right password of any user")
 def test_basic_credentials_on_introspection_are_no_unthrottled_password_oracle(
         api, tokens, make_user, settings, clock):
     import base64
@@ -1130,3 +1125,92 @@ def test_a_stream_cannot_take_an_audience_this_deployment_answers_to(settings, a
     assert not SsfStream.objects.exists()
     settings.JWT_SESSIONS = {**settings.JWT_SESSIONS, "AUDIENCE": ["https://a/", "https://b/"]}
     assert own_audiences() == {PEER_AUDIENCE, "https://a/", "https://b/"}
+
+
+def basic_on_introspection(settings, login: str, login_user: str) -> None:
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_AUTHENTICATION_CLASSES": [
+            "jwt_sessions.authentication.JWTSessionAuthentication",
+            "rest_framework.authentication.BasicAuthentication"],
+        "DEFAULT_THROTTLE_RATES": {"jwt_sessions_login": login,
+                                   "jwt_sessions_login_user": login_user}}
+
+
+def introspect_as(api, token: str, username: str, password: str, ip: str = "203.0.113.9"):
+    import base64
+
+    credentials = base64.b64encode(f"{username}:{password}".encode()).decode()
+    return post_form(api, "introspect", {"token": token},
+                     HTTP_AUTHORIZATION=f"Basic {credentials}", REMOTE_ADDR=ip)
+
+
+def test_a_gateway_with_right_basic_credentials_is_not_held_to_the_login_rates(
+        api, tokens, make_user, settings, clock):
+    from tests.conftest import PASSWORD
+
+    basic_on_introspection(settings, "2/min", "1/min")
+    account = make_user()
+    grant_introspection(account)
+    answers = [introspect_as(api, tokens["access"], account.username, PASSWORD)
+               for _ in range(10)]
+    assert [resp.status_code for resp in answers] == [200] * 10
+    assert answers[-1].json()["active"] is True
+
+
+def test_basic_guesses_and_failed_logins_share_one_per_username_bucket(
+        api, tokens, make_user, settings, clock):
+    """Two failed logins and one failed Basic check use up 3/min: the right password
+    is then throttled at both doors, and tells nothing."""
+    from tests.conftest import PASSWORD
+
+    basic_on_introspection(settings, "100/min", "3/min")
+    target = make_user()
+    grant_introspection(target)
+    assert [api.login(target.username, "wrong").status_code for _ in range(2)] == [401, 401]
+    assert introspect_as(api, tokens["access"], f" {target.username.upper()}",
+                         "wrong").status_code == 401
+    assert introspect_as(api, tokens["access"], target.username, PASSWORD).status_code == 429
+    assert api.login(target.username).status_code == 429
+
+
+def test_a_throttled_basic_attempt_checks_no_password(api, tokens, make_user, settings, clock):
+    from django.contrib.auth.signals import user_login_failed
+
+    basic_on_introspection(settings, "100/min", "2/min")
+    target = make_user()
+    failures = []
+
+    def failed(sender, credentials, **kwargs) -> None:
+        failures.append(credentials)
+
+    user_login_failed.connect(failed)
+    try:
+        statuses = [introspect_as(api, tokens["access"], target.username, f"guess-{n}")
+                    .status_code for n in range(5)]
+    finally:
+        user_login_failed.disconnect(failed)
+    assert statuses == [401, 401, 429, 429, 429]
+    assert len(failures) == 2
+    resp = introspect_as(api, tokens["access"], target.username, "guess-9")
+    assert resp.status_code == 429 and resp["Retry-After"]
+
+
+def test_basic_guesses_at_many_usernames_hit_the_address_limit(api, tokens, make_user,
+                                                              settings, clock):
+    basic_on_introspection(settings, "5/min", "100/min")
+    statuses = [introspect_as(api, tokens["access"], make_user().username, "guess")
+                .status_code for _ in range(8)]
+    assert statuses == [401] * 5 + [429] * 3
+    assert introspect_as(api, tokens["access"], "x", "y",
+                         ip="203.0.113.10").status_code == 401  # another address
+
+
+@pytest.mark.parametrize("header", ["Basic", "Basic !!!!", "Basic a b", "Basic bm9jb2xvbg==",
+                                    "basic " + "A" * 5000, "Basic /w=="])
+def test_a_malformed_basic_header_is_a_401_not_a_500(api, tokens, settings, clock, header):
+    basic_on_introspection(settings, "100/min", "100/min")
+    resp = post_form(api, "introspect", {"token": tokens["access"]},
+                     HTTP_AUTHORIZATION=header)
+    assert resp.status_code == 401, resp.status_code
+    assert "active" not in resp.json()
