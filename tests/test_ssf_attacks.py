@@ -726,6 +726,31 @@ def test_stale_keys_serve_at_once_while_another_request_fetches(settings, local_
     assert waited_in_vain == [False]
 
 
+def test_a_hanging_first_fetch_holds_the_others_no_longer_than_a_fetch_may_take(
+        settings, monkeypatch):
+    """Nothing cached and the one fetch hangs (a transmitter that drips its answer):
+    the other SETs wait at most PUSH_TIMEOUT for it, then are told to try again."""
+    transmitter_at(settings, "https://peer.example.test/jwks.json", PUSH_TIMEOUT=0.2)
+    transmitter = {"issuer": PEER, "jwks": "https://peer.example.test/jwks.json"}
+    started, release, waited_in_vain = threading.Event(), threading.Event(), []
+
+    def hanging(url: str):
+        started.set()
+        waited_in_vain.append(not release.wait(10))
+        raise jwks_cache.JwksUnavailable("timed out")
+
+    monkeypatch.setattr(jwks_cache, "_fetch", hanging)
+    fetcher = threading.Thread(target=lambda: pytest.raises(
+        jwks_cache.JwksUnavailable, jwks_cache.key_for, transmitter, "peer-1"))
+    fetcher.start()
+    assert started.wait(5)
+    with pytest.raises(jwks_cache.JwksUnavailable):
+        jwks_cache.key_for(transmitter, "peer-1")
+    release.set()
+    fetcher.join(10)
+    assert waited_in_vain == [False]
+
+
 # ------------------------------------------------------------------ streams of someone else
 @pytest.fixture
 def intruder(api, make_user):

@@ -126,10 +126,12 @@ def _keys_from_url(url: str, kid: str | None) -> Keys:
         source = _sources.setdefault(url, _Source())
     if source.known.needs_fetch(kid, time.monotonic()):
         # Stale keys that have this kid serve at once while another request fetches;
-        # without it, wait for that fetch rather than refuse a key it may bring.
+        # without it, wait (as long as one fetch may take) rather than refuse a key that
+        # fetch may bring.
         keys = source.known.keys
         has_kid = keys is not None and _pick(keys, kid) is not None
-        if source.fetching.acquire(blocking=not has_kid):
+        wait = 0.0 if has_kid else ssf.setting("PUSH_TIMEOUT").total_seconds()
+        if source.fetching.acquire(timeout=wait):
             try:
                 _refresh(source, url, kid)
             finally:
