@@ -248,20 +248,26 @@ def username_of(request: Any) -> str | None:
     return value
 
 
+def _authorization(request: Any) -> list[bytes]:
+    """The Authorization header's words, split as DRF's authentication classes split
+    them (at any whitespace: a tab separates the scheme too)."""
+    return get_authorization_header(request).split()
+
+
 def presents_basic_credentials(request: Any) -> bool:
     """The request's Authorization header is of the Basic scheme (a password to check)."""
-    scheme = get_authorization_header(request).partition(b" ")[0]
-    return scheme.lower() == b"basic"
+    words = _authorization(request)
+    return bool(words) and words[0].lower() == b"basic"
 
 
 def basic_username(request: Any) -> str | None:
     """The user id of `Authorization: Basic` credentials, decoded as DRF's
     BasicAuthentication decodes them; None if there is none to check."""
-    parts = get_authorization_header(request).split()
-    if len(parts) != 2 or parts[0].lower() != b"basic":
+    words = _authorization(request)
+    if len(words) != 2 or words[0].lower() != b"basic":
         return None
     try:
-        decoded = base64.b64decode(parts[1])
+        decoded = base64.b64decode(words[1])
     except (binascii.Error, ValueError):
         return None  # refused before any password is checked
     try:

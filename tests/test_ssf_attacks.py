@@ -1162,12 +1162,13 @@ def basic_on_introspection(settings, login: str, login_user: str) -> None:
                                    "jwt_sessions_login_user": login_user}}
 
 
-def introspect_as(api, token: str, username: str, password: str, ip: str = "203.0.113.9"):
+def introspect_as(api, token: str, username: str, password: str, ip: str = "203.0.113.9",
+                  scheme: str = "Basic "):
     import base64
 
     credentials = base64.b64encode(f"{username}:{password}".encode()).decode()
     return post_form(api, "introspect", {"token": token},
-                     HTTP_AUTHORIZATION=f"Basic {credentials}", REMOTE_ADDR=ip)
+                     HTTP_AUTHORIZATION=f"{scheme}{credentials}", REMOTE_ADDR=ip)
 
 
 def test_a_gateway_with_right_basic_credentials_is_not_held_to_the_login_rates(
@@ -1197,6 +1198,17 @@ def test_basic_guesses_and_failed_logins_share_one_per_username_bucket(
                          "wrong").status_code == 401
     assert introspect_as(api, tokens["access"], target.username, PASSWORD).status_code == 429
     assert api.login(target.username).status_code == 429
+
+
+@pytest.mark.parametrize("scheme", ["basic\t", " BASIC  ", "Basic\t \t"])
+def test_basic_credentials_spelt_otherwise_are_throttled_too(api, tokens, make_user, settings,
+                                                            clock, scheme):
+    """DRF reads the scheme case-insensitively and split at any whitespace: so do we."""
+    basic_on_introspection(settings, "100/min", "2/min")
+    target = make_user()
+    statuses = [introspect_as(api, tokens["access"], target.username, f"guess-{n}",
+                              scheme=scheme).status_code for n in range(4)]
+    assert statuses == [401, 401, 429, 429]
 
 
 def test_a_throttled_basic_attempt_checks_no_password(api, tokens, make_user, settings, clock):
