@@ -12,6 +12,8 @@ a window boundary; an attacker gains nothing from concurrency.
 """
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import logging
 import time
@@ -23,6 +25,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.contrib.auth.signals import user_logged_in
 from django.dispatch import receiver
+from rest_framework.authentication import get_authorization_header
 from rest_framework.settings import api_settings
 from rest_framework.throttling import BaseThrottle, SimpleRateThrottle
 
@@ -154,7 +157,7 @@ class LoginUserRateThrottle(_SessionThrottle):
         return username_of(request)
 
     def counted(self, request: Any, key: str, duration: int) -> None:
-        _held_slots(request).append(_Slot(key, duration))
+        _hold(request, key, duration)
 
 
 @dataclass(frozen=True)
@@ -174,6 +177,11 @@ def _held_slots(request: Any) -> list[_Slot]:
     return slots
 
 
+def _hold(request: Any, key: str, duration: int) -> None:
+    """The request keeps its slot, unless its password proves right (give_back_slots)."""
+    _held_slots(request).append(_Slot(key, duration))
+
+
 def give_back_slots(request: Any) -> None:
     """Give back every slot the request holds (same window), at most once each."""
     slots = _held_slots(request)
@@ -191,6 +199,23 @@ class ReauthenticateUserRateThrottle(LoginUserRateThrottle):
 
     def get_username(self, request: Any) -> str | None:
         return request.user.get_username() if request.user.is_authenticated else None
+
+
+class BasicAddressRateThrottle(LoginRateThrottle):
+    """Password checks of HTTP Basic credentials per address, in the login's bucket.
+    Unlike a login's, a check that succeeds gives its slot back: a service account's
+    steady calls are no guesses."""
+
+    def counted(self, request: Any, key: str, duration: int) -> None:
+        _hold(request, key, duration)
+
+
+class BasicUserRateThrottle(LoginUserRateThrottle):
+    """Failed HTTP Basic credentials count in the login's per-username bucket, so
+    another door that checks passwords buys no extra guesses."""
+
+    def get_username(self, request: Any) -> str | None:
+        return basic_username(request)
 
 
 class IntrospectRateThrottle(_SessionThrottle):
@@ -221,6 +246,36 @@ def username_of(request: Any) -> str | None:
     if not value or len(value) > USERNAME_MAX_LENGTH:
         return None  # a 400 too, before any password is checked
     return value
+
+
+def _authorization(request: Any) -> list[bytes]:
+    """The Authorization header's words, split as DRF's authentication classes split
+    them (at any whitespace: a tab separates the scheme too)."""
+    return get_authorization_header(request).split()
+
+
+def presents_basic_credentials(request: Any) -> bool:
+    """The request's Authorization header is of the Basic scheme (a password to check)."""
+    words = _authorization(request)
+    return bool(words) and words[0].lower() == b"basic"
+
+
+def basic_username(request: Any) -> str | None:
+    """The user id of `Authorization: Basic` credentials, decoded as DRF's
+    BasicAuthentication decodes them; None if there is none to check."""
+    words = _authorization(request)
+    if len(words) != 2 or words[0].lower() != b"basic":
+        return None
+    try:
+        decoded = base64.b64decode(words[1])
+    except (binascii.Error, ValueError):
+        return None  # refused before any password is checked
+    try:
+        text = decoded.decode("utf-8")
+    except UnicodeDecodeError:
+        text = decoded.decode("latin-1")
+    userid, colon, _ = text.partition(":")
+    return userid if colon else None
 
 
 def fold_username(username: str) -> str:

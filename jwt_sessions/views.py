@@ -55,12 +55,15 @@ from .serializers import (
 )
 from .session_caps import cap_headers
 from .throttling import (
+    BasicAddressRateThrottle,
+    BasicUserRateThrottle,
     IntrospectRateThrottle,
     LoginRateThrottle,
     LoginUserRateThrottle,
     ReauthenticateUserRateThrottle,
     RefreshRateThrottle,
     give_back_slots,
+    presents_basic_credentials,
 )
 from .tokens import AccessClaims, jwks
 
@@ -319,6 +322,8 @@ class IntrospectView(TokenEndpointView):
 
     permission_classes = [IsAuthenticated, CanIntrospect]
     throttle_classes = [IntrospectRateThrottle]
+    # Checked before HTTP Basic credentials are: a password check, throttled as a login's.
+    password_throttle_classes = [BasicAddressRateThrottle, BasicUserRateThrottle]
 
     def dispatch(self, request: Any, *args: Any, **kwargs: Any) -> Any:
         with gateway.caller_and_token_together(request):  # one Redis round trip for both
@@ -331,6 +336,22 @@ class IntrospectView(TokenEndpointView):
         classes: list[type[BaseAuthentication]] = [JWTSessionAuthentication]
         classes += [cls for cls in defaults if cls not in classes]
         return [cls() for cls in classes]
+
+    def perform_authentication(self, request: Request) -> None:
+        """Basic credentials are a password check: without the login's throttles (only
+        failures count) they would be a guesser's unthrottled door, and their 401 or
+        403 tells a right password."""
+        if not presents_basic_credentials(request):
+            super().perform_authentication(request)
+            return
+        throttles = [throttle() for throttle in self.password_throttle_classes]
+        waits = [throttle.wait() for throttle in throttles
+                 if not throttle.allow_request(request, self)]
+        if waits:
+            self.throttled(request, max((w for w in waits if w is not None), default=None))
+        super().perform_authentication(request)
+        if request.user.is_authenticated:
+            give_back_slots(request)
 
     def post(self, request: Request) -> Response:
         return Response(introspection.introspect(self.token(request)))

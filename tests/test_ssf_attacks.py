@@ -515,10 +515,6 @@ def test_a_session_id_spelt_otherwise_is_still_only_that_session(victim, api):
 
 
 # ------------------------------------------------------------------ the transmitter's JWKS
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="HOLE: jwks._fetch uses urllib.request.urlopen, "
-                   "which follows redirects: a JWKS URL can send the receiver's GET to any "
-                   "internal address (push refuses redirects, the JWKS fetch does not)")
 def test_a_jwks_redirect_is_not_followed(settings, local_server, victim, api):
     internal = local_server(peer_jwks())
     redirector = local_server({}, status=302, location=internal.url)
@@ -529,10 +525,6 @@ def test_a_jwks_redirect_is_not_followed(settings, local_server, victim, api):
     still_alive(api, victim)
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="HOLE: jwks._parse catches no AttributeError and "
-                   "stores `kid` as a dict key unchecked: a JWKS with a non-object entry or "
-                   "an unhashable kid makes every SET of that transmitter a 500")
 @pytest.mark.parametrize("keys", [["not-a-jwk"], [{**PEER_KEY.as_dict(private=False),
                                                    "kid": ["peer-1"]}], [None]])
 def test_a_malformed_jwks_from_the_url_is_never_a_500(settings, local_server, victim, api,
@@ -556,11 +548,6 @@ def test_a_jwks_url_answering_garbage_refuses_without_a_500(settings, local_serv
     still_alive(api, victim)
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="HOLE: while the JWKS URL fails and nothing is "
-                   "cached, every SET naming that issuer (unsigned will do) fetches it "
-                   "again, each up to PUSH_TIMEOUT: forged SETs hammer the transmitter and "
-                   "hold the receiver's workers")
 def test_a_failing_jwks_is_not_refetched_for_every_forged_set(settings, local_server):
     server = local_server({}, status=500)
     transmitter_at(settings, server.url)
@@ -571,10 +558,6 @@ def test_a_failing_jwks_is_not_refetched_for_every_forged_set(settings, local_se
     assert server.hits <= 1
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="HOLE: once the cached JWKS is older than "
-                   "JWKS_CACHE_TTL and the URL fails, its keys are used but fetched_at is "
-                   "not renewed: every SET fetches again, the unknown-kid bound is ignored")
 def test_a_stale_jwks_whose_url_fails_is_not_refetched_for_every_set(settings, local_server,
                                                                      monkeypatch, victim):
     server = local_server(peer_jwks())
@@ -596,6 +579,149 @@ def test_forged_kids_refetch_a_healthy_jwks_at_most_once_per_interval(settings, 
         refused(receive(signed(claims_for(iss_sub(victim)), key=mine)), "invalid_key")
     assert server.hits <= 2
     still_alive(api, victim)
+
+
+def genuine(key=PEER_KEY) -> str:
+    """A SET that names nobody: acted on (202) whenever the key verifies."""
+    return signed(claims_for(events={NOOP: {}}), key=key)
+
+
+def test_a_failing_jwks_is_tried_again_after_a_doubling_bounded_backoff(settings, local_server,
+                                                                        clock):
+    server = local_server({}, status=500)
+    transmitter_at(settings, server.url)
+    forged = unsigned({"alg": "ES256", "typ": "secevent+jwt", "kid": "peer-1"},
+                      json.dumps(claims_for()).encode())
+    assert receive(forged).status_code == 503
+    for hits, wait in enumerate([5, 10, 20, 40, 60, 60], start=1):
+        clock.tick(wait - 0.5)
+        assert receive(forged).status_code == 503
+        assert server.hits == hits
+        clock.tick(1)
+        assert receive(forged).status_code == 503
+        assert server.hits == hits + 1
+    server.status, server.body = 200, peer_jwks()
+    clock.tick(60)
+    assert receive(genuine()).status_code == 202
+
+
+def test_an_unknown_kid_while_the_jwks_url_fails_is_try_again_later(settings, local_server,
+                                                                   clock):
+    """A genuine SET signed with a rotated key the URL cannot give us now is a 503 (the
+    transmitter retries it), not a final 400; known keys still verify meanwhile."""
+    rotated = ECKey.generate_key("P-256", parameters={"kid": "peer-2"})
+    server = local_server(peer_jwks())
+    transmitter_at(settings, server.url)
+    assert receive(genuine()).status_code == 202
+    server.status = 500
+    clock.tick(6)
+    assert receive(genuine(rotated)).status_code == 503
+    assert receive(genuine(rotated)).status_code == 503
+    assert receive(genuine()).status_code == 202
+    assert server.hits == 2
+    server.status, server.body = 200, {"keys": [*peer_jwks()["keys"],
+                                                rotated.as_dict(private=False)]}
+    clock.tick(6)
+    assert receive(genuine(rotated)).status_code == 202
+    assert server.hits == 3
+
+
+def test_a_refetch_that_is_redirected_keeps_the_keys_and_reaches_nothing(settings,
+                                                                         local_server, clock):
+    internal = local_server(peer_jwks())
+    server = local_server(peer_jwks())
+    transmitter_at(settings, server.url, JWKS_CACHE_TTL=60)
+    assert receive(genuine()).status_code == 202
+    server.status, server.location = 302, internal.url
+    clock.tick(61)
+    assert receive(genuine()).status_code == 202
+    assert (server.hits, internal.hits) == (2, 0)
+
+
+@pytest.mark.parametrize("body", [b"[" * 200_000, b'{"keys": ' + b"[" * 200_000])
+def test_a_deeply_nested_jwks_is_a_failed_fetch_not_a_500(settings, local_server, body):
+    transmitter_at(settings, local_server(body).url)
+    resp = receive(genuine())
+    assert resp.status_code == 503, resp.status_code
+    resp.json()
+
+
+def test_concurrent_sets_share_one_fetch_of_a_failing_jwks(settings, monkeypatch):
+    """A burst of SETs while the URL hangs: one fetch, whose failure answers them all."""
+    transmitter_at(settings, "https://peer.example.test/jwks.json")
+    calls = []
+
+    def slow_failure(url: str):
+        calls.append(url)
+        time.sleep(0.3)
+        raise jwks_cache.JwksUnavailable("timed out")
+
+    monkeypatch.setattr(jwks_cache, "_fetch", slow_failure)
+    transmitter = {"issuer": PEER, "jwks": "https://peer.example.test/jwks.json"}
+    outcomes = []
+
+    def one_set() -> None:
+        try:
+            jwks_cache.key_for(transmitter, "peer-1")
+        except jwks_cache.JwksUnavailable:
+            outcomes.append("unavailable")
+
+    threads = [threading.Thread(target=one_set) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert outcomes == ["unavailable"] * 6 and len(calls) == 1
+
+
+def test_stale_keys_serve_at_once_while_another_request_fetches(settings, local_server,
+                                                                monkeypatch):
+    """A refetch that hangs holds only the request that makes it: the others use the
+    keys they have (a kid they name), without waiting for it."""
+    server = local_server(peer_jwks())
+    transmitter_at(settings, server.url, JWKS_CACHE_TTL=0)
+    transmitter = {"issuer": PEER, "jwks": server.url}
+    jwks_cache.key_for(transmitter, "peer-1")
+    started, release, waited_in_vain = threading.Event(), threading.Event(), []
+
+    def hanging(url: str):
+        started.set()
+        waited_in_vain.append(not release.wait(5))
+        raise jwks_cache.JwksUnavailable("timed out")
+
+    monkeypatch.setattr(jwks_cache, "_fetch", hanging)
+    fetcher = threading.Thread(target=jwks_cache.key_for, args=(transmitter, "peer-1"))
+    fetcher.start()
+    assert started.wait(5)
+    assert jwks_cache.key_for(transmitter, "peer-1") is not None
+    release.set()
+    fetcher.join(10)
+    assert waited_in_vain == [False]
+
+
+def test_a_hanging_first_fetch_holds_the_others_no_longer_than_a_fetch_may_take(
+        settings, monkeypatch):
+    """Nothing cached and the one fetch hangs (a transmitter that drips its answer):
+    the other SETs wait at most PUSH_TIMEOUT for it, then are told to try again."""
+    transmitter_at(settings, "https://peer.example.test/jwks.json", PUSH_TIMEOUT=0.2)
+    transmitter = {"issuer": PEER, "jwks": "https://peer.example.test/jwks.json"}
+    started, release, waited_in_vain = threading.Event(), threading.Event(), []
+
+    def hanging(url: str):
+        started.set()
+        waited_in_vain.append(not release.wait(10))
+        raise jwks_cache.JwksUnavailable("timed out")
+
+    monkeypatch.setattr(jwks_cache, "_fetch", hanging)
+    fetcher = threading.Thread(target=lambda: pytest.raises(
+        jwks_cache.JwksUnavailable, jwks_cache.key_for, transmitter, "peer-1"))
+    fetcher.start()
+    assert started.wait(5)
+    with pytest.raises(jwks_cache.JwksUnavailable):
+        jwks_cache.key_for(transmitter, "peer-1")
+    release.set()
+    fetcher.join(10)
+    assert waited_in_vain == [False]
 
 
 # ------------------------------------------------------------------ streams of someone else
@@ -892,11 +1018,6 @@ def test_our_own_issuer_in_a_peers_subject_is_documented_to_name_our_users(victi
 
 
 # ------------------------------------------------------------------ later additions
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="HOLE: IntrospectView takes the site's BasicAuthentication but "
-                   "throttles only authenticated callers: wrong passwords sent as Basic "
-                   "credentials are never throttled (the login's per-user limit is "
-                   "bypassed), and 401 vs 403 tells a right password of any user")
 def test_basic_credentials_on_introspection_are_no_unthrottled_password_oracle(
         api, tokens, make_user, settings, clock):
     import base64
@@ -918,11 +1039,6 @@ def test_basic_credentials_on_introspection_are_no_unthrottled_password_oracle(
     assert 429 in statuses, statuses
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="HOLE: a receiver may create its stream with the `aud` of another "
-                   "account's stream (or of a deployment that trusts us): it then holds "
-                   "genuine SETs for that audience and can replay them there later (a "
-                   "credential-change ends the user's new sessions, within RETENTION)")
 def test_a_stream_cannot_take_the_audience_of_another_accounts_stream(
         create_stream, intruder, api, user):
     create_stream(aud="https://rp.example.test/")
@@ -932,10 +1048,6 @@ def test_a_stream_cannot_take_the_audience_of_another_accounts_stream(
     assert resp.status_code == 400, resp.status_code
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="HOLE: DeliverySerializer accepts an authorization_header with "
-                   "a bare CR or LF (201): http.client then refuses to "
-                   "send it, so the stream silently fails every push until MAX_ATTEMPTS")
 @pytest.mark.parametrize("header", ["Bearer x\r\nX-Injected: 1", "Bearer x\nY", "Bearer x\rY"])
 def test_an_unsendable_authorization_header_is_refused_at_creation(manager_token,
                                                                    push_receiver, header):
@@ -943,3 +1055,162 @@ def test_an_unsendable_authorization_header_is_refused_at_creation(manager_token
         "method": PUSH, "endpoint_url": push_receiver.url, "authorization_header": header}},
         **bearer(manager_token))
     assert resp.status_code == 400, resp.status_code
+
+
+@pytest.mark.parametrize("header", ["Bearer x\x0bY", "Bearer x\x7f", "Bearer caf\u00e9",
+                                    "Bearer x\u2028Y", "Bearer x\x85Y"])
+def test_an_authorization_header_is_visible_ascii_or_refused(manager_token, push_receiver,
+                                                             header):
+    resp = send_json(Client().post, url("ssf_stream"), {"delivery": {
+        "method": PUSH, "endpoint_url": push_receiver.url, "authorization_header": header}},
+        **bearer(manager_token))
+    assert resp.status_code == 400, resp.status_code
+    assert "authorization_header" in resp.json()["delivery"]
+    assert not SsfStream.objects.exists()
+
+
+@pytest.mark.parametrize("verb", ["patch", "put"])
+def test_an_unsendable_authorization_header_is_refused_on_update(create_stream, manager_token,
+                                                                 push_receiver, verb):
+    stream = create_stream({"method": PUSH, "endpoint_url": push_receiver.url,
+                            "authorization_header": "Bearer good\ttoken-._~+/="})
+    resp = send_json(getattr(Client(), verb), url("ssf_stream"), {
+        "stream_id": stream["stream_id"], "delivery": {
+            "method": PUSH, "endpoint_url": push_receiver.url,
+            "authorization_header": "Bearer x\r\nX-Injected: 1"}}, **bearer(manager_token))
+    assert resp.status_code == 400, resp.status_code
+    saved = SsfStream.objects.get(pk=stream["stream_id"])
+    assert saved.authorization_header == "Bearer good\ttoken-._~+/="
+
+
+def test_a_stream_cannot_take_another_accounts_default_audience(create_stream, intruder):
+    theirs = create_stream()
+    resp = send_json(Client().post, url("ssf_stream"),
+                     {"delivery": {"method": POLL}, "aud": theirs["aud"]}, **bearer(intruder))
+    assert resp.status_code == 400 and "aud" in resp.json(), resp.status_code
+    assert SsfStream.objects.filter(audience=theirs["aud"]).count() == 1
+
+
+def test_an_account_may_open_a_second_stream_for_its_own_audience(create_stream):
+    first = create_stream(aud="https://rp.example.test/")
+    second = create_stream(aud="https://rp.example.test/")
+    assert first["stream_id"] != second["stream_id"]
+    assert first["aud"] == second["aud"] == "https://rp.example.test/"
+
+
+def test_a_stream_cannot_take_an_audience_this_deployment_answers_to(settings, api,
+                                                                     stream_manager):
+    """Our transmitters' audiences (SETs for us) and our access tokens' audience: a
+    receiver holding SETs for them could replay them here or to our token verifiers."""
+    from jwt_sessions.shared_signals.serializers import own_audiences
+
+    settings.JWT_SESSIONS = {**settings.JWT_SESSIONS, "AUDIENCE": "https://api.example.test/"}
+    auth = bearer(api.login_ok(stream_manager.username)["access"])
+    for aud in (PEER_AUDIENCE, "https://api.example.test/"):
+        resp = send_json(Client().post, url("ssf_stream"),
+                         {"delivery": {"method": POLL}, "aud": aud}, **auth)
+        assert resp.status_code == 400 and "aud" in resp.json(), (aud, resp.status_code)
+    assert not SsfStream.objects.exists()
+    settings.JWT_SESSIONS = {**settings.JWT_SESSIONS, "AUDIENCE": ["https://a/", "https://b/"]}
+    assert own_audiences() == {PEER_AUDIENCE, "https://a/", "https://b/"}
+
+
+def basic_on_introspection(settings, login: str, login_user: str) -> None:
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_AUTHENTICATION_CLASSES": [
+            "jwt_sessions.authentication.JWTSessionAuthentication",
+            "rest_framework.authentication.BasicAuthentication"],
+        "DEFAULT_THROTTLE_RATES": {"jwt_sessions_login": login,
+                                   "jwt_sessions_login_user": login_user}}
+
+
+def introspect_as(api, token: str, username: str, password: str, ip: str = "203.0.113.9",
+                  scheme: str = "Basic "):
+    import base64
+
+    credentials = base64.b64encode(f"{username}:{password}".encode()).decode()
+    return post_form(api, "introspect", {"token": token},
+                     HTTP_AUTHORIZATION=f"{scheme}{credentials}", REMOTE_ADDR=ip)
+
+
+def test_a_gateway_with_right_basic_credentials_is_not_held_to_the_login_rates(
+        api, tokens, make_user, settings, clock):
+    from tests.conftest import PASSWORD
+
+    basic_on_introspection(settings, "2/min", "1/min")
+    account = make_user()
+    grant_introspection(account)
+    answers = [introspect_as(api, tokens["access"], account.username, PASSWORD)
+               for _ in range(10)]
+    assert [resp.status_code for resp in answers] == [200] * 10
+    assert answers[-1].json()["active"] is True
+
+
+def test_basic_guesses_and_failed_logins_share_one_per_username_bucket(
+        api, tokens, make_user, settings, clock):
+    """Two failed logins and one failed Basic check use up 3/min: the right password
+    is then throttled at both doors, and tells nothing."""
+    from tests.conftest import PASSWORD
+
+    basic_on_introspection(settings, "100/min", "3/min")
+    target = make_user()
+    grant_introspection(target)
+    assert [api.login(target.username, "wrong").status_code for _ in range(2)] == [401, 401]
+    assert introspect_as(api, tokens["access"], f" {target.username.upper()}",
+                         "wrong").status_code == 401
+    assert introspect_as(api, tokens["access"], target.username, PASSWORD).status_code == 429
+    assert api.login(target.username).status_code == 429
+
+
+@pytest.mark.parametrize("scheme", ["basic\t", " BASIC  ", "Basic\t \t"])
+def test_basic_credentials_spelt_otherwise_are_throttled_too(api, tokens, make_user, settings,
+                                                            clock, scheme):
+    """DRF reads the scheme case-insensitively and split at any whitespace: so do we."""
+    basic_on_introspection(settings, "100/min", "2/min")
+    target = make_user()
+    statuses = [introspect_as(api, tokens["access"], target.username, f"guess-{n}",
+                              scheme=scheme).status_code for n in range(4)]
+    assert statuses == [401, 401, 429, 429]
+
+
+def test_a_throttled_basic_attempt_checks_no_password(api, tokens, make_user, settings, clock):
+    from django.contrib.auth.signals import user_login_failed
+
+    basic_on_introspection(settings, "100/min", "2/min")
+    target = make_user()
+    failures = []
+
+    def failed(sender, credentials, **kwargs) -> None:
+        failures.append(credentials)
+
+    user_login_failed.connect(failed)
+    try:
+        statuses = [introspect_as(api, tokens["access"], target.username, f"guess-{n}")
+                    .status_code for n in range(5)]
+    finally:
+        user_login_failed.disconnect(failed)
+    assert statuses == [401, 401, 429, 429, 429]
+    assert len(failures) == 2
+    resp = introspect_as(api, tokens["access"], target.username, "guess-9")
+    assert resp.status_code == 429 and resp["Retry-After"]
+
+
+def test_basic_guesses_at_many_usernames_hit_the_address_limit(api, tokens, make_user,
+                                                              settings, clock):
+    basic_on_introspection(settings, "5/min", "100/min")
+    statuses = [introspect_as(api, tokens["access"], make_user().username, "guess")
+                .status_code for _ in range(8)]
+    assert statuses == [401] * 5 + [429] * 3
+    assert introspect_as(api, tokens["access"], "x", "y",
+                         ip="203.0.113.10").status_code == 401  # another address
+
+
+@pytest.mark.parametrize("header", ["Basic", "Basic !!!!", "Basic a b", "Basic bm9jb2xvbg==",
+                                    "basic " + "A" * 5000, "Basic /w=="])
+def test_a_malformed_basic_header_is_a_401_not_a_500(api, tokens, settings, clock, header):
+    basic_on_introspection(settings, "100/min", "100/min")
+    resp = post_form(api, "introspect", {"token": tokens["access"]},
+                     HTTP_AUTHORIZATION=header)
+    assert resp.status_code == 401, resp.status_code
+    assert "active" not in resp.json()

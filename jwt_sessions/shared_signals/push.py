@@ -1,7 +1,7 @@
 """One push (RFC 8935): POST a SET to a receiver's endpoint, say what came of it.
 
-Redirects are not followed: the receiver's authorization header must never be sent to
-another address than the one the stream names.
+Redirects are not followed (`outbound`): the receiver's authorization header must never
+be sent to another address than the one the stream names.
 """
 from __future__ import annotations
 
@@ -10,13 +10,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 
-
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args, **kwargs):
-        return None
-
-
-_opener = urllib.request.build_opener(_NoRedirect)
+from .outbound import opener
 
 
 @dataclass(frozen=True)
@@ -35,7 +29,7 @@ def push_set(endpoint_url: str, token: str, authorization: str, timeout: float) 
     request = urllib.request.Request(endpoint_url, data=token.encode(),  # noqa: S310 (http(s))
                                      headers=headers, method="POST")
     try:
-        with _opener.open(request, timeout=timeout) as response:
+        with opener.open(request, timeout=timeout) as response:
             status = response.status
     except urllib.error.HTTPError as exc:
         return _refused(exc)

@@ -7,12 +7,16 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import URLValidator
 from rest_framework import serializers
 
+from ..conf import jwt_settings
+from . import settings as ssf
 from .events import POLL, PUSH
-from .models import StreamStatus
+from .models import SsfStream, StreamStatus
 
 # A stream created or replaced without `delivery` is a poll stream (SSF).
 POLL_DELIVERY = {"method": POLL}
 _http_url = URLValidator(schemes=["http", "https"])
+# What an HTTP header value may hold: visible ASCII, spaces and tabs.
+_SENDABLE = frozenset(map(chr, range(0x20, 0x7F))) | {"\t"}
 
 
 class DeliverySerializer(serializers.Serializer):
@@ -20,6 +24,15 @@ class DeliverySerializer(serializers.Serializer):
     endpoint_url = serializers.CharField(required=False, max_length=2000)
     authorization_header = serializers.CharField(required=False, max_length=4000,
                                                  allow_blank=True)
+
+    def validate_authorization_header(self, value: str) -> str:
+        """A header with a line break or another control character is one no push can
+        send (or, sent, would add headers of the receiver's choosing): refused now, not
+        found out after MAX_ATTEMPTS failed pushes."""
+        if not _SENDABLE.issuperset(value):
+            raise serializers.ValidationError(
+                "An HTTP header value: visible ASCII and spaces only.")
+        return value
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if attrs["method"] == POLL:
@@ -47,9 +60,30 @@ class StreamSerializer(serializers.Serializer):
 
 class StreamCreateSerializer(StreamSerializer):
     """A POST body; `aud`, the audience the stream's SETs carry, is chosen here or is
-    the stream's own URN, and never changes after."""
+    the stream's own URN, and never changes after. Needs the request in its context."""
 
     aud = serializers.CharField(required=False, max_length=500)
+
+    def validate_aud(self, value: str) -> str:
+        """An audience names one receiver. A stream with another account's, or with one
+        this deployment itself answers to, would hand its owner genuine SETs to replay
+        where that audience is trusted."""
+        owner = self.context["request"].user.pk
+        if value in own_audiences() or SsfStream.objects.filter(audience=value).exclude(
+                owner_id=owner).exists():
+            raise serializers.ValidationError("This audience names another receiver.")
+        return value
+
+
+def own_audiences() -> set[str]:
+    """The audiences this deployment answers to: its access tokens' and the ones its
+    transmitters send SETs for."""
+    access = jwt_settings.AUDIENCE or []
+    audiences = {access} if isinstance(access, str) else set(access)
+    transmitters = [entry for entry in ssf.setting("TRANSMITTERS") or []
+                    if isinstance(entry, dict)]
+    return audiences | {entry["audience"] for entry in transmitters
+                        if isinstance(entry.get("audience"), str)}
 
 
 class StreamIdSerializer(serializers.Serializer):

@@ -129,7 +129,7 @@ class StreamView(StreamEndpoint):
         return answer
 
     def post(self, request: Request) -> Response:
-        serializer = StreamCreateSerializer(data=request.data)
+        serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         stream = SsfStream(owner_id=cast(Any, request.user.pk))
         stream.audience = serializer.validated_data.get("aud", f"urn:uuid:{stream.pk}")
