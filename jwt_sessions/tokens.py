@@ -241,9 +241,11 @@ def _decode_arguments() -> dict[str, Any]:
         "audience": jwt_settings.AUDIENCE,
         "issuer": jwt_settings.ISSUER,
         "leeway": jwt_settings.LEEWAY,
-        # strict_aud: `aud` must be the configured string itself, as we issue it.
+        # A string AUDIENCE: `aud` must be that string itself, as we issue it (strict).
+        # A list: `aud` must name one of them, PyJWT's rule for a list.
         "options": {"require": _required_claims(), "verify_sub": False,
-                    "verify_jti": False, "strict_aud": True},
+                    "verify_jti": False,
+                    "strict_aud": isinstance(jwt_settings.AUDIENCE, str)},
     }
 
 

@@ -215,3 +215,26 @@ def test_expired_token_is_refused_as_expired(api, live):
     header, claims = live
     claims.update(iat=claims["iat"] - 3600, exp=claims["iat"] - 1800)
     assert_error(api.whoami(forge.hmac_sign(header, claims, _secret())), 401, "token_expired")
+
+
+@pytest.fixture
+def audiences(jwt_settings, api, user):
+    """AUDIENCE as a list (the settings allow one): issued as that list, and verified."""
+    jwt_settings(AUDIENCE=[AUDIENCE, "admin.example"])
+    header, claims = forge.parts(api.login_ok(user.username)["access"])
+    assert claims["aud"] == [AUDIENCE, "admin.example"]
+    return header, claims
+
+
+@pytest.mark.parametrize("aud", [[AUDIENCE, "admin.example"], AUDIENCE, ["admin.example"],
+                                 [AUDIENCE, "other"]])
+def test_a_list_audience_accepts_a_token_naming_one_of_them(api, audiences, aud):
+    header, claims = audiences
+    resp = api.whoami(forge.hmac_sign(header, {**claims, "aud": aud}, _secret()))
+    assert resp.status_code == 200, resp.content
+
+
+@pytest.mark.parametrize("aud", [None, "other", ["other"], [], "api.exampl"])
+def test_a_list_audience_refuses_a_token_naming_none_of_them(api, audiences, aud):
+    header, claims = audiences
+    _refused(api, forge.hmac_sign(header, _set_or_dropped(claims, "aud", aud), _secret()))
