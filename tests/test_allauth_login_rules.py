@@ -11,6 +11,7 @@ pytest.importorskip("allauth.mfa")
 from allauth.account.models import EmailAddress  # noqa: E402
 from allauth.mfa.models import Authenticator  # noqa: E402
 from django.contrib.auth.signals import user_logged_in  # noqa: E402
+from django.utils import translation  # noqa: E402
 
 from jwt_sessions import api as jwt_api  # noqa: E402
 from jwt_sessions.models import Session  # noqa: E402
@@ -34,6 +35,13 @@ def test_a_user_with_mfa_is_sent_to_the_login_that_asks_for_it(api, user, kind):
     body = assert_error(api.login(user.username), 401, "mfa_required")
     assert "second factor" in body["detail"]
     assert not Session.objects.exists()
+
+
+def test_the_refusal_speaks_the_active_language(api, user):
+    activate_totp(user)
+    with translation.override("de"):
+        body = assert_error(api.login(user.username), 401, "mfa_required")
+    assert "zweiten Faktor" in body["detail"]
 
 
 def test_a_wrong_password_of_a_user_with_mfa_is_just_invalid_credentials(api, user):
