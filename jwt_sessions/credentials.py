@@ -1,13 +1,17 @@
 """Who may hold a session: one rule, replaceable once (`USER_AUTHENTICATION_RULE`,
 simplejwt's name; default: the user exists and is active), that every door asks where it
 loads the user. A session's binding to the user's password hash (refused once the hash
-differs, however it changed) is in `jwt_sessions.crypto`; `refusal` asks both."""
+differs, however it changed) is in `jwt_sessions.crypto`; `refusal` asks both. Beside
+django-allauth, a login by password alone also asks allauth's rules
+(`password_login_refusal`)."""
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
 
+from django.apps import apps
 from django.utils.module_loading import import_string
+from rest_framework.exceptions import APIException
 
 from .conf import cached_per_settings, jwt_settings
 from .crypto import is_bound
@@ -43,3 +47,14 @@ def refusal(user: Any, binding: str) -> str | None:
     if not is_bound(binding, user.password):
         return RevokeReason.PASSWORD_CHANGED
     return None
+
+
+def password_login_refusal(user: Any) -> APIException | None:
+    """Why a correct password alone must not open a session for `user`: with
+    django-allauth's accounts installed, what allauth's own login would still ask (a
+    second factor, a verified email, a login code). None if the password is enough."""
+    if not apps.is_installed("allauth.account"):
+        return None
+    from .allauth.login_rules import password_login_refusal as allauth_refusal
+
+    return allauth_refusal(user)

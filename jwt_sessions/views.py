@@ -27,7 +27,7 @@ from .cookies import (
     refresh_from_cookie,
     set_refresh_cookie,
 )
-from .credentials import may_act
+from .credentials import may_act, password_login_refusal
 from .dpop.doors import add_nonce, key_of_token_request
 from .dpop.errors import DPoPError
 from .exceptions import (
@@ -120,7 +120,8 @@ class TokenView(JWTSessionsView):
 
 
 class LoginView(TokenView):
-    """POST {username, password} -> a new session's token pair."""
+    """POST {username, password} -> a new session's token pair; beside django-allauth,
+    only for a user whom allauth too would let in on the password alone."""
 
     serializer_class = LoginSerializer
     throttle_classes = [LoginRateThrottle, LoginUserRateThrottle]
@@ -133,6 +134,10 @@ class LoginView(TokenView):
         if user is None:
             logger.info("Login failed from %s", client_ip(request))
             raise InvalidCredentials()
+        refused = password_login_refusal(user)
+        if refused is not None:  # keeps its throttle slot, as a failed login does
+            logger.info("Login of user %s refused: %s", user.pk, refused.default_code)
+            raise refused
         return self.token_response(services.issue_tokens(
             user, request, amr=[pairs.AMR_PASSWORD], dpop_jkt=proved_key.spend()))
 

@@ -442,6 +442,58 @@ def test_a_store_refusing_at_login_is_a_503_and_no_login(user, monkeypatch):
     assert not Session.objects.exists()
 
 
+def failing_hook(user, session_id):
+    return {"amr": ["hwk"]}  # a registered claim no hook may set
+
+
+def signed_in_django_sessions() -> list:
+    from django.contrib.sessions.models import Session as DjangoSession
+
+    return [s for s in DjangoSession.objects.all() if "_auth_user_id" in s.get_decoded()]
+
+
+def test_a_failing_claims_hook_at_the_second_factor_is_a_json_500_and_no_login(user,
+                                                                              jwt_settings):
+    secret = activate_totp(user)
+    app = Headless()
+    assert app.login(user.username).status_code == 401
+    jwt_settings(CLAIMS_HOOK=failing_hook)
+    app.client.raise_request_exception = False
+    resp = app.mfa_authenticate(totp_code(secret))
+    assert resp.status_code == 500
+    assert resp.json()["errors"][0]["code"] == "claims_hook_failed"
+    assert not Session.objects.exists() and signed_in_django_sessions() == []
+
+
+def test_a_failing_claims_hook_at_allauths_refresh_is_a_json_500_that_rotates_nothing(
+        user, jwt_settings):
+    app = logged_in(user)
+    jwt_settings(CLAIMS_HOOK=failing_hook)
+    app.client.raise_request_exception = False
+    resp = app.refresh_tokens()
+    assert resp.status_code == 500
+    assert resp.json()["errors"][0]["code"] == "claims_hook_failed"
+    assert only_session(user).rotated_at is None
+    jwt_settings(CLAIMS_HOOK=None)
+    assert app.refresh_tokens().status_code == 200
+
+
+# ------------------------------------------------------------------ a malformed session token
+@pytest.mark.parametrize("token", ["\x00", "a\x00b", "\x1f", "\x7f", "\t", "\x85"])
+@pytest.mark.parametrize("method, path", [("get", "/auth/session"),
+                                          ("delete", "/auth/session"),
+                                          ("post", "/auth/reauthenticate")])
+def test_a_control_character_in_the_session_token_names_no_session(user, token, method,
+                                                                   path):
+    app = logged_in(user)
+    intruder = Headless()
+    intruder.client.raise_request_exception = False
+    body = {"password": PASSWORD} if method == "post" else None
+    resp = intruder.call(method, path, body, HTTP_X_SESSION_TOKEN=app.session_token + token)
+    assert resp.status_code in (401, 410), resp.content
+    assert app.session().status_code == 200
+
+
 def test_a_login_by_emailed_code_opens_a_session(make_user, mailoutbox):
     import re
 

@@ -369,10 +369,6 @@ def test_a_copied_dpop_bound_access_token_cannot_log_its_owner_out_of_allauth(us
 
 
 @needs_allauth
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "HOLE: a user who turned on TOTP in allauth is still signed in by password alone at "
-    "jwt_sessions' own login/ (mounted beside allauth as the docs show): someone holding "
-    "the password skips the second factor and gets a full session"))
 def test_a_user_with_mfa_cannot_skip_it_at_our_own_login(api, user):
     activate_totp(user)
     assert Headless().login(user.username).status_code == 401  # allauth asks for the code
@@ -469,11 +465,6 @@ def test_a_malformed_session_token_signs_in_no_one_and_is_no_500(user, token):
 
 
 @needs_allauth
-@pytest.mark.xfail(connection.vendor == "postgresql", strict=True, raises=AssertionError,
-                   reason=(
-    "HOLE: an X-Session-Token with a NUL character reaches the database through "
-    "TokenStrategy.lookup_session, and on PostgreSQL (text cannot hold NUL) every "
-    "allauth endpoint answers a 500 HTML page instead of 401/410"))
 def test_a_session_token_with_a_nul_character_is_no_500(user):
     logged_in(user)
     client = Headless().client
@@ -624,10 +615,6 @@ def test_a_claims_hook_spoofing_amr_opens_no_allauth_login(user, jwt_settings):
 
 
 @needs_allauth
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "HOLE: a CLAIMS_HOOK failure during an allauth login answers Django's HTML 500 page "
-    "(our own login answers JSON with code claims_hook_failed) and leaves allauth's login "
-    "signed in in the session store, which TokenStrategy undoes for every other refusal"))
 def test_a_failing_claims_hook_at_allauth_is_a_json_refusal_and_no_login(user, jwt_settings):
     from django.contrib.sessions.models import Session as DjangoSession
 

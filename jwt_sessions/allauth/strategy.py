@@ -22,7 +22,12 @@ from .. import services
 from ..authentication import bearer_token
 from ..dpop import doors as dpop
 from ..dpop.errors import DPoPError
-from ..exceptions import AuthenticationError, MaxSessionsReached, ServiceUnavailable
+from ..exceptions import (
+    AuthenticationError,
+    ClaimsHookFailed,
+    MaxSessionsReached,
+    ServiceUnavailable,
+)
 from ..refresh import refresh_tokens
 from ..throttling import RefreshRateThrottle
 from . import links, receivers
@@ -60,7 +65,10 @@ class TokenStrategy(SessionTokenStrategy):
     def lookup_session(self, session_token: str) -> SessionBase | None:
         """allauth's session, unless the jwt_sessions session it opened has ended: an
         allauth session outlives neither a revocation nor an expiry (allauth then
-        answers 410, and the app signs in again)."""
+        answers 410, and the app signs in again). A token with a control character
+        (NUL, which PostgreSQL's text cannot hold) names no session."""
+        if not session_token.isprintable():
+            return None
         session = lookup_session(session_token)
         if session is None:
             return None
@@ -80,11 +88,11 @@ class TokenStrategy(SessionTokenStrategy):
         if opened is None or opened[0] != user.pk:
             try:
                 payload = self._open_session(request, user)
-            except (AuthenticationError, DPoPError, MaxSessionsReached,
+            except (AuthenticationError, ClaimsHookFailed, DPoPError, MaxSessionsReached,
                     ServiceUnavailable) as exc:
-                # The credentials changed meanwhile, the DPoP proof or the session cap
-                # refuses, or the store does: the allauth login must not outlive the
-                # session it could not open.
+                # The credentials changed meanwhile, the DPoP proof, the session cap, the
+                # store or the claims hook refuses: the allauth login must not outlive
+                # the session it could not open.
                 logout(request)
                 raise ImmediateHttpResponse(_refusal(request, exc)) from exc
             opened = request.__dict__[_OPENED] = (user.pk, payload)
@@ -110,7 +118,7 @@ class TokenStrategy(SessionTokenStrategy):
                 raise ImmediateHttpResponse(_too_many(request, throttle.wait()))
             pair = refresh_tokens(refresh_token, request,
                                   dpop_jkt=dpop.key_of_token_request(request).spend())
-        except (DPoPError, ServiceUnavailable) as exc:
+        except (ClaimsHookFailed, DPoPError, ServiceUnavailable) as exc:
             raise ImmediateHttpResponse(_refusal(request, exc)) from exc
         except AuthenticationError:
             return None
@@ -125,7 +133,7 @@ def _too_many(request: HttpRequest, wait: float | None) -> HttpResponse:
 
 
 def _refusal(request: HttpRequest, exc: APIException) -> HttpResponse:
-    """One of our errors (401, 403, 503) as an allauth answer, with jwt_sessions' code."""
+    """One of our errors (401, 403, 500, 503) as an allauth answer, with jwt_sessions' code."""
     detail: dict[Any, Any] = exc.detail if isinstance(exc.detail, dict) else {}
     error = {"message": str(detail.get("detail", "")), "code": str(detail.get("code", ""))}
     return APIResponse(request, errors=[error], status=exc.status_code)
