@@ -30,7 +30,7 @@ from jwt_sessions import access, cleanup, counters, events, metrics, services, s
 from jwt_sessions.exceptions import AuthenticationError
 from jwt_sessions.models import RevokeReason, Session
 from jwt_sessions.redis import events as receiving
-from jwt_sessions.redis import layout, local_cache, mirror, recovery
+from jwt_sessions.redis import layout, local_cache, recovery
 from jwt_sessions.redis.layout import EVENT_REVOKED, EVENT_ROTATED
 from jwt_sessions.redis.local_cache import LocalCache
 from jwt_sessions.redis.mirror import circuit
@@ -41,6 +41,8 @@ from tests.redis_servers import forget_redis_pools, point_cache_at
 from tests.test_events import keys_of_tokens
 from tests.test_local_cache import trusted, warm  # noqa: F401  (a fixture, and a helper)
 from tests.test_metrics import otel, provider  # noqa: F401  (fixtures)
+
+# ruff: noqa: F811  (otel and trusted are the fixtures imported above)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -194,7 +196,8 @@ def meter_hole(what: str) -> pytest.MarkDecorator:
         f"HOLE: with a meter whose instruments raise (a broken SDK or provider), {what}."))
 
 
-@meter_hole("a login answers 500 after its session row is committed: the client gets no tokens, the session stays open")
+@meter_hole("a login answers 500 after its session row is committed: the client gets no "
+            "tokens, the session stays open")
 def test_metrics_a_raising_meter_does_not_fail_a_login(api, user, broken_meter):
     resp = api.login(user.username)
     assert resp.status_code == 200, resp.content
@@ -237,8 +240,10 @@ def test_metrics_a_raising_meter_keeps_a_throttle_a_429(api, user, broken_meter,
     assert_error(api.login(user.username, ip=ip), 429, "throttled")
 
 
-@meter_hole("the events receiver, which records each heartbeat's lag, drops and re-makes its subscription at every beat: the events are never trusted for long, LOCAL_CACHE empties and sockets are re-checked")
-def test_metrics_a_raising_meter_does_not_drop_the_events_subscription(broken_meter, heard):
+@meter_hole("the events receiver, which records each heartbeat's lag, drops and re-makes "
+            "its subscription at every beat: the events are never trusted for long, "
+            "LOCAL_CACHE empties and sockets are re-checked")
+def test_metrics_a_raising_meter_does_not_drop_the_events_subscription(heard, broken_meter):
     """The receiver records each heartbeat's delivery lag: a meter that throws there must
     not cost the subscription (a gap empties every LOCAL_CACHE and re-checks every
     socket)."""
@@ -425,7 +430,7 @@ def test_cache_garbage_tokens_take_no_entry_and_distinct_tokens_respect_max_entr
     assert len(cache) == 5
 
 
-def test_cache_holds_its_bounds_under_threads(trusted):  # noqa: F811
+def test_cache_holds_its_bounds_under_threads(trusted):
     cache = LocalCache(max_age=30, max_entries=20)
     ids = [uuid.uuid4() for _ in range(60)]
     failures: list[BaseException] = []
@@ -646,7 +651,7 @@ GARBAGE = {
     "undecodable jti": EVENT_ROTATED + uuid.uuid4().bytes + b"\x02\xff\xfe",
     "random bytes": bytes(random.Random(7).randrange(256) for _ in range(4096)),
     "huge": EVENT_REVOKED + b"\x00" * (1 << 20),
-    "text": "revoked everything".encode(),
+    "text": b"revoked everything",
 }
 
 
