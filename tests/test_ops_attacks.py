@@ -385,6 +385,36 @@ def test_cache_refuses_a_revocation_made_by_another_process(api, tokens, user, c
     assert_error(api.whoami(tokens["access"]), 401, "session_revoked")
 
 
+REVOKE_ELSEWHERE = """
+import django, sys
+django.setup()
+from jwt_sessions import services
+assert services.revoke_session(sys.argv[1])
+print("revoked")
+"""
+
+
+@pytest.mark.skipif(not os.environ.get("REDIS_URL") or not os.environ.get("DATABASE_URL"),
+                    reason="two processes share only a real Redis and database")
+def test_cache_refuses_a_revocation_made_in_a_real_other_process(api, tokens, cache_on):
+    import subprocess
+    import sys
+
+    from django.db import connection
+
+    warm(api, tokens["access"])
+    database = {**connection.settings_dict}
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings",
+           "DATABASE_URL": (f"postgres://{database['USER']}@{database['HOST']}:"
+                            f"{database['PORT']}/{database['NAME']}")}
+    done = subprocess.run([sys.executable, "-c", REVOKE_ELSEWHERE, tokens["session_id"]],
+                          env=env, capture_output=True, text=True, timeout=60,
+                          cwd=os.path.dirname(os.path.dirname(__file__)))
+    assert done.stdout.strip() == "revoked", done.stderr[-2000:]
+    eventually(lambda: status_of(tokens["access"]) == 401, 1.0,
+               "the other process's revocation to reach this process's cache")
+
+
 def test_cache_a_revocation_written_behind_the_orms_back_ends_with_clearjwtsessions(
         api, tokens, cache_on):
     warm(api, tokens["access"])
@@ -544,6 +574,17 @@ def test_cleanup_dry_run_changes_nothing_in_redis_or_the_database(api, user, red
     assert api.whoami(live["access"]).status_code == 200
 
 
+def test_cleanup_prunes_garbage_index_members_and_keeps_the_live_one(api, user, redis_conn):
+    live = api.login_ok(user.username)
+    index = layout.user_index_key(user.pk)
+    junk = ["not-a-session", "\u00e9" * 40, uuid.uuid4().hex, "0" * 500]
+    redis_conn.hset(index, mapping=dict.fromkeys(junk, 1))
+    assert "Pruned 4 orphaned" in run_cleanup()
+    members = {m.decode() for m in redis_conn.hkeys(index)}
+    assert members == {uuid.UUID(live["session_id"]).hex}
+    assert api.whoami(live["access"]).status_code == 200
+
+
 @pytest.mark.parametrize("args", [["--batch-size", "0"], ["--batch-size", "-5"],
                                   ["--batch-size", "ten"], ["--batch-size", "1e3"],
                                   ["--batch-size"], ["--no-such-option"]])
@@ -652,6 +693,35 @@ def test_cleanup_running_beside_logins_ends_no_new_session(api, user, jwt_settin
     assert len(fresh) == 4 and Session.objects.active().count() == 4
     assert all(status_of(pair["access"]) == 200 for pair in fresh)
     assert all(api.refresh(pair["refresh"]).status_code == 200 for pair in fresh)
+
+
+def test_cleanup_running_beside_refreshes_breaks_no_rotation(api, tokens, jwt_settings):
+    jwt_settings(AUDIT_RETENTION=0, REFRESH_REUSE_GRACE=0)
+    latest = [tokens]
+    failures: list[Any] = []
+
+    def rotate() -> None:
+        from django.db import connection
+
+        try:
+            for _ in range(5):
+                resp = api.refresh(latest[-1]["refresh"])
+                if resp.status_code != 200:
+                    failures.append(resp.content)
+                    return
+                latest.append(resp.json())
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=rotate)
+    thread.start()
+    while thread.is_alive():
+        cleanup.clear_sessions(batch_size=1)
+    thread.join()
+    assert not failures
+    assert len(latest) == 6
+    assert status_of(latest[-1]["access"]) == 200
+    assert Session.objects.get(pk=tokens["session_id"]).revoked_at is None
 
 
 @pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
