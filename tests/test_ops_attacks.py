@@ -617,7 +617,7 @@ def test_cleanup_with_redis_down_says_so_and_still_deletes(aged_row, tokens):
 
 @pytest.fixture
 def aged_row(user, jwt_settings):
-    """A session revoked long ago (past the default retention)."""
+    """A session revoked three days ago, past a retention of one day."""
     jwt_settings(AUDIT_RETENTION=timedelta(days=1))
     pair = services.issue_tokens(user)
     services.revoke_session(pair.session_id)
