@@ -9,12 +9,17 @@ until one is set.
 The places that count make one thin call each; what is already counted elsewhere (the
 circuit breaker's state, the local cache's hits and misses) is read by observable
 instruments when the exporter collects, so it costs the request path nothing.
+
+Recording never fails a flow: an SDK or provider that raises (the API promises not to, a
+broken exporter or custom provider can) is logged, at warning at most once a minute, and
+the login, refresh or check goes on.
 """
 from __future__ import annotations
 
 import functools
 import inspect
 import itertools
+import logging
 import time
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar, cast
@@ -27,11 +32,15 @@ except ImportError:  # the optional extra is not installed
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+logger = logging.getLogger("jwt_sessions")
+
 METER_NAME = "jwt_sessions"
 # Seconds: an access check takes tens of microseconds (LOCAL_CACHE) to a few milliseconds
 # (a database fallback); OTel's default buckets (0 to 10,000) suit milliseconds.
 DURATION_BUCKETS = (0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
                     0.05, 0.1, 0.25, 0.5, 1.0)
+# A failing meter is logged at warning at most once in this many seconds (debug otherwise).
+FAILURE_LOG_INTERVAL = 60.0
 # One access check in this many is timed into the histogram (see timed_access_check).
 SAMPLE_EVERY = 16
 # The `stats` counters that are OTel counters too: {stat: (instrument, description)}
@@ -78,7 +87,8 @@ class _Instruments:
             "LOCAL_CACHE lookups, by result (hit or miss).")
         meter.create_observable_gauge(
             "jwt_sessions.redis.circuit_open", [_circuit_state], "1",
-            "1 while the circuit breaker keeps this process off Redis, else 0.")
+            "1 while the circuit breaker keeps this process off Redis or its replay of "
+            "the revocations missed meanwhile is still owed, else 0.")
 
 
 _instruments: _Instruments | None = None
@@ -86,6 +96,7 @@ _instruments: _Instruments | None = None
 # latest timed one's number tells how many there were, to within `every`.
 _sequence = itertools.count()
 _sampling = {"every": SAMPLE_EVERY, "latest": -1, "reported": 0}
+_last_warning = {"at": -FAILURE_LOG_INTERVAL}
 
 
 def configure(meter_provider: Any = None, sample_every: int = SAMPLE_EVERY) -> bool:
@@ -105,27 +116,46 @@ def configure(meter_provider: Any = None, sample_every: int = SAMPLE_EVERY) -> b
 
 def _active() -> _Instruments | None:
     if _instruments is None and otel is not None:
-        configure()
+        _safely(configure)
     return _instruments
+
+
+def _safely(record: Callable[..., Any], *args: Any) -> None:
+    """`record(*args)`, whatever the meter does: a metric is never worth a failed flow."""
+    try:
+        record(*args)
+    except Exception as exc:  # noqa: BLE001 - any SDK or exporter failure
+        _failed(exc)
+
+
+def _failed(exc: Exception) -> None:
+    """Say that the meter failed, without a log line per request."""
+    now = time.monotonic()
+    if now - _last_warning["at"] < FAILURE_LOG_INTERVAL:
+        logger.debug("Recording a metric failed: %r", exc)
+        return
+    _last_warning["at"] = now
+    logger.warning("Recording a metric failed (the flow went on; logged at most once "
+                   "every %d s): %r", FAILURE_LOG_INTERVAL, exc, exc_info=exc)
 
 
 # ------------------------------------------------------------------ the thin calls
 def login() -> None:
     instruments = _active()
     if instruments is not None:
-        instruments.logins.add(1)
+        _safely(instruments.logins.add, 1)
 
 
 def revoked(reason: str, count: int) -> None:
     instruments = _active()
     if instruments is not None and count:
-        instruments.revocations.add(count, {"reason": reason})
+        _safely(instruments.revocations.add, count, {"reason": reason})
 
 
 def throttled(scope: str) -> None:
     instruments = _active()
     if instruments is not None:
-        instruments.throttled.add(1, {"scope": scope})
+        _safely(instruments.throttled.add, 1, {"scope": scope})
 
 
 def stat_recorded(name: str, amount: int) -> None:
@@ -134,13 +164,13 @@ def stat_recorded(name: str, amount: int) -> None:
         return
     instruments = _active()
     if instruments is not None:
-        instruments.stats[name].add(amount)
+        _safely(instruments.stats[name].add, amount)
 
 
 def event_delivered(lag_seconds: float) -> None:
     instruments = _active()
     if instruments is not None:
-        instruments.event_lag.record(lag_seconds)
+        _safely(instruments.event_lag.record, lag_seconds)
 
 
 def timed_access_check(check: F) -> F:
@@ -187,7 +217,7 @@ def _record_check(number: int, seconds: float) -> None:
     _sampling["latest"] = number
     instruments = _active()
     if instruments is not None:
-        instruments.access_check.record(seconds)
+        _safely(instruments.access_check.record, seconds)
 
 
 # ------------------------------------------------------------------ observed at collection
@@ -208,4 +238,5 @@ def _access_checks(options: Any) -> Iterable[Any]:
 def _circuit_state(options: Any) -> Iterable[Any]:
     from .redis.mirror import circuit
 
-    return [otel.Observation(1 if circuit.is_open() else 0)]
+    # Open until Redis has answered and the revocations missed meanwhile are replayed.
+    return [otel.Observation(1 if circuit.is_open() or circuit.needs_replay else 0)]

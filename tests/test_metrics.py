@@ -3,10 +3,13 @@ counts, the access check's duration, the events' delivery lag, the local cache, 
 circuit breaker; and nothing at all (not even a wrapper) without OpenTelemetry."""
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
+from unittest import mock
 
 import pytest
 from asgiref.sync import async_to_sync
@@ -16,6 +19,7 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
 from jwt_sessions import api as jwt_api
 from jwt_sessions import events, metrics
+from jwt_sessions.exceptions import TokenInvalid
 from jwt_sessions.redis.mirror import circuit
 from jwt_sessions.redis.store import astore
 from tests.conftest import assert_error, next_ip
@@ -136,6 +140,30 @@ def test_one_check_in_sample_every_is_timed_and_every_check_counted(api, tokens,
     assert 4 <= otel.value("jwt_sessions.access_checks") - before <= 12  # within 4
 
 
+def test_garbage_tokens_at_the_async_door_are_counted_and_timed(api, tokens, otel):
+    assert api.whoami(tokens["access"]).status_code == 200  # timed: the count is exact
+    before = otel.value("jwt_sessions.access_checks")
+
+    async def check_async():
+        try:
+            await jwt_api.aauthenticate(tokens["access"])
+            for token in ("not.a.token", tokens["access"][:-4] + "AAAA"):
+                with pytest.raises(TokenInvalid):
+                    await jwt_api.aauthenticate(token)
+        finally:
+            await astore.aclose()
+
+    async_to_sync(check_async)()
+    assert otel.histogram("jwt_sessions.access_check.duration").count == 4
+    assert otel.value("jwt_sessions.access_checks") - before == 3
+
+
+def test_a_door_check_is_timed_once_not_twice(api, tokens, otel):
+    """The door times its whole check; the check it calls inside is not timed again."""
+    assert api.whoami(tokens["access"]).status_code == 200
+    assert otel.histogram("jwt_sessions.access_check.duration").count == 1
+
+
 @pytest.mark.parametrize("every", [0, -1, 1.5, "8"])
 def test_sample_every_must_be_a_positive_integer(every):
     with pytest.raises(ValueError, match="sample_every"):
@@ -162,6 +190,16 @@ def test_circuit_breaker_state(otel):
     assert otel.value("jwt_sessions.redis.circuit_open") == 0
 
 
+def test_circuit_gauge_falls_to_zero_once_redis_answered_and_the_replay_is_done(
+        api, tokens, otel, clock):
+    circuit.trip()
+    clock.tick(timedelta(seconds=60))  # past REDIS_RETRY_INTERVAL: the next call tries
+    assert otel.value("jwt_sessions.redis.circuit_open") == 1
+    assert api.whoami(tokens["access"]).status_code == 200  # Redis answers; replayed
+    assert not circuit.needs_replay
+    assert otel.value("jwt_sessions.redis.circuit_open") == 0
+
+
 def test_events_delivery_lag(otel):
     unsubscribe = events.subscribe(lambda event: None)
     try:
@@ -170,6 +208,53 @@ def test_events_delivery_lag(otel):
         unsubscribe()
     point = otel.histogram("jwt_sessions.events.delivery_lag")
     assert point.count >= 1 and 0 <= point.sum / point.count < 1
+
+
+# ------------------------------------------------------------------ a meter that raises
+def raising_provider(failure: Exception) -> mock.Mock:
+    """A provider whose every instrument raises `failure` on every value."""
+    instrument = mock.Mock(**{"add.side_effect": failure, "record.side_effect": failure})
+    meter = mock.Mock(**{"create_counter.return_value": instrument,
+                         "create_histogram.return_value": instrument})
+    return mock.Mock(**{"get_meter.return_value": meter})
+
+
+@pytest.fixture
+def raising_meter(monkeypatch):
+    monkeypatch.setitem(metrics._last_warning, "at", -metrics.FAILURE_LOG_INTERVAL)
+    assert metrics.configure(raising_provider(RuntimeError("exporter down")),
+                             sample_every=1)
+    yield
+    metrics.configure()
+
+
+def test_a_raising_meter_warns_once_then_only_at_debug(api, tokens, raising_meter, caplog):
+    caplog.set_level(logging.DEBUG, logger="jwt_sessions")
+    for _ in range(3):
+        assert api.whoami(tokens["access"]).status_code == 200
+    failures = [r for r in caplog.records if r.getMessage().startswith("Recording a metric")]
+    assert [r.levelno for r in failures].count(logging.WARNING) == 1
+    assert len(failures) >= 3 and failures[0].levelno == logging.WARNING
+
+
+def test_a_raising_meter_does_not_fail_the_async_door(tokens, raising_meter):
+    async def check_async():
+        try:
+            return await jwt_api.aauthenticate(tokens["access"])
+        finally:
+            await astore.aclose()
+
+    assert str(async_to_sync(check_async)().session_id) == tokens["session_id"]
+
+
+def test_a_provider_that_raises_when_asked_for_a_meter_costs_nothing(monkeypatch):
+    broken = mock.Mock(**{"get_meter.side_effect": RuntimeError("no meter")})
+    monkeypatch.setattr(metrics.otel, "get_meter_provider", lambda: broken)
+    monkeypatch.setattr(metrics, "_instruments", None)
+    metrics.login()
+    metrics.revoked("logout", 1)
+    metrics.event_delivered(0.01)
+    assert metrics._instruments is None
 
 
 # ------------------------------------------------------------------ without OpenTelemetry
@@ -183,6 +268,9 @@ assert metrics.otel is None
 assert not metrics.configure()
 assert not hasattr(access.authenticate_access, "__wrapped__")  # not even a wrapper
 assert not hasattr(access.aauthenticate_access, "__wrapped__")
+from jwt_sessions.dpop import doors
+assert not hasattr(doors.authenticate, "__wrapped__")
+assert not hasattr(doors.aauthenticate, "__wrapped__")
 metrics.login(); metrics.revoked("logout", 1); metrics.throttled("x")
 metrics.stat_recorded("refreshes", 1); metrics.event_delivered(0.1)
 assert not any(name.startswith("opentelemetry") and module is not None

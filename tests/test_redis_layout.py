@@ -105,6 +105,16 @@ def test_on_a_cluster_due_counters_ride_with_two_gets_of_one_slot():
     assert trip.answer([b"t", None, 2, True]) == HIT
 
 
+def test_due_counters_are_optional_commands_of_every_access_check_layout():
+    """A garbled stats field refuses HINCRBY: that error must not fail the check."""
+    claim = (layout.dpop_proof_key("thumbprint", "jti-1", SESSION), timedelta(seconds=61))
+    for cluster in (False, True):
+        for with_claim in (None, claim):
+            trip = access_check_trip(cluster, SESSION, "j", {"redis_hits": 2}, with_claim)
+            optional = [c.name for c in trip.commands if c.optional]
+            assert optional == ["hincrby", "pexpire"], (cluster, with_claim)
+
+
 def test_a_dpop_proofs_claim_rides_with_the_access_check():
     """One round trip: the access keys, then SET NX of the proof's key in the session's
     slot; a claim that was there already is REPLAYED, whatever the session's state."""

@@ -5,14 +5,17 @@ from __future__ import annotations
 from contextlib import contextmanager
 
 import pytest
+from asgiref.sync import async_to_sync
 from redis import Redis
 from redis.client import Pipeline
 
 from jwt_sessions import counters, stats
+from jwt_sessions.access import decode_claims
 from jwt_sessions.models import Session
 from jwt_sessions.redis import layout
+from jwt_sessions.redis.layout import HIT
 from jwt_sessions.redis.mirror import SessionKeys, StoreUnavailable, circuit
-from jwt_sessions.redis.store import store
+from jwt_sessions.redis.store import astore, store
 from tests.conftest import assert_error
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -112,3 +115,59 @@ def test_authenticated_request_is_one_round_trip_even_when_a_flush_is_due(
     redis_commands.clear()
     assert api.whoami(tokens["access"]).status_code == 200  # not due: a bare MGET
     assert redis_commands == ["MGET"]
+
+
+# ------------------------------------------------------------------ a garbled shared hash
+@pytest.fixture
+def garbled(redis_conn):
+    """The shared hash's `redis_hits` is no integer (someone wrote to Redis); nothing of
+    this process's is pending."""
+    counters.take_all()
+    redis_conn.hset(layout.stats_key(), "redis_hits", "garbage")
+    return redis_conn
+
+
+def test_a_garbled_counter_is_reset_and_counts_again(garbled):
+    assert stats.snapshot()["redis_hits"] == 0
+    assert not garbled.hexists(layout.stats_key(), "redis_hits")
+    stats.record("redis_hits", 2)
+    assert stats.snapshot()["redis_hits"] == 2
+
+
+def test_a_garbled_counter_costs_the_other_counts_of_its_flush_nothing(
+        api, tokens, garbled, monkeypatch, jwt_settings):
+    jwt_settings(REDIS_FAILURE_POLICY="deny")
+    stats.record("refreshes", 3)
+    stats.record("redis_hits")
+    monkeypatch.setattr(counters, "_last_flush", 0.0)  # due: rides with the check
+    assert api.whoami(tokens["access"]).status_code == 200
+    assert not circuit.is_open()
+    assert int(garbled.hget(layout.stats_key(), "refreshes")) == 3
+    assert stats.snapshot()["refreshes"] == 3
+
+
+def test_a_field_name_that_is_not_text_is_dropped_too(redis_conn):
+    counters.take_all()
+    redis_conn.hset(layout.stats_key(), mapping={b"\xff\xfe": 1, "refreshes": 4})
+    assert stats.snapshot()["refreshes"] == 4
+    assert redis_conn.hkeys(layout.stats_key()) == [b"refreshes"]
+
+
+def test_the_async_face_reads_past_a_garbled_counter_and_checks_through_it(
+        garbled, tokens, monkeypatch):
+    claims = decode_claims(tokens["access"])
+    counters.record("redis_hits")
+    counters.record("refreshes")
+    monkeypatch.setattr(counters, "_last_flush", 0.0)  # due: rides with the check
+
+    async def check_and_read():
+        try:
+            state = await astore.check_access(claims.session_id, claims.jti)
+            return state, await astore.read_counters()
+        finally:
+            await astore.aclose()
+
+    state, shared = async_to_sync(check_and_read)()
+    assert state == HIT
+    assert shared.get("refreshes", 0) >= 1 and "redis_hits" not in shared
+    assert not garbled.hexists(layout.stats_key(), "redis_hits")

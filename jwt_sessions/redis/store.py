@@ -122,10 +122,12 @@ def _checked(commands: list[Command], replies: list[Any]) -> list[Any]:
 
 
 def _add_counters(trip: Trip, counts: dict[str, int]) -> None:
+    """Optional: a field someone garbled refuses HINCRBY, which must not fail the access
+    check the counts ride with (nor count as Redis down)."""
     key = layout.stats_key()
     for name, value in counts.items():
-        trip.add("hincrby", key, name, value)
-    trip.add("pexpire", key, layout.ms(layout.STATS_TTL))
+        trip.add_optional("hincrby", key, name, value)
+    trip.add_optional("pexpire", key, layout.ms(layout.STATS_TTL))
 
 
 # ------------------------------------------------------------------ planned trips
@@ -210,13 +212,27 @@ def access_checks_trip(cluster: bool, tokens: list[tuple[uuid.UUID, str]]) -> Tr
     return trip
 
 
-def read_counters_trip() -> Trip[dict[str, int]]:
-    def answer(replies: list[Any]) -> dict[str, int]:
-        return {(k.decode() if isinstance(k, bytes) else k): int(v)
-                for k, v in replies[0].items()}
+def read_counters_trip() -> Trip[tuple[dict[str, int], list[Any]]]:
+    """The shared stats hash's counts, and the fields that hold no integer (written by
+    someone else): left out, so that one cannot fail the whole read."""
+    def answer(replies: list[Any]) -> tuple[dict[str, int], list[Any]]:
+        counts, garbled = {}, []
+        for name, value in replies[0].items():
+            try:
+                counts[name.decode() if isinstance(name, bytes) else name] = int(value)
+            except ValueError:  # UnicodeDecodeError too
+                garbled.append(name)
+        return counts, garbled
 
     trip = Trip(answer)
     trip.add("hgetall", layout.stats_key())
+    return trip
+
+
+def reset_counters_trip(names: list[Any]) -> Trip[None]:
+    """Drop garbled fields of the stats hash: the next HINCRBY starts them again at 0."""
+    trip: Trip[None] = Trip(_no_answer)
+    trip.add("hdel", layout.stats_key(), *names)
     return trip
 
 
@@ -498,7 +514,11 @@ class RedisStore:
         return self.run(lambda cluster: access_checks_trip(cluster, tokens))
 
     def read_counters(self) -> dict[str, int]:
-        return self.run(lambda cluster: read_counters_trip())
+        """The shared counts; a garbled field is reset, so it counts again."""
+        counts, garbled = self.run(lambda cluster: read_counters_trip())
+        if garbled:
+            self.run(lambda cluster: reset_counters_trip(garbled))
+        return counts
 
     def indexed_session_ids(self, user_id: Any) -> set[str]:
         return self.run(lambda cluster: indexed_trip(user_id))
@@ -637,7 +657,11 @@ class AsyncRedisStore:
         return await self.run(lambda cluster: access_checks_trip(cluster, tokens))
 
     async def read_counters(self) -> dict[str, int]:
-        return await self.run(lambda cluster: read_counters_trip())
+        """The shared counts; a garbled field is reset, so it counts again."""
+        counts, garbled = await self.run(lambda cluster: read_counters_trip())
+        if garbled:
+            await self.run(lambda cluster: reset_counters_trip(garbled))
+        return counts
 
     async def indexed_session_ids(self, user_id: Any) -> set[str]:
         return await self.run(lambda cluster: indexed_trip(user_id))
