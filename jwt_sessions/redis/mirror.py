@@ -331,16 +331,17 @@ def rotate(session_id: Any, old_sha256: str, new_sha256: str, new_jti: str,
 REPLAY_BATCH = 1000
 
 
-def replay_recent_revocations(batch_size: int = REPLAY_BATCH) -> int:
+def replay_recent_revocations(batch_size: int | None = None) -> int:
     """Tombstone every session revoked recently enough that its access token may live.
 
     Run before this process trusts Redis again after an outage, and by
     `clearjwtsessions`; a revocation older than an access lifetime needs no replay, as
     its access tokens have expired and refresh always asks the database. A batch at a
-    time, so that a mass revocation costs bounded queries and pipelines, not one of each.
+    time (REPLAY_BATCH unless given), so that a mass revocation costs bounded queries and
+    pipelines, not one of each.
     """
     replayed = 0
-    for rows in _key_batches(recent_revocations(), batch_size):
+    for rows in _key_batches(recent_revocations(), batch_size or REPLAY_BATCH):
         store.forget(rows)
         local_cache.forget(row.session_id for row in rows)
         replayed += len(rows)
