@@ -11,6 +11,10 @@ from typing import Any
 
 from django.conf import settings
 from django.core import checks
+from django.core.checks.security.base import (
+    SECRET_KEY_INSECURE_PREFIX,
+    SECRET_KEY_MIN_UNIQUE_CHARACTERS,
+)
 from django.utils.module_loading import import_string
 
 from .conf import DEFAULTS, DURATION_KEYS, FAILURE_POLICIES, as_timedelta
@@ -146,15 +150,52 @@ def _policies(raw: dict) -> Iterator[checks.Error]:
     if not isinstance(rounds, int) or not 4 <= rounds <= 31:
         yield _error("BCRYPT_ROUNDS must be an integer from 4 to 31.", "The default is 12.",
                      9)
-    alias = _value(raw, "CACHE_ALIAS")
-    if alias not in getattr(settings, "CACHES", {}):
-        yield _error(f"CACHE_ALIAS {alias!r} is not in CACHES.",
-                     "Configure a django-redis cache under that alias.", 10)
+    yield from _cache(raw)
     extra = _value(raw, "ADDITIONAL_VERIFYING_KEYS")
     if not isinstance(extra, dict):
         yield _error("ADDITIONAL_VERIFYING_KEYS must be a dict {kid: key}.",
                      "Map each retired key's KEY_ID to its verifying key, e.g. {'2024': pem}.",
                      11)
+
+
+def _cache(raw: dict) -> Iterator[checks.Error]:
+    """CACHE_ALIAS names a django-redis cache whose LOCATION parses: any other cache
+    would send every request to the database and carry no revocation event."""
+    alias = _value(raw, "CACHE_ALIAS")
+    cache = _cache_config(raw)
+    if cache is None:
+        yield _error(f"CACHE_ALIAS {alias!r} is not in CACHES.",
+                     "Configure a django-redis cache under that alias.", 10)
+        return
+    if not _is_django_redis(cache.get("BACKEND")):
+        yield _error(f"The CACHE_ALIAS cache {alias!r} is not a django-redis cache.",
+                     "Use BACKEND 'django_redis.cache.RedisCache' (see docs/securing-redis.md"
+                     "); jwt_sessions keeps its sessions and events in Redis.", 30)
+    try:
+        _redis_urls(cache.get("LOCATION"))
+    except ValueError as exc:
+        yield _error(f"The CACHE_ALIAS cache {alias!r} has a LOCATION that is no URL "
+                     f"({exc}).", "For example 'redis://127.0.0.1:6379/0'.", 31)
+
+
+def _cache_config(raw: dict) -> dict | None:
+    """The CACHES entry CACHE_ALIAS names, or None (no such entry, or not a string)."""
+    alias = _value(raw, "CACHE_ALIAS")
+    caches = getattr(settings, "CACHES", {})
+    if not isinstance(alias, str) or not isinstance(caches, dict):
+        return None
+    cache = caches.get(alias)
+    return cache if isinstance(cache, dict) else None
+
+
+def _is_django_redis(backend: Any) -> bool:
+    from django_redis.cache import RedisCache
+
+    try:
+        backend_class = import_string(backend) if isinstance(backend, str) else None
+    except ImportError:
+        return False
+    return isinstance(backend_class, type) and issubclass(backend_class, RedisCache)
 
 
 def _cookie(raw: dict) -> Iterator[checks.Error]:
@@ -299,10 +340,13 @@ def _deploy_redis(raw: dict) -> Iterator[checks.Warning]:
     if settings.DEBUG:
         return
     alias = _value(raw, "CACHE_ALIAS")
-    cache = getattr(settings, "CACHES", {}).get(alias)
-    if not isinstance(cache, dict):
+    cache = _cache_config(raw)
+    if cache is None:
         return  # E010
-    urls = _redis_urls(cache.get("LOCATION"))
+    try:
+        urls = _redis_urls(cache.get("LOCATION"))
+    except ValueError:
+        return  # E031
     remote_plain = [url.hostname or "?" for url in urls
                     if url.scheme == "redis" and not _on_this_host(url)]
     if remote_plain:
@@ -319,14 +363,18 @@ def _deploy_redis(raw: dict) -> Iterator[checks.Warning]:
 
 
 def _redis_urls(location: Any) -> list[Any]:
-    """The URLs of a LOCATION: one string, comma-separated strings, or a list."""
+    """The URLs of a LOCATION: one string, comma-separated strings, or a list; raises
+    ValueError for one that cannot be parsed (an unclosed IPv6 bracket, a bad port)."""
     from urllib.parse import urlsplit
 
     if isinstance(location, str):
         location = location.split(",")
     if not isinstance(location, (list, tuple)):
         return []
-    return [urlsplit(item.strip()) for item in location if isinstance(item, str)]
+    urls = [urlsplit(item.strip()) for item in location if isinstance(item, str)]
+    for url in urls:
+        url.port  # noqa: B018 - parses the port, raising ValueError for a bad one
+    return urls
 
 
 def _on_this_host(url: Any) -> bool:
@@ -353,23 +401,48 @@ def _configured_password(cache: dict) -> bool:
 
 
 def _deploy_signing_key(raw: dict) -> Iterator[checks.Warning]:
-    """HMAC tokens signed with SECRET_KEY (the default when SIGNING_KEY is unset).
+    """HMAC keys that are no strong secret of their own: whoever guesses one forges
+    access tokens.
 
-    An asymmetric algorithm never falls back (E006) and a SECRET_KEY given as its key is
-    no PEM (E018); an HMAC key equal to SECRET_KEY ties the two secrets together: rotating
-    SECRET_KEY signs every user out, and whoever learns one holds both.
+    SECRET_KEY signs when SIGNING_KEY is unset. An HMAC key equal to SECRET_KEY (as text
+    or bytes) ties the two secrets together: rotating SECRET_KEY signs every user out, and
+    whoever learns one holds both. A weak key is judged as Django's security.W009 judges
+    SECRET_KEY (its length is E005's, by the hash). An asymmetric algorithm never falls
+    back (E006) and a SECRET_KEY given as its key is no PEM (E018).
     """
     algorithm = _value(raw, "ALGORITHM")
     if not isinstance(algorithm, str) or not algorithm.startswith("HS"):
         return
-    signing = raw.get("SIGNING_KEY")
-    django_keys = [settings.SECRET_KEY, *getattr(settings, "SECRET_KEY_FALLBACKS", [])]
-    if not signing or signing in django_keys:
-        yield _warning(
-            "Access tokens are signed with Django's SECRET_KEY.",
-            "Give JWT_SESSIONS['SIGNING_KEY'] its own random secret (python -c \"import "
+    hint = ("Give JWT_SESSIONS['SIGNING_KEY'] its own random secret (python -c \"import "
             "secrets; print(secrets.token_urlsafe(64))\"), kept out of the code like "
-            "SECRET_KEY; or sign with an asymmetric ALGORITHM.", 5)
+            "SECRET_KEY; or sign with an asymmetric ALGORITHM.")
+    for name, problem in _weak_hmac_keys(raw):
+        yield _warning(f"{name} {problem}.", hint, 5)
+
+
+def _weak_hmac_keys(raw: dict) -> Iterator[tuple[str, str]]:
+    """(key name, what is wrong) of each HMAC key that is no strong secret of its own."""
+    signing = raw.get("SIGNING_KEY")
+    django_keys = [_as_bytes(key) for key in
+                   [settings.SECRET_KEY, *getattr(settings, "SECRET_KEY_FALLBACKS", [])]]
+    if not signing or _as_bytes(signing) in django_keys:
+        yield "SIGNING_KEY", "is unset or Django's SECRET_KEY: access tokens are signed with it"
+        return
+    for name, key in {"SIGNING_KEY": signing, **_additional(raw)}.items():
+        if _is_weak(_as_bytes(key)):
+            yield name, ("is a guessable HMAC secret (few distinct characters, or Django's "
+                         f"{SECRET_KEY_INSECURE_PREFIX!r} prefix)")
+
+
+def _as_bytes(key: Any) -> Any:
+    return key.encode() if isinstance(key, str) else key
+
+
+def _is_weak(key: Any) -> bool:
+    """Django's judgement of SECRET_KEY, but its length (E005 checks that per hash)."""
+    return isinstance(key, bytes) and (
+        len(set(key)) < SECRET_KEY_MIN_UNIQUE_CHARACTERS
+        or key.startswith(SECRET_KEY_INSECURE_PREFIX.encode()))
 
 
 def _deploy_bcrypt(raw: dict) -> Iterator[checks.Warning]:

@@ -1,10 +1,12 @@
 """Cleanup behind `clearjwtsessions`: a bounded table, and Redis without orphans.
 
 Three steps, each idempotent and safe to run while another run (or the site) works:
-1. delete sessions that ended more than `AUDIT_RETENTION` ago, in short batches;
+1. delete sessions that ended more than `AUDIT_RETENTION` ago (never within the
+   revocation window, which step 3 still needs), in short batches;
 2. prune the per-user Redis indexes: members whose row is gone or no longer active are
    removed, with the keys of those sessions;
-3. replay recent revocations, in case Redis missed one while it was unreachable.
+3. replay recent revocations, in case Redis missed one while it was unreachable (in
+   batches too).
 """
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from .conf import jwt_settings
+from .lifetimes import revocation_window
 from .models import Session
 from .redis import mirror
 from .redis.mirror import (
@@ -40,9 +43,18 @@ class CleanupResult:
     redis_available: bool = True
 
 
+# The largest --batch-size: a LIMIT every database holds, a pipeline Redis takes.
+MAX_BATCH_SIZE = 100_000
+
+
 def stale_sessions():
-    """Sessions that ended (revoked or expired) longer than AUDIT_RETENTION ago."""
-    cutoff = timezone.now() - jwt_settings.AUDIT_RETENTION
+    """Sessions that ended (revoked or expired) longer than AUDIT_RETENTION ago.
+
+    Never one that ended within the revocation window, whatever AUDIT_RETENTION says: a
+    revocation made while Redis was down reaches it only by the replay, which needs the
+    row; deleting it first would let Redis accept the access token again.
+    """
+    cutoff = timezone.now() - max(jwt_settings.AUDIT_RETENTION, revocation_window())
     return Session.objects.filter(Q(revoked_at__lt=cutoff) | Q(expires_at__lt=cutoff)).order_by()
 
 
@@ -131,7 +143,8 @@ def clear_sessions(batch_size: int = 1000, dry_run: bool = False) -> CleanupResu
         deleted = delete_stale(batch_size)
     try:
         pruned = prune_redis(batch_size, dry_run=dry_run)
-        replayed = recent_revocations().count() if dry_run else replay_recent_revocations()
+        replayed = (recent_revocations().count() if dry_run
+                    else replay_recent_revocations(batch_size))
     except StoreUnavailable as exc:
         logger.warning("clearjwtsessions: Redis unavailable (%s); Redis steps skipped", exc)
         return CleanupResult(deleted, 0, 0, redis_available=False)

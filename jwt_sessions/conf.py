@@ -67,9 +67,13 @@ FAILURE_POLICIES = ("database", "deny")
 
 
 def as_timedelta(value: Any) -> Any:
-    """Accept an int/float of seconds wherever a duration is expected."""
+    """Accept an int/float of seconds wherever a duration is expected. A number no
+    timedelta holds (inf, NaN, 10**20) is returned as it is: the checks report it."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return timedelta(seconds=value)
+        try:
+            return timedelta(seconds=value)
+        except (OverflowError, ValueError):
+            return value
     return value
 
 

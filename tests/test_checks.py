@@ -6,6 +6,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
+from django_redis.cache import RedisCache
 
 from jwt_sessions.checks import check_settings
 
@@ -217,3 +218,55 @@ def test_each_bad_local_cache_setting_has_its_own_id(settings, value, check):
 def test_bad_heartbeat_fails(settings, value, checks):
     assert set(error_ids(settings, {"EVENTS_HEARTBEAT": value})) == {
         f"jwt_sessions.{check}" for check in checks}
+
+
+@pytest.mark.parametrize(("value", "check"), [
+    ({"ACCESS_TOKEN_LIFETIME": 10 ** 20}, "E002"),  # seconds no timedelta holds
+    ({"AUDIT_RETENTION": float("inf")}, "E002"),
+    ({"LEEWAY": float("nan")}, "E002"),
+    ({"LOCAL_CACHE": {"max_age": float("nan")}}, "E025"),
+    ({"LOCAL_CACHE": {"max_age": float("inf")}}, "E025"),
+])
+def test_a_number_no_timedelta_holds_is_reported(settings, value, check):
+    assert error_ids(settings, value) == [f"jwt_sessions.{check}"]
+
+
+def test_a_nan_dpop_duration_is_reported_not_a_crash(settings):
+    from django.core import checks
+
+    settings.JWT_SESSIONS = {**settings.JWT_SESSIONS, "DPOP": {"PROOF_MAX_AGE": float("nan")}}
+    assert "jwt_sessions.E044" in {m.id for m in checks.run_checks()}
+
+
+@pytest.mark.parametrize("alias", [["default"], {"default": 1}, 7, None])
+def test_a_cache_alias_that_is_no_string_names_no_cache(settings, alias):
+    assert error_ids(settings, {"CACHE_ALIAS": alias}) == ["jwt_sessions.E010"]
+
+
+@pytest.mark.parametrize("backend", [
+    "django.core.cache.backends.locmem.LocMemCache",
+    "django.core.cache.backends.redis.RedisCache",  # Django's own: no django-redis client
+    "django.core.cache.backends.dummy.DummyCache",
+    "no.such.Backend", None,
+])
+def test_a_cache_that_is_not_django_redis_is_an_error(settings, backend):
+    settings.CACHES = {**settings.CACHES, "other": {"BACKEND": backend,
+                                                    "LOCATION": "redis://127.0.0.1:6379/0"}}
+    assert error_ids(settings, {"CACHE_ALIAS": "other"}) == ["jwt_sessions.E030"]
+
+
+class SubclassedRedisCache(RedisCache):
+    """A project's own django-redis cache (e.g. one that adds metrics)."""
+
+
+def test_a_django_redis_subclass_is_a_redis_cache(settings):
+    settings.CACHES = {**settings.CACHES, "other": {
+        **settings.CACHES["default"], "BACKEND": f"{__name__}.SubclassedRedisCache"}}
+    assert error_ids(settings, {"CACHE_ALIAS": "other"}) == []
+
+
+@pytest.mark.parametrize("location", ["redis://[::1:6379/0", "redis://127.0.0.1:port/0",
+                                      ["redis://127.0.0.1:6379/0", "redis://[::1"]])
+def test_an_unparsable_location_is_an_error(settings, location):
+    settings.CACHES = {"default": {**settings.CACHES["default"], "LOCATION": location}}
+    assert error_ids(settings, {}) == ["jwt_sessions.E031"]

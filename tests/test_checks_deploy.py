@@ -8,7 +8,7 @@ from django.core import checks
 from jwt_sessions.checks import check_deployment
 from tests.conftest import PASSWORD
 
-GOOD_KEY = "k" * 64
+GOOD_KEY = "k3y-of-its-own-" * 4  # 60 bytes, varied: not weak as Django judges keys
 SAFE = {"SIGNING_KEY": GOOD_KEY, "BCRYPT_ROUNDS": 12}
 TLS_REDIS = {"BACKEND": "django_redis.cache.RedisCache",
              "LOCATION": f"rediss://jwt:{PASSWORD}@redis.internal:6380/0"}
@@ -123,6 +123,36 @@ def test_an_asymmetric_algorithm_never_signs_with_secret_key(deploy, settings):
     assert {m.id for m in check_settings()} == {"jwt_sessions.E018"}
     assert deploy({"ALGORITHM": "RS256", "SIGNING_KEY": None}) == []
     assert [m.id for m in check_settings()] == ["jwt_sessions.E006"]
+
+
+@pytest.mark.parametrize("key", [
+    "ab" * 32,  # 64 bytes, two distinct characters
+    b"\x00\x01\x02\x03" * 16,  # as bytes: four distinct
+    "django-insecure-" + "r4nd0m-l00k1ng" * 3,  # Django's development prefix
+])
+def test_a_guessable_hmac_key_is_warned_of(deploy, key):
+    assert deploy({"SIGNING_KEY": key}) == ["jwt_sessions.W005"]
+
+
+def test_a_guessable_additional_verifying_key_is_warned_of(deploy):
+    """It verifies tokens as the signing key does: guess it, and forge tokens."""
+    assert deploy({"ADDITIONAL_VERIFYING_KEYS": {"2024": "z" * 64}}) == ["jwt_sessions.W005"]
+    assert deploy({"ADDITIONAL_VERIFYING_KEYS": {"2024": GOOD_KEY.upper()}}) == []
+
+
+def test_a_varied_key_given_as_bytes_is_not_warned_of(deploy):
+    assert deploy({"SIGNING_KEY": GOOD_KEY.encode()}) == []
+
+
+@pytest.mark.parametrize("location", ["redis://[::1:6379/0", "redis://redis.internal:63x9/0",
+                                      ["rediss://a.internal", "redis://[bad"]])
+def test_an_unparsable_location_is_no_deploy_crash(deploy, location):
+    """The start-up checks report it (E031); the deploy ones say nothing more of it."""
+    assert deploy({}, redis(location)) == []
+
+
+def test_an_unhashable_signing_key_is_no_deploy_crash(deploy):
+    assert deploy({"SIGNING_KEY": ["a", "list"]}) == []  # E005 at start-up
 
 
 # ------------------------------------------------------------------ bcrypt

@@ -13,8 +13,10 @@ from django.utils import timezone
 from freezegun import freeze_time
 
 from jwt_sessions import cleanup, services
+from jwt_sessions.lifetimes import revocation_window
 from jwt_sessions.models import Session
-from jwt_sessions.redis.mirror import StoreUnavailable
+from jwt_sessions.redis import mirror, recovery
+from jwt_sessions.redis.mirror import StoreUnavailable, circuit
 from jwt_sessions.redis.store import store
 from tests.conftest import assert_error
 
@@ -86,6 +88,70 @@ def test_small_batches_delete_everything_and_rerun_is_a_no_op(aged):
 def test_batch_size_must_be_positive():
     with pytest.raises(CommandError):
         run("--batch-size", "0")
+
+
+def test_batch_size_is_bounded():
+    """A LIMIT every database holds: one beyond it is a command error, not a traceback."""
+    assert "Deleted 0 session(s)." in run("--batch-size", str(cleanup.MAX_BATCH_SIZE))
+    with pytest.raises(CommandError, match="from 1 to"):
+        run("--batch-size", str(cleanup.MAX_BATCH_SIZE + 1))
+
+
+def test_no_retention_still_keeps_the_rows_the_replay_needs(make_user, jwt_settings):
+    """AUDIT_RETENTION 0: what ended within the revocation window stays (a revocation Redis
+    missed is replayed from its row); what ended before goes. The dry run counts alike."""
+    jwt_settings(AUDIT_RETENTION=0)
+    user = make_user()
+    window, now = revocation_window(), timezone.now()
+    inside, outside = now - window + timedelta(seconds=2), now - window - timedelta(seconds=2)
+    rows = {}
+    for name, field, when in (("revoked now", "revoked_at", now),
+                              ("revoked inside", "revoked_at", inside),
+                              ("revoked outside", "revoked_at", outside),
+                              ("expired inside", "expires_at", inside),
+                              ("expired outside", "expires_at", outside)):
+        rows[name] = services.issue_tokens(user).session_id
+        Session.objects.filter(pk=rows[name]).update(**{field: when})
+    assert "Would delete 2 session(s)." in run("--dry-run")
+    assert "Deleted 2 session(s)." in run()
+    assert remaining() == {rows[name] for name in rows if "outside" not in name}
+
+
+def test_replay_goes_in_batches_and_tombstones_every_one(api, make_user, monkeypatch):
+    tokens = [api.login_ok(make_user().username) for _ in range(5)]
+    Session.objects.update(revoked_at=timezone.now(), revoked_reason="admin")  # Redis missed
+    sizes = recorded_forgets(monkeypatch)
+    assert mirror.replay_recent_revocations(batch_size=2) == 5
+    assert sizes == [2, 2, 1]
+    assert all(api.whoami(pair["access"]).status_code == 401 for pair in tokens)
+
+
+def test_the_replay_after_an_outage_goes_in_batches(api, make_user, monkeypatch):
+    """The first request after an outage replays what it missed, REPLAY_BATCH at a time."""
+    tokens = [api.login_ok(make_user().username) for _ in range(5)]
+    monkeypatch.setattr(recovery, "replay_when_answered", lambda replay: None)
+    monkeypatch.setattr(mirror, "REPLAY_BATCH", 2)
+    circuit.trip()  # Redis unreachable while they are revoked
+    for pair in tokens:
+        assert services.revoke_session(pair["session_id"])
+    sizes = recorded_forgets(monkeypatch)
+    circuit.down_until = 0.0  # Redis answers again
+    assert all(api.whoami(pair["access"]).status_code == 401 for pair in tokens)
+    assert sum(sizes) >= 5 and max(sizes) <= 2, sizes
+
+
+def recorded_forgets(monkeypatch) -> list[int]:
+    """The number of sessions each `store.forget` call is given, from now on."""
+    sizes: list[int] = []
+    real = type(store).forget
+
+    def recording(self, sessions, tombstone=True):
+        sessions = list(sessions)
+        sizes.append(len(sessions))
+        return real(self, sessions, tombstone)
+
+    monkeypatch.setattr(type(store), "forget", recording)
+    return sizes
 
 
 def test_concurrent_runs_delete_each_row_once(make_user, jwt_settings):

@@ -328,23 +328,37 @@ def rotate(session_id: Any, old_sha256: str, new_sha256: str, new_jti: str,
         local_cache.forget([session_id])
 
 
-def replay_recent_revocations() -> int:
+REPLAY_BATCH = 1000
+
+
+def replay_recent_revocations(batch_size: int | None = None) -> int:
     """Tombstone every session revoked recently enough that its access token may live.
 
     Run before this process trusts Redis again after an outage, and by
     `clearjwtsessions`; a revocation older than an access lifetime needs no replay, as
-    its access tokens have expired and refresh always asks the database.
+    its access tokens have expired and refresh always asks the database. A batch at a
+    time (REPLAY_BATCH unless given), so that a mass revocation costs bounded queries and
+    pipelines, not one of each.
     """
-    rows = session_keys(recent_revocations())
-    if rows:
+    replayed = 0
+    for rows in _key_batches(recent_revocations(), batch_size or REPLAY_BATCH):
         store.forget(rows)
         local_cache.forget(row.session_id for row in rows)
-    return len(rows)
+        replayed += len(rows)
+    return replayed
 
 
 def recent_revocations() -> Any:
     """Sessions revoked recently enough that one of their access tokens may still live."""
     return Session.objects.filter(revoked_at__gte=timezone.now() - revocation_window())
+
+
+def _key_batches(queryset: Any, batch_size: int) -> Iterable[list[SessionKeys]]:
+    """A queryset's session keys, `batch_size` at a time (keyset pagination by id)."""
+    queryset = queryset.order_by("pk")
+    while rows := session_keys(queryset[:batch_size]):
+        yield rows
+        queryset = queryset.filter(pk__gt=rows[-1].session_id)
 
 
 # ------------------------------------------------------------------ deleted rows

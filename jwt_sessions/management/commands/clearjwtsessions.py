@@ -17,12 +17,14 @@ class Command(BaseCommand):
         parser.add_argument("--dry-run", action="store_true",
                             help="Count what would be done; change nothing.")
         parser.add_argument("--batch-size", type=int, default=1000,
-                            help="Rows deleted per transaction, users pruned per batch "
-                                 "(default 1000).")
+                            help="Rows deleted per transaction, users pruned and "
+                                 "revocations replayed per batch (default 1000, at most "
+                                 f"{cleanup.MAX_BATCH_SIZE}).")
 
     def handle(self, *args: Any, dry_run: bool, batch_size: int, **options: Any) -> None:
-        if batch_size < 1:
-            raise CommandError("--batch-size must be at least 1.")
+        if not 1 <= batch_size <= cleanup.MAX_BATCH_SIZE:
+            raise CommandError(
+                f"--batch-size must be from 1 to {cleanup.MAX_BATCH_SIZE}.")
         result = cleanup.clear_sessions(batch_size=batch_size, dry_run=dry_run)
         lines = [("Deleted", "Would delete", f"{result.deleted} session(s)")]
         if result.redis_available:

@@ -5,10 +5,11 @@ Run it every minute (cron, Celery beat) or once with `--forever` under a process
 """
 from __future__ import annotations
 
+import math
 import time
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from ...shared_signals import outbox, pusher
 
@@ -23,6 +24,8 @@ class Command(BaseCommand):
                             help="Seconds between drains with --forever (default 5).")
 
     def handle(self, *args: Any, forever: bool, interval: float, **options: Any) -> None:
+        if not (math.isfinite(interval) and interval > 0):
+            raise CommandError("--interval must be a positive number of seconds.")
         while True:
             attempted = pusher.deliver_due()
             pruned, forgotten = outbox.prune()
