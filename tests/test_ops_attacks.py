@@ -685,7 +685,7 @@ def test_cleanup_running_beside_refreshes_breaks_no_rotation(api, tokens, jwt_se
     assert Session.objects.get(pk=tokens["session_id"]).revoked_at is None
 
 
-@pytest.mark.parametrize("interval", ["-1", "nan"])
+@pytest.mark.parametrize("interval", ["-1", "0", "nan", "inf", "-inf"])
 def test_sendsecurityevents_a_bad_interval_is_a_command_error(monkeypatch, interval):
     from jwt_sessions.management.commands import sendsecurityevents
 
