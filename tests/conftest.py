@@ -3,6 +3,9 @@ from __future__ import annotations
 
 import itertools
 import json
+import threading
+from collections.abc import Callable
+from typing import TypeVar
 
 import pytest
 from django.test import Client
@@ -17,6 +20,7 @@ UA_IPHONE = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit
 UA_MAC_CHROME = ("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 "
                  "(KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36")
 
+T = TypeVar("T")
 _ips = itertools.count(1)
 _users = itertools.count(1)
 
@@ -25,6 +29,29 @@ def next_ip() -> str:
     """A fresh client address per call, so per-IP throttles never interfere."""
     n = next(_ips)
     return f"10.{(n // 65536) % 256}.{(n // 256) % 256}.{n % 256}"
+
+
+def all_at_once(count: int, attempt: Callable[[], T]) -> list[T]:
+    """`attempt` run by `count` threads released together, each on its own database
+    connection; what each returned, in the order they finished."""
+    start = threading.Barrier(count)
+    results: list[T] = []
+
+    def run() -> None:
+        from django.db import connection
+
+        try:
+            start.wait()
+            results.append(attempt())
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    return results
 
 
 def url(name: str, *args) -> str:

@@ -38,15 +38,20 @@ from jwt_sessions.redis.store import store
 from tests.conftest import PASSWORD, assert_error, bearer, next_ip, url
 from tests.polling import eventually
 from tests.redis_servers import forget_redis_pools, point_cache_at
+from tests.test_cleanup import recorded_forgets
 from tests.test_events import keys_of_tokens
-from tests.test_local_cache import trusted, warm  # noqa: F401  (a fixture, and a helper)
+from tests.test_local_cache import (  # noqa: F401  (fixtures, and a helper)
+    CACHE,
+    cache_on,
+    trusted,
+    warm,
+)
 from tests.test_metrics import otel, provider  # noqa: F401  (fixtures)
 
 # ruff: noqa: F811  (otel and trusted are the fixtures imported above)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-CACHE = {"max_age": timedelta(seconds=30), "max_entries": 100}
 KNOWN_ATTRIBUTES = {
     "reason": set(RevokeReason.values),
     "scope": {"jwt_sessions_login", "jwt_sessions_login_user", "jwt_sessions_refresh"},
@@ -55,15 +60,6 @@ KNOWN_ATTRIBUTES = {
 
 
 # ------------------------------------------------------------------ helpers
-@pytest.fixture
-def cache_on(jwt_settings):
-    """LOCAL_CACHE on, its receiver proven live: the cache."""
-    jwt_settings(LOCAL_CACHE=CACHE)
-    cache = local_cache.current()
-    assert events.wait_until_healthy(5)
-    return cache
-
-
 @pytest.fixture
 def no_loopback(monkeypatch):
     """This process hears none of its own events: only direct forgets count."""
@@ -614,15 +610,7 @@ def test_cleanup_replays_revocations_in_batches(make_user, monkeypatch):
         pair = services.issue_tokens(make_user())
         Session.objects.filter(pk=pair.session_id).update(
             revoked_at=timezone.now(), revoked_reason="admin")  # Redis never heard
-    sizes: list[int] = []
-    real = type(store).forget
-
-    def recording(self, sessions, tombstone=True):
-        sessions = list(sessions)
-        sizes.append(len(sessions))
-        return real(self, sessions, tombstone)
-
-    monkeypatch.setattr(type(store), "forget", recording)
+    sizes = recorded_forgets(monkeypatch)
     run_cleanup("--batch-size", "5")
     assert sum(sizes) >= 12
     assert max(sizes) <= 5, sizes

@@ -2,16 +2,13 @@
 hold under concurrent logins, and the device list tells a client the cap and the policy."""
 from __future__ import annotations
 
-import threading
-
 import pytest
 from django.contrib.auth import get_user_model
-from django.db import connection
 
 from jwt_sessions import api as jwt_api
 from jwt_sessions.exceptions import MaxSessionsReached
 from jwt_sessions.models import Session
-from tests.conftest import assert_error
+from tests.conftest import all_at_once, assert_error
 from tests.test_checks import error_ids
 
 pytestmark = pytest.mark.django_db
@@ -83,25 +80,15 @@ def _login_many(user_pk: int, count: int) -> list[str]:
     """`count` logins of one user at once, each in its own thread and connection; what
     each ended with: "ok" or the error code."""
     user = get_user_model().objects.get(pk=user_pk)
-    start = threading.Barrier(count)
-    outcomes: list[str] = []
 
-    def login() -> None:
+    def login() -> str:
         try:
-            start.wait()
             jwt_api.issue_tokens(user)
-            outcomes.append("ok")
         except MaxSessionsReached as exc:
-            outcomes.append(exc.get_codes()["code"])
-        finally:
-            connection.close()
+            return exc.get_codes()["code"]
+        return "ok"
 
-    threads = [threading.Thread(target=login) for _ in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    return outcomes
+    return all_at_once(count, login)
 
 
 @pytest.mark.django_db(transaction=True)

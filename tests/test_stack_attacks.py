@@ -12,7 +12,6 @@ the reason "HOLE: ...".
 from __future__ import annotations
 
 import json
-import threading
 import uuid
 from datetime import timedelta
 
@@ -20,7 +19,6 @@ import pytest
 from asgiref.sync import async_to_sync
 from django.contrib.auth.models import Permission
 from django.core import mail
-from django.db import connection
 from django.test import Client
 from django.urls import reverse
 
@@ -30,7 +28,16 @@ from jwt_sessions.exceptions import AuthenticationError, MaxSessionsReached
 from jwt_sessions.models import RevokeReason, Session
 from jwt_sessions.redis.store import astore
 from jwt_sessions.tokens import decode_access_token
-from tests.conftest import PASSWORD, UA_IPHONE, UA_MAC_CHROME, Api, assert_error, bearer, url
+from tests.conftest import (
+    PASSWORD,
+    UA_IPHONE,
+    UA_MAC_CHROME,
+    Api,
+    all_at_once,
+    assert_error,
+    bearer,
+    url,
+)
 from tests.mmdb_builder import build_database
 
 try:
@@ -896,22 +903,7 @@ def test_a_login_that_fails_after_evicting_ends_no_session(api, user, jwt_settin
 def _http_logins(username: str, count: int) -> list[int]:
     """`count` logins through the login view at once, each thread with its own client
     and database connection; their statuses."""
-    start = threading.Barrier(count)
-    statuses: list[int] = []
-
-    def login() -> None:
-        try:
-            start.wait()
-            statuses.append(Api().login(username).status_code)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=login) for _ in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    return statuses
+    return all_at_once(count, lambda: Api().login(username).status_code)
 
 
 @pytest.mark.django_db(transaction=True)
