@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 from datetime import timedelta
 from urllib.parse import urlencode
 
@@ -18,6 +19,7 @@ from tests.token_endpoints import FORM, grant_introspection, post_form
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
+ON_POSTGRES = os.environ.get("DATABASE_URL", "").startswith("postgres")
 BASIC_AUTH = ["jwt_sessions.authentication.JWTSessionAuthentication",
               "rest_framework.authentication.BasicAuthentication"]
 
@@ -124,12 +126,15 @@ def test_guesses_from_one_address_over_many_usernames_hit_the_address_bucket(
 @pytest.mark.parametrize("credentials", [
     "Basic", "Basic !!!!", "Basic a b", "Basic " + base64.b64encode(b"no-colon").decode(),
     "Basic " + base64.b64encode(b"\xff\xfe:\xff").decode(),
-    "Basic " + base64.b64encode(b"svc\x00gateway:x").decode(),
+    pytest.param("Basic " + base64.b64encode(b"svc\x00gateway:x").decode(), marks=hole(
+        "a NUL in a Basic username reaches the user lookup: a 500 (DataError) on "
+        "PostgreSQL") if ON_POSTGRES else ()),
     "Basic " + base64.b64encode(("é" * 5000 + ":x").encode()).decode(),
 ])
 def test_malformed_basic_credentials_are_a_json_401(api, svc, tokens, settings, clock,
                                                     credentials):
     rates(settings)
+    api.client.raise_request_exception = False  # a server error is an answer to judge
     resp = basic_introspect(api, tokens["access"], {"HTTP_AUTHORIZATION": credentials})
     assert resp.status_code == 401, resp.content
     assert resp.json()["detail"]
