@@ -479,3 +479,116 @@ def test_basic_credentials_in_a_form_body_are_not_credentials(api, svc, tokens, 
         "token": tokens["access"], "Authorization": basic(svc.username)["HTTP_AUTHORIZATION"]}),
         content_type=FORM, REMOTE_ADDR=next_ip())
     assert resp.status_code == 401
+
+
+# ------------------------------------------------------------------ Basic: refusals give back
+def test_an_address_refused_attempt_takes_no_slot_of_the_username(api, svc, tokens,
+                                                                  settings, clock):
+    """A guesser throttled by address adds nothing to the gateway's username bucket."""
+    rates(settings, jwt_sessions_login="1/min", jwt_sessions_login_user="3/min")
+    ip = next_ip()
+    basic_introspect(api, tokens["access"], basic(svc.username, "wrong"), ip=ip)
+    for _ in range(5):
+        assert_error(basic_introspect(api, tokens["access"], basic(svc.username, "wrong"),
+                                      ip=ip), 429, "throttled")
+    assert basic_introspect(api, tokens["access"], basic(svc.username)).status_code == 200
+
+
+def test_the_429_of_a_full_window_is_over_when_the_window_is(api, svc, tokens, settings,
+                                                              clock):
+    rates(settings, jwt_sessions_login_user="1/min")
+    basic_introspect(api, tokens["access"], basic(svc.username, "wrong"))
+    assert_error(basic_introspect(api, tokens["access"], basic(svc.username)), 429,
+                 "throttled")
+    clock.tick(61)
+    assert basic_introspect(api, tokens["access"], basic(svc.username)).status_code == 200
+
+
+# ------------------------------------------------------------------ cleanup keeps what it needs
+def ended(user, ago: timedelta) -> Session:
+    from django.utils import timezone
+
+    from jwt_sessions import api as jwt_api
+
+    session = Session.objects.get(pk=jwt_api.issue_tokens(user)["session_id"])
+    Session.objects.filter(pk=session.pk).update(revoked_at=timezone.now() - ago,
+                                                 revoked_reason="logout")
+    return session
+
+
+def test_cleanup_keeps_a_revocation_the_replay_may_still_need(user, jwt_settings):
+    from jwt_sessions.cleanup import stale_sessions
+
+    jwt_settings(AUDIT_RETENTION=timedelta(0))
+    recent = ended(user, timedelta(minutes=5))
+    assert not stale_sessions().filter(pk=recent.pk).exists()
+
+
+def test_cleanup_keeps_nothing_forever(user, jwt_settings):
+    """The window is the access lifetime's: a row ended well past both is deleted."""
+    from jwt_sessions.cleanup import stale_sessions
+
+    jwt_settings(AUDIT_RETENTION=timedelta(0))
+    old = ended(user, timedelta(days=2))
+    assert stale_sessions().filter(pk=old.pk).exists()
+
+
+# ------------------------------------------------------------------ new devices, robustly
+def test_a_failing_new_device_receiver_leaves_the_login_standing(api, user):
+    from jwt_sessions.signals import new_device_login
+
+    def broken(**kwargs):
+        raise RuntimeError("receiver down")
+
+    new_device_login.connect(broken, weak=False)
+    try:
+        data = api.login_ok(user.username)
+    finally:
+        new_device_login.disconnect(broken)
+    assert api.whoami(data["access"]).status_code == 200
+
+
+# ------------------------------------------------------------------ stats Redis cannot add to
+@hole("a stats field that Python's int() reads but Redis cannot HINCRBY ('1_000', ' 7', "
+      "20 digits) is neither skipped nor reset: that counter never counts again")
+@pytest.mark.parametrize("value", ["1_000", " 7", "99999999999999999999"])
+def test_a_stats_field_redis_cannot_increment_counts_again(redis_conn, value):
+    from jwt_sessions import counters, stats
+    from jwt_sessions.redis import layout, mirror
+
+    counters.take_all()
+    redis_conn.hset(layout.stats_key(), "refreshes", value)
+    stats.snapshot()
+    try:
+        mirror.flush_counters({"refreshes": 2})
+    except Exception:  # noqa: BLE001 - the flush's failure is what is judged below
+        pass
+    assert redis_conn.hget(layout.stats_key(), "refreshes") == b"2"
+
+
+@pytest.mark.parametrize("value", ["1_000", "99999999999999999999"])
+def test_such_a_stats_field_fails_no_access_check(api, tokens, redis_conn, jwt_settings,
+                                                  monkeypatch, value):
+    from jwt_sessions import counters
+    from jwt_sessions.redis import layout
+    from jwt_sessions.redis.mirror import circuit
+
+    jwt_settings(REDIS_FAILURE_POLICY="deny")
+    redis_conn.hset(layout.stats_key(), "redis_hits", value)
+    monkeypatch.setattr(counters, "_last_flush", 0.0)
+    counters.record("redis_hits")
+    assert api.whoami(tokens["access"]).status_code == 200
+    assert not circuit.is_open()
+
+
+# ------------------------------------------------------------------ DPoP duration at runtime
+@hole("a NaN PROOF_MAX_AGE, passed through as a float, reaches a DPoP-bound login and "
+      "makes it a 500")
+def test_a_nan_proof_max_age_is_no_500(api, user, jwt_settings):
+    from tests.dpop_keys import ProofKey
+
+    jwt_settings(DPOP={"PROOF_MAX_AGE": float("nan")})
+    api.client.raise_request_exception = False
+    proof = ProofKey().proof("POST", "http://testserver" + url("login"))
+    resp = api.login(user.username, HTTP_DPOP=proof)
+    assert resp.status_code != 500, resp.status_code
