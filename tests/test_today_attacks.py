@@ -667,3 +667,28 @@ def test_an_unsendable_authorization_header_is_never_stored(ssf_on, api, make_us
         "authorization_header": header})
     assert resp.status_code == 400, resp.content
     assert not SsfStream.objects.exists()
+
+
+# ------------------------------------------------------------------ checks timed at the doors
+def checks_during(action) -> int:
+    """How many access checks `action` made, by the checks' own sequence number."""
+    from jwt_sessions import metrics
+
+    if metrics.otel is None:
+        pytest.skip("the otel extra is not installed")
+    start = next(metrics._sequence)
+    action()
+    return next(metrics._sequence) - start - 1
+
+
+@pytest.mark.parametrize("token", ["live", "garbage", "a.b.c"])
+def test_a_door_counts_one_check_per_request(api, tokens, token):
+    access = tokens["access"] if token == "live" else token
+    assert checks_during(lambda: api.whoami(access)) == 1
+
+
+def test_introspection_counts_the_callers_check_and_the_tokens(api, tokens, gateway):
+    from tests.token_endpoints import introspect
+
+    assert checks_during(lambda: introspect(api, tokens["access"], gateway)) == 2
+
