@@ -8,11 +8,14 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import SuspiciousOperation
 from django.http import HttpRequest, HttpResponse
+from django.http.multipartparser import MultiPartParserError
 from django.middleware.csrf import get_token
 from django.urls import reverse
 from django.utils import timezone
 from rest_framework.authentication import CSRFCheck
+from rest_framework.exceptions import ParseError
 
 from .conf import jwt_settings
 from .exceptions import CsrfFailed
@@ -70,6 +73,7 @@ def refresh_from_cookie(request: Any) -> str | None:
     if not value:
         return None
     django_request = getattr(request, "_request", request)
+    _read_form(django_request)
     # DRF's CSRFCheck: Django's middleware, answering the reason instead of a response.
     check = CSRFCheck(_no_view)
     check.process_request(django_request)
@@ -77,6 +81,15 @@ def refresh_from_cookie(request: Any) -> str | None:
     if reason:
         raise CsrfFailed()
     return value
+
+
+def _read_form(request: HttpRequest) -> None:
+    """Read the form the CSRF check looks in for its token: one Django cannot read (no
+    boundary, too many fields, too big) is DRF's JSON 400, not Django's error page."""
+    try:
+        request.POST  # noqa: B018 - parsed here, where its failure can be answered
+    except (MultiPartParserError, SuspiciousOperation):
+        raise ParseError() from None
 
 
 def _no_view(request: HttpRequest) -> HttpResponse:
