@@ -212,6 +212,20 @@ def access_checks_trip(cluster: bool, tokens: list[tuple[uuid.UUID, str]]) -> Tr
     return trip
 
 
+_INT64 = range(-(2 ** 63), 2 ** 63)
+
+
+def _counted(value: Any) -> int:
+    """A stats field as HINCRBY can go on counting it: a signed 64-bit integer in
+    Redis's own spelling. Python's int() reads more ('1_000', ' 7', 20 digits), which
+    Redis would then refuse to add to forever; ValueError for those."""
+    text = value.decode("ascii") if isinstance(value, bytes) else str(value)
+    number = int(text)
+    if str(number) != text or number not in _INT64:
+        raise ValueError(f"not a Redis integer: {text!r}")
+    return number
+
+
 def read_counters_trip() -> Trip[tuple[dict[str, int], list[Any]]]:
     """The shared stats hash's counts, and the fields that hold no integer (written by
     someone else): left out, so that one cannot fail the whole read."""
@@ -219,7 +233,7 @@ def read_counters_trip() -> Trip[tuple[dict[str, int], list[Any]]]:
         counts, garbled = {}, []
         for name, value in replies[0].items():
             try:
-                counts[name.decode() if isinstance(name, bytes) else name] = int(value)
+                counts[name.decode() if isinstance(name, bytes) else name] = _counted(value)
             except ValueError:  # UnicodeDecodeError too
                 garbled.append(name)
         return counts, garbled
