@@ -135,16 +135,30 @@ _CLAIMS_PER_TRIP = 1000
 def claim_while_down(key: str, ttl: timedelta) -> bool:
     """`claim_once` for when Redis cannot answer: True the first time this process claims
     `key` within `ttl`. The claim reaches Redis before this process trusts it again, so
-    what passed during the outage cannot pass again afterwards, in any process."""
+    what passed during the outage cannot pass again afterwards, in any process. With
+    `_CLAIMS_KEPT` live claims kept, a new one is a 503: forgetting a live claim would
+    let its proof pass again."""
     now = time.monotonic()
     with _claims_lock:
-        while _claimed_while_down and (next(iter(_claimed_while_down.values())) <= now
-                                       or len(_claimed_while_down) >= _CLAIMS_KEPT):
-            _claimed_while_down.popitem(last=False)
         if _claimed_while_down.get(key, 0.0) > now:
             return False
+        _forget_expired_claims(now)
+        if len(_claimed_while_down) >= _CLAIMS_KEPT:
+            logger.warning("%d claims kept while Redis is away: refusing more",
+                           len(_claimed_while_down))
+            raise ServiceUnavailable()
         _claimed_while_down[key] = now + ttl.total_seconds()
         return True
+
+
+def _forget_expired_claims(now: float) -> None:
+    """Drop the claims whose proofs can no longer pass (with the lock held). Oldest
+    first; a later claim may expire sooner, so a full memory is swept once through."""
+    while _claimed_while_down and next(iter(_claimed_while_down.values())) <= now:
+        _claimed_while_down.popitem(last=False)
+    if len(_claimed_while_down) >= _CLAIMS_KEPT:
+        for stale in [k for k, until in _claimed_while_down.items() if until <= now]:
+            del _claimed_while_down[stale]
 
 
 def _write_claims_made_while_down() -> None:
