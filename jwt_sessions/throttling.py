@@ -211,11 +211,19 @@ class BasicAddressRateThrottle(LoginRateThrottle):
 
 
 class BasicUserRateThrottle(LoginUserRateThrottle):
-    """Failed HTTP Basic credentials count in the login's per-username bucket, so
-    another door that checks passwords buys no extra guesses."""
+    """Failed HTTP Basic credentials per username and address, at the login's rate.
 
-    def get_username(self, request: Any) -> str | None:
-        return basic_username(request)
+    Per address too, unlike the login's bucket: strangers' wrong passwords for a
+    gateway's account must not lock the gateway itself out of introspection. What this
+    door can tell a guesser is bounded elsewhere: only an account that may introspect
+    is ever told its password was right (`IntrospectView`), every other account's
+    right password is refused as a wrong one."""
+
+    def get_ident(self, request: Any) -> str | None:  # type: ignore[override]
+        username = basic_username(request)
+        if not username:
+            return None
+        return f"{fold_username(username)}|{client_network(request) or 'unknown'}"
 
 
 class IntrospectRateThrottle(_SessionThrottle):

@@ -11,8 +11,10 @@ import uuid
 from typing import Any, NoReturn, cast
 
 from django.contrib.auth import authenticate, get_user_model
+from django.utils.translation import gettext_lazy as _
 from rest_framework import generics, status
 from rest_framework.authentication import BaseAuthentication
+from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -54,6 +56,7 @@ from .serializers import (
     TokenSerializer,
 )
 from .session_caps import cap_headers
+from .text import has_control_characters
 from .throttling import (
     BasicAddressRateThrottle,
     BasicUserRateThrottle,
@@ -62,6 +65,7 @@ from .throttling import (
     LoginUserRateThrottle,
     ReauthenticateUserRateThrottle,
     RefreshRateThrottle,
+    basic_username,
     give_back_slots,
     presents_basic_credentials,
 )
@@ -340,23 +344,34 @@ class IntrospectView(TokenEndpointView):
         return [cls() for cls in classes]
 
     def perform_authentication(self, request: Request) -> None:
-        """Basic credentials are a password check: without the login's throttles (only
-        failures count) they would be a guesser's unthrottled door, and their 401 or
-        403 tells a right password."""
+        """Basic credentials are a password check: throttled as a login's (only failures
+        count), and right only for an account that may introspect. Anyone else's right
+        password is refused as a wrong one, so this door tells no guesser which
+        password of a person's account is right."""
         if not presents_basic_credentials(request):
             super().perform_authentication(request)
             return
+        if has_control_characters(basic_username(request) or ""):
+            raise _wrong_basic_credentials()  # no user is named so: no database lookup
         throttles = [throttle() for throttle in self.password_throttle_classes]
         waits = [throttle.wait() for throttle in throttles
                  if not throttle.allow_request(request, self)]
         if waits:
             self.throttled(request, max((w for w in waits if w is not None), default=None))
         super().perform_authentication(request)
+        if request.user.is_authenticated and not CanIntrospect().has_permission(request,
+                                                                                 self):
+            raise _wrong_basic_credentials()
         if request.user.is_authenticated:
             give_back_slots(request)
 
     def post(self, request: Request) -> Response:
         return Response(introspection.introspect(self.token(request)))
+
+
+def _wrong_basic_credentials() -> AuthenticationFailed:
+    """The answer DRF's BasicAuthentication gives a wrong password, word for word."""
+    return AuthenticationFailed(_("Invalid username/password."))
 
 
 class RevokeView(TokenEndpointView):

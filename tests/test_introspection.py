@@ -141,7 +141,9 @@ def test_a_gateway_may_use_the_sites_basic_authentication(api, tokens, make_user
     account = make_user("svc-gateway")
     credentials = base64.b64encode(f"svc-gateway:{PASSWORD}".encode()).decode()
     basic = {"HTTP_AUTHORIZATION": f"Basic {credentials}"}
-    assert post_form(api, "introspect", {"token": tokens["access"]}, **basic).status_code == 403
+    # Without the permission the right password is a 401 like a wrong one: no 403 tells
+    # a guesser that a person's password was right.
+    assert post_form(api, "introspect", {"token": tokens["access"]}, **basic).status_code == 401
     grant_introspection(account)
     resp = post_form(api, "introspect", {"token": tokens["access"]}, **basic)
     assert resp.json()["active"] is True

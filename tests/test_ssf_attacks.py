@@ -1147,20 +1147,21 @@ def test_a_gateway_with_right_basic_credentials_is_not_held_to_the_login_rates(
     assert answers[-1].json()["active"] is True
 
 
-def test_basic_guesses_and_failed_logins_share_one_per_username_bucket(
+def test_basic_guesses_from_one_address_are_throttled_per_username(
         api, tokens, make_user, settings, clock):
-    """Two failed logins and one failed Basic check use up 3/min: the right password
-    is then throttled at both doors, and tells nothing."""
+    """Three failed Basic checks of one account from one address use up 3/min: the
+    right password is then throttled there, and tells nothing."""
     from tests.conftest import PASSWORD
 
     basic_on_introspection(settings, "100/min", "3/min")
     target = make_user()
     grant_introspection(target)
-    assert [api.login(target.username, "wrong").status_code for _ in range(2)] == [401, 401]
-    assert introspect_as(api, tokens["access"], f" {target.username.upper()}",
-                         "wrong").status_code == 401
+    assert [introspect_as(api, tokens["access"], name, "wrong").status_code
+            for name in (target.username, f" {target.username.upper()}",
+                         target.username)] == [401, 401, 401]
     assert introspect_as(api, tokens["access"], target.username, PASSWORD).status_code == 429
-    assert api.login(target.username).status_code == 429
+    assert introspect_as(api, tokens["access"], target.username, PASSWORD,
+                         ip="203.0.113.77").status_code == 200  # another address's own
 
 
 @pytest.mark.parametrize("scheme", ["basic\t", " BASIC  ", "Basic\t \t"])

@@ -16,6 +16,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 
 from ..models import RevokeReason, Session
+from ..text import has_control_characters
 from . import events, subjects
 from . import settings as ssf
 from .jwks import KeyUnavailable, key_for
@@ -89,7 +90,7 @@ def verify(token: str) -> ReceivedSet:
     # A control character in the jti would reach the database (PostgreSQL refuses a NUL)
     # and the log.
     if not (isinstance(jti, str) and jti and len(jti) <= 200
-            and not subjects.UNPRINTABLE.search(jti)):
+            and not has_control_characters(jti)):
         raise SetRefused("invalid_request", "The SET has no valid jti.")
     if not (isinstance(event_map, dict) and event_map
             and all(isinstance(payload, dict) for payload in event_map.values())):

@@ -8,7 +8,6 @@ DID...) raises SubjectUnsupported; one that is not a subject at all, SubjectInva
 """
 from __future__ import annotations
 
-import re
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +17,7 @@ from django.core.exceptions import ValidationError
 
 from ..admin_guards import parse_pk
 from ..conf import jwt_settings
+from ..text import has_control_characters
 from . import settings as ssf
 
 FORMATS = ("iss_sub", "email", "opaque", "complex")
@@ -27,11 +27,6 @@ OTHER_FORMATS: dict[str, tuple[str, ...]] = {
     "uri": ("uri",), "aliases": ("identifiers",), "jwt_id": ("iss", "jti"),
     "saml_assertion_id": ("issuer", "assertion_id"), "ip_addresses": ("ip_addresses",),
 }
-
-
-# Control characters and lone surrogates: no email address, pk or issuer holds one, a
-# database may match a NUL as the string's end (SQLite) or fail on it (PostgreSQL).
-UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
 class SubjectInvalid(ValueError):
@@ -51,7 +46,7 @@ class Target:
 def _text(subject: dict, name: str) -> str:
     value = subject.get(name)
     if (not isinstance(value, str) or not value or len(value) > 500
-            or UNPRINTABLE.search(value)):
+            or has_control_characters(value)):
         raise SubjectInvalid(f"a {subject.get('format')} subject needs a string {name!r} "
                              "of at most 500 printable characters")
     return value
