@@ -653,20 +653,36 @@ def test_a_transmitters_audience_is_refused(ssf_on, api, make_user):
     assert new_stream(manager(make_user, api), aud=PEER_AUDIENCE).status_code == 400
 
 
-@hole("on PostgreSQL, two accounts creating streams with one audience at the same moment "
-      "both pass the check (no unique constraint, no lock): each is handed SETs it may "
-      "replay at the other", when=ON_POSTGRES)
-def test_racing_accounts_cannot_share_an_audience(ssf_on, api, make_user):
-    tokens_ = [manager(make_user, api) for _ in range(4)]
-    pending = iter(tokens_)
-    lock = __import__("threading").Lock()
+@hole("two accounts creating streams with one audience at the same moment both pass the "
+      "check (no unique constraint, no lock): each is handed SETs it may replay at the "
+      "other")
+def test_racing_accounts_cannot_share_an_audience(ssf_on, api, make_user, monkeypatch):
+    """Both checks run before either stream is stored (a barrier holds them), as two
+    requests racing on a real server may."""
+    import threading
+
+    from jwt_sessions.shared_signals.serializers import StreamCreateSerializer
+
+    tokens_ = iter([manager(make_user, api) for _ in range(2)])
+    lock, checked = threading.Lock(), threading.Barrier(2, timeout=5)
+    real = StreamCreateSerializer.validate_aud
+
+    def validate_then_wait(self, value):
+        value = real(self, value)
+        try:
+            checked.wait()
+        except threading.BrokenBarrierError:
+            pass  # a lock let only one through: nothing to race
+        return value
+
+    monkeypatch.setattr(StreamCreateSerializer, "validate_aud", validate_then_wait)
 
     def attempt() -> int:
         with lock:
-            access = next(pending)
+            access = next(tokens_)
         return new_stream(access, aud="https://contested.example/").status_code
 
-    codes = all_at_once(4, attempt)
+    codes = all_at_once(2, attempt)
     assert codes.count(201) <= 1, codes
 
 
