@@ -359,10 +359,9 @@ class IntrospectView(TokenEndpointView):
         if waits:
             self.throttled(request, max((w for w in waits if w is not None), default=None))
         super().perform_authentication(request)
-        if request.user.is_authenticated and not CanIntrospect().has_permission(request,
-                                                                                 self):
-            raise _wrong_basic_credentials()
         if request.user.is_authenticated:
+            if not CanIntrospect().has_permission(request, self):
+                raise _wrong_basic_credentials()
             give_back_slots(request)
 
     def post(self, request: Request) -> Response:
