@@ -16,6 +16,7 @@ import random
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from datetime import timedelta
 from io import StringIO
 from typing import Any
@@ -616,27 +617,37 @@ def test_cleanup_replays_revocations_in_batches(make_user, monkeypatch):
     assert max(sizes) <= 5, sizes
 
 
+def cleaning_beside(work: Callable[[], None], batch_size: int) -> None:
+    """`work` on a thread of its own (its own database connection) while the cleanup
+    runs over and over, until the work is done."""
+    from django.db import connection
+
+    def run() -> None:
+        try:
+            work()
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    while thread.is_alive():
+        cleanup.clear_sessions(batch_size=batch_size)
+    thread.join()
+
+
 def test_cleanup_running_beside_logins_ends_no_new_session(api, user, jwt_settings):
     jwt_settings(AUDIT_RETENTION=0)
     fresh: list[dict] = []
     failures: list[BaseException] = []
 
     def log_in() -> None:
-        from django.db import connection
-
         try:
             for _ in range(4):
                 fresh.append(services.issue_tokens(user).as_dict())
         except BaseException as exc:  # noqa: BLE001 - reported below
             failures.append(exc)
-        finally:
-            connection.close()
 
-    thread = threading.Thread(target=log_in)
-    thread.start()
-    while thread.is_alive():
-        cleanup.clear_sessions(batch_size=2)
-    thread.join()
+    cleaning_beside(log_in, batch_size=2)
     cleanup.clear_sessions(batch_size=2)
     assert not failures
     assert len(fresh) == 4 and Session.objects.active().count() == 4
@@ -650,23 +661,14 @@ def test_cleanup_running_beside_refreshes_breaks_no_rotation(api, tokens, jwt_se
     failures: list[Any] = []
 
     def rotate() -> None:
-        from django.db import connection
+        for _ in range(5):
+            resp = api.refresh(latest[-1]["refresh"])
+            if resp.status_code != 200:
+                failures.append(resp.content)
+                return
+            latest.append(resp.json())
 
-        try:
-            for _ in range(5):
-                resp = api.refresh(latest[-1]["refresh"])
-                if resp.status_code != 200:
-                    failures.append(resp.content)
-                    return
-                latest.append(resp.json())
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=rotate)
-    thread.start()
-    while thread.is_alive():
-        cleanup.clear_sessions(batch_size=1)
-    thread.join()
+    cleaning_beside(rotate, batch_size=1)
     assert not failures
     assert len(latest) == 6
     assert status_of(latest[-1]["access"]) == 200

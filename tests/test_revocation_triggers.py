@@ -90,6 +90,8 @@ def test_max_sessions_revokes_the_least_recently_active(api, user, jwt_settings,
     third = api.login_ok(user.username)  # the new login wins
     assert_dead(api, second)
     assert reason(second) == "max_sessions"
+    ended = Session.objects.filter(revoked_reason="max_sessions")
+    assert [str(session.pk) for session in ended] == [second["session_id"]]
     for data in (first, third):
         assert api.whoami(data["access"]).status_code == 200
     assert Session.objects.active().filter(user=user).count() == 2

@@ -674,6 +674,20 @@ def test_concurrent_sets_share_one_fetch_of_a_failing_jwks(settings, monkeypatch
     assert outcomes == ["unavailable"] * 6 and len(calls) == 1
 
 
+def hanging_fetches(monkeypatch, hangs_for: float):
+    """JWKS fetches that hang until released (or `hangs_for` seconds, then fail):
+    (started, release, waited_in_vain), the last a list of each fetch's timing out."""
+    started, release, waited_in_vain = threading.Event(), threading.Event(), []
+
+    def hanging(url: str):
+        started.set()
+        waited_in_vain.append(not release.wait(hangs_for))
+        raise jwks_cache.JwksUnavailable("timed out")
+
+    monkeypatch.setattr(jwks_cache, "_fetch", hanging)
+    return started, release, waited_in_vain
+
+
 def test_stale_keys_serve_at_once_while_another_request_fetches(settings, local_server,
                                                                 monkeypatch):
     """A refetch that hangs holds only the request that makes it: the others use the
@@ -682,14 +696,7 @@ def test_stale_keys_serve_at_once_while_another_request_fetches(settings, local_
     transmitter_at(settings, server.url, JWKS_CACHE_TTL=0)
     transmitter = {"issuer": PEER, "jwks": server.url}
     jwks_cache.key_for(transmitter, "peer-1")
-    started, release, waited_in_vain = threading.Event(), threading.Event(), []
-
-    def hanging(url: str):
-        started.set()
-        waited_in_vain.append(not release.wait(5))
-        raise jwks_cache.JwksUnavailable("timed out")
-
-    monkeypatch.setattr(jwks_cache, "_fetch", hanging)
+    started, release, waited_in_vain = hanging_fetches(monkeypatch, hangs_for=5)
     fetcher = threading.Thread(target=jwks_cache.key_for, args=(transmitter, "peer-1"))
     fetcher.start()
     assert started.wait(5)
@@ -705,14 +712,7 @@ def test_a_hanging_first_fetch_holds_the_others_no_longer_than_a_fetch_may_take(
     the other SETs wait at most PUSH_TIMEOUT for it, then are told to try again."""
     transmitter_at(settings, "https://peer.example.test/jwks.json", PUSH_TIMEOUT=0.2)
     transmitter = {"issuer": PEER, "jwks": "https://peer.example.test/jwks.json"}
-    started, release, waited_in_vain = threading.Event(), threading.Event(), []
-
-    def hanging(url: str):
-        started.set()
-        waited_in_vain.append(not release.wait(10))
-        raise jwks_cache.JwksUnavailable("timed out")
-
-    monkeypatch.setattr(jwks_cache, "_fetch", hanging)
+    started, release, waited_in_vain = hanging_fetches(monkeypatch, hangs_for=10)
     fetcher = threading.Thread(target=lambda: pytest.raises(
         jwks_cache.JwksUnavailable, jwks_cache.key_for, transmitter, "peer-1"))
     fetcher.start()
